@@ -1,0 +1,58 @@
+"""The composition root: the faust.App, its topics and table, configured from Settings.
+
+`faust -A migration_app.app worker` and `migration-app worker` both load this module. Agents, web
+views and CLI commands register themselves on ``app`` when imported at the bottom.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from migration_app.settings import Settings
+from migration_app.state import MigrationState
+
+settings = Settings.from_env()
+
+
+def create_app(settings: Settings) -> faust.App:
+    return faust.App(
+        "migration-app",
+        broker=settings.faust_broker(),
+        store=settings.store,
+        datadir=settings.data_dir,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout,
+        broker_request_timeout=settings.broker_request_timeout,
+        recovery_consistency_check=settings.recovery_consistency_check,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        table_cleanup_interval=60.0,
+        web_enabled=True,
+        autodiscover=False,
+    )
+
+
+app = create_app(settings)
+
+# Keys are the customer id as plain UTF-8 (Kafka StringSerializer); values are Avro in the
+# Confluent wire format, decoded by the agent itself so bad bytes can be routed to the DLQ.
+customer_topic = app.topic("customer", key_serializer="raw", value_serializer="raw")
+dlq_topic = app.topic("customer-dlq", key_serializer="raw", value_serializer="raw")
+result_topic = app.topic("customer-migrations", key_serializer="raw", value_serializer="raw")
+
+# Table keys use the app's default key serializer, "raw": the same bytes as the topic's keys, so
+# @app.table_route sends a lookup to the worker that owns the customer's partition.
+migration_state = app.Table(
+    "migration_state",
+    key_type=str,
+    value_type=MigrationState,
+    partitions=settings.topic_partitions,
+)
+
+from migration_app import agents, commands, web  # noqa: E402,F401  (register on app)

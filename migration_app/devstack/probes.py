@@ -1,0 +1,51 @@
+"""Quick, bounded readiness probes used while dev services start."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import urllib.error
+import urllib.request
+
+
+def kafka_metadata_ok(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when the broker answers a Kafka Metadata v0 request (not just accepts TCP)."""
+    client_id = b"migration-app-probe"
+    body = struct.pack(">hhih", 3, 0, 7, len(client_id)) + client_id + struct.pack(">i", 0)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            header = _recv_exact(sock, 8)
+    except OSError:
+        return False
+    if header is None:
+        return False
+    _size, correlation_id = struct.unpack(">ii", header)
+    return correlation_id == 7
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """True when GET url answers 2xx within the timeout."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local URL
+            return 200 <= response.status < 300
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """An unused TCP port (tests and parallel dev stacks)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

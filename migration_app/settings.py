@@ -1,0 +1,259 @@
+"""One typed settings object, read from ``MIGRATION_*`` environment variables.
+
+Everything the worker needs is validated once at start, with messages that name the variable, so a
+typo in a Kubernetes ConfigMap fails the pod at boot rather than at the first customer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "MIGRATION_"
+
+
+class SettingsError(ValueError):
+    """Raised with every problem found, each naming its environment variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+class Secret(str):
+    """A string whose repr and str-in-containers never show the value.
+
+    ``str(secret)`` still returns the value for the client that needs it; ``repr`` (used by
+    dataclass reprs, logging of settings, tracebacks with locals) is masked.
+    """
+
+    def __repr__(self) -> str:
+        return "Secret('****')" if self else "Secret('')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+def _env(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    """A settings field with its documentation, used by the README table and `known_env_vars`."""
+    return field(default=default, metadata={"help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of a worker. Field ``foo_bar`` reads ``MIGRATION_FOO_BAR``."""
+
+    # Kafka / Faust
+    broker_url: str = setting("kafka://127.0.0.1:9092", "Kafka bootstrap servers (kafka://h:p;h2:p)")
+    store: str = setting("memory://", "Faust table store (memory:// or rocksdb://)")
+    data_dir: str = setting(".faust-data", "Faust data directory (table state)")
+    topic_partitions: int = setting(4, "Partitions of the app's topics and tables")
+    topic_replication_factor: int = setting(1, "Replication factor of topics Faust creates")
+    broker_session_timeout: float = setting(10.0, "Consumer group session timeout (s)")
+    broker_heartbeat_interval: float = setting(3.0, "Consumer heartbeat interval (s)")
+    broker_rebalance_timeout: float = setting(60.0, "Consumer group rebalance timeout (s)")
+    broker_request_timeout: float = setting(40.0, "Kafka request timeout (s)")
+    recovery_consistency_check: bool = setting(
+        True, "Check table changelog offsets on recovery (false for the dev broker)"
+    )
+    # Web and monitor
+    web_host: str = setting("127.0.0.1", "Host name the web views advertise")
+    web_port: int = setting(6066, "Port of the Faust web views (/health, /metrics, ...)")
+    web_bind: str = setting("0.0.0.0", "Address the web server binds")
+    debug_token: Secret = setting(
+        Secret(""), "Bearer token for /debug/pprof/* (unset: debug views disabled)", secret=True
+    )
+    monitor_enabled: bool = setting(True, "Start aiomonitor (telnet console) with the worker")
+    monitor_host: str = setting("127.0.0.1", "Address aiomonitor binds (keep it local)")
+    monitor_port: int = setting(50101, "aiomonitor telnet UI port")
+    monitor_console_port: int = setting(50102, "aiomonitor Python console port")
+    monitor_webui_port: int = setting(50201, "aiomonitor web UI port")
+    monitor_hook_task_factory: bool = setting(
+        False, "Let aiomonitor record task creation chains (costs throughput)"
+    )
+    # PostgreSQL
+    database_url: Secret = setting(
+        Secret(""), "PostgreSQL DSN for audit rows (unset: embedded pgserver in dev)", secret=True
+    )
+    database_pool_size: int = setting(5, "Max connections in the audit pool")
+    database_timeout: float = setting(5.0, "Connect and statement timeout for PostgreSQL (s)")
+    # Schema registry
+    registry_url: str = setting("http://127.0.0.1:8081", "Confluent schema registry URL")
+    registry_username: str = setting("", "Schema registry basic-auth user")
+    registry_password: Secret = setting(Secret(""), "Schema registry basic-auth password", secret=True)
+    registry_timeout: float = setting(5.0, "Total timeout of one registry call (s)")
+    # Salesforce
+    sf1_url: str = setting("http://127.0.0.1:8101", "V1 org login URL (sandbox: its http URL)")
+    sf1_username: str = setting("", "V1 org username")
+    sf1_password: Secret = setting(Secret(""), "V1 org password", secret=True)
+    sf1_security_token: Secret = setting(Secret(""), "V1 org security token", secret=True)
+    sf2_url: str = setting("http://127.0.0.1:8102", "V2 org login URL (sandbox: its http URL)")
+    sf2_username: str = setting("", "V2 org username")
+    sf2_password: Secret = setting(Secret(""), "V2 org password", secret=True)
+    sf2_security_token: Secret = setting(Secret(""), "V2 org security token", secret=True)
+    sf_api_version: str = setting("59.0", "Salesforce REST API version")
+    sf_connect_timeout: float = setting(3.0, "Salesforce connect timeout (s)")
+    sf_read_timeout: float = setting(30.0, "Salesforce read timeout (s)")
+    sf_max_workers: int = setting(8, "Threads for Salesforce calls (bounded executor), per org")
+    sf_max_retries: int = setting(5, "Retries of a transient Salesforce failure")
+    sf_api_floor: int = setting(1000, "Pause new work while V2 remaining daily API calls < this")
+    # Pipeline
+    batch_size: int = setting(100, "Customer events taken per batch (stream.take)")
+    batch_within: float = setting(0.5, "Max seconds to wait filling a batch")
+    concurrency: int = setting(1, "Agent concurrency (batches in flight per worker)")
+    mapping_file: str = setting("", "Path of the V1->V2 mapping YAML (unset: packaged mapping)")
+    # Health and leak watchdog
+    health_check_timeout: float = setting(2.0, "Timeout of each dependency health check (s)")
+    health_cache_ttl: float = setting(5.0, "Seconds a health result is reused")
+    watchdog_interval: float = setting(10.0, "Leak watchdog sampling interval (s)")
+    watchdog_window: int = setting(6, "Samples of steady growth before a leak is suspected")
+    # Mode
+    dev_mode: bool = setting(False, "Dev mode: sandbox defaults for missing credentials")
+    log_level: str = setting("info", "Log level of the worker")
+
+    def __repr__(self) -> str:  # dataclass repr is fine but be explicit that secrets stay masked
+        parts = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
+        return f"Settings({', '.join(parts)})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate; raise SettingsError listing every problem."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(cls):
+            name = _env(f.name)
+            raw = env.get(name)
+            if raw is None:
+                continue
+            try:
+                values[f.name] = _PARSERS[_type_name(f)](raw.strip())
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+        if problems:
+            raise SettingsError(problems)
+        settings = cls(**values)
+        if settings.dev_mode:
+            settings = settings.with_dev_defaults()
+        settings.validate()
+        return settings
+
+    def with_dev_defaults(self) -> Settings:
+        """Sandbox credentials for whatever is unset (dev mode only)."""
+        updates: dict[str, Any] = {}
+        for org in ("sf1", "sf2"):
+            n = org[-1]
+            if not getattr(self, f"{org}_username"):
+                updates[f"{org}_username"] = f"migration@v{n}.sandbox"
+            if not getattr(self, f"{org}_password"):
+                updates[f"{org}_password"] = Secret(f"sandbox-v{n}-password")
+            if not getattr(self, f"{org}_security_token"):
+                updates[f"{org}_security_token"] = Secret(f"sandbox-v{n}-token")
+        return dataclasses.replace(self, **updates)
+
+    def validate(self) -> None:
+        problems: list[str] = []
+        for server in self.broker_url.replace("kafka://", "").split(";"):
+            host, _, port = server.strip().rpartition(":")
+            if not self.broker_url.startswith("kafka://") or not host or not port.isdigit():
+                problems.append(
+                    f"{_env('broker_url')}: expected kafka://host:port[;host:port], "
+                    f"got {self.broker_url!r}"
+                )
+                break
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, int | float) and value < 0:
+                problems.append(f"{_env(f.name)}: must not be negative, got {value}")
+            if f.name.endswith(("_timeout", "_interval", "_ttl")) and value == 0:
+                problems.append(f"{_env(f.name)}: must be greater than 0")
+            if f.name.endswith("_port") and not 0 < value < 65536:
+                problems.append(f"{_env(f.name)}: must be a TCP port (1-65535), got {value}")
+        for name in ("topic_partitions", "batch_size", "concurrency", "sf_max_workers"):
+            if getattr(self, name) < 1:
+                problems.append(f"{_env(name)}: must be at least 1")
+        for name in ("registry_url", "sf1_url", "sf2_url"):
+            parts = urlsplit(getattr(self, name))
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                problems.append(f"{_env(name)}: expected an http(s) URL, got {getattr(self, name)!r}")
+        if self.database_url and not self.database_url.reveal().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            problems.append(f"{_env('database_url')}: expected postgresql://... (value hidden)")
+        if not self.dev_mode:
+            for org in ("sf1", "sf2"):
+                for part in ("username", "password"):
+                    if not getattr(self, f"{org}_{part}"):
+                        problems.append(
+                            f"{_env(f'{org}_{part}')}: required outside dev mode "
+                            f"(set it, or MIGRATION_DEV_MODE=true for the sandbox)"
+                        )
+            if not self.database_url:
+                problems.append(f"{_env('database_url')}: required outside dev mode")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+            problems.append(f"{_env('log_level')}: one of debug, info, warning, error, critical")
+        if problems:
+            raise SettingsError(problems)
+
+    def faust_broker(self) -> list[str]:
+        return [s.strip() for s in self.broker_url.split(";") if s.strip()]
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {raw!r}") from None
+
+
+def _parse_float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": _parse_int,
+    "float": _parse_float,
+    "bool": _parse_bool,
+    "Secret": Secret,
+}
+
+
+def _type_name(f: dataclasses.Field[Any]) -> str:
+    return f.type if isinstance(f.type, str) else f.type.__name__
+
+
+def known_env_vars() -> set[str]:
+    """Every environment variable the settings object reads (manifests are checked against it)."""
+    return {_env(f.name) for f in fields(Settings)}
+
+
+def documentation() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) rows for the README configuration table."""
+    rows = []
+    for f in fields(Settings):
+        default = "(secret, unset)" if f.metadata.get("secret") else repr(f.default)
+        rows.append((_env(f.name), default, f.metadata.get("help", "")))
+    return rows
