@@ -1,0 +1,39 @@
+"""Data-quality findings raised while transforming one V1 record.
+
+Issues travel with the customer's plan into the audit table (one row each), so they carry
+everything an operator needs to find the record again: V1 object, V1 id and field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["warning", "error"]
+
+WARNING: Severity = "warning"
+ERROR: Severity = "error"
+
+# Issue codes: stable strings, stored in the audit table and counted in dashboards.
+VALUE_DROPPED = "VALUE_DROPPED"  # value unusable in V2 (invalid email, unparsable phone)
+NORMALISED = "NORMALISED"  # value rewritten and something was lost (e.g. phone extension)
+TRUNCATED = "TRUNCATED"  # value cut to the V2 field length
+REQUIRED_MISSING = "REQUIRED_MISSING"  # required value absent after transforms: record rejected
+UNMAPPABLE = "UNMAPPABLE"  # picklist value not in the map (dropped, defaulted or rejected)
+REFERENCE_DROPPED = "REFERENCE_DROPPED"  # referenced record not migrated with this customer
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One warning or error about one field (or the whole record when field is None)."""
+
+    severity: Severity
+    object: str  # V1 object name
+    legacy_id: str | None  # V1 record Id
+    field: str | None  # V1 field name
+    code: str
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR

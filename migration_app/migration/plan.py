@@ -1,0 +1,81 @@
+"""Batching plan: all customers' V2 records grouped per object into sObject Collections chunks.
+
+Sharing chunks across the customers of one event batch is what keeps Salesforce API calls
+low; each chunk remembers which customer every record belongs to, so the per-record results of
+an upsert map back to customers (and their audit rows) by position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from migration_app.migration.spec import MappingSpec
+from migration_app.migration.transform import CustomerPlan
+
+MAX_COLLECTION_SIZE = 200  # Salesforce sObject Collections limit per request
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertChunk:
+    """One sObject Collections upsert: `records[i]` belongs to `customer_ids[i]`.
+
+    `level` is the load wave (0 = root): chunks of a level may run concurrently once every
+    chunk of the lower levels is done.
+    """
+
+    object: str  # V2 object name
+    external_id_field: str
+    records: tuple[dict[str, Any], ...]
+    customer_ids: tuple[str, ...]
+    level: int
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def legacy_ids(self) -> tuple[Any, ...]:
+        return tuple(r[self.external_id_field] for r in self.records)
+
+
+def chunked(seq: Sequence[T], n: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most n items (the last may be shorter)."""
+    if n <= 0:
+        raise ValueError(f"chunk size must be positive, got {n}")
+    for start in range(0, len(seq), n):
+        yield seq[start : start + n]
+
+
+def plan_upserts(
+    plans: Sequence[CustomerPlan], spec: MappingSpec, max_batch: int = MAX_COLLECTION_SIZE
+) -> list[UpsertChunk]:
+    """Chunks of <= max_batch records, objects in the spec's load order (parents first).
+
+    Plans of rejected accounts hold no records, so they add nothing. A customer that appears
+    twice (a duplicated event in one batch) is planned once, from its last plan, because one
+    collection must not upsert the same external id twice.
+    """
+    if not 0 < max_batch <= MAX_COLLECTION_SIZE:
+        raise ValueError(f"max_batch must be 1..{MAX_COLLECTION_SIZE}, got {max_batch}")
+    latest = {plan.customer_id: plan for plan in plans}
+    chunks: list[UpsertChunk] = []
+    for obj in spec.objects:
+        owned = [
+            (customer_id, record)
+            for customer_id, plan in latest.items()
+            for record in plan.records_by_object.get(obj.target, ())
+        ]
+        level = spec.level(obj.source)
+        for chunk in chunked(owned, max_batch):
+            chunks.append(
+                UpsertChunk(
+                    object=obj.target,
+                    external_id_field=obj.external_id,
+                    records=tuple(record for _, record in chunk),
+                    customer_ids=tuple(customer_id for customer_id, _ in chunk),
+                    level=level,
+                )
+            )
+    return chunks

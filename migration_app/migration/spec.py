@@ -1,0 +1,432 @@
+"""The declarative V1 -> V2 mapping: load the YAML, validate it, expose it as typed objects.
+
+Validation happens once at start-up and every error names the object and field, so a bad
+mapping stops the service with a message an operator can act on instead of failing per record.
+Every name that ends up in SOQL is checked against an identifier pattern here, so the extract
+query cannot be injected through the mapping file; record ids are checked in `extract_soql`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migration_app.migration.transforms import (
+    ON_UNKNOWN_DEFAULT,
+    ON_UNKNOWN_DROP,
+    ON_UNKNOWN_ERROR,
+    Boolean,
+    Email,
+    Phone,
+    Picklist,
+    Transform,
+    Trim,
+    Truncate,
+)
+
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_SF_ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+
+
+class MappingError(ValueError):
+    """The mapping file is malformed; the message says where (object, field) and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMap:
+    """One V1 field copied to one V2 field through a chain of transforms."""
+
+    source: str
+    target: str
+    transforms: tuple[Transform, ...] = ()
+    required: bool = False
+
+    def transform(self, name: str) -> Transform | None:
+        """The first transform of that kind (e.g. "truncate"), for preflight checks."""
+        return next((t for t in self.transforms if t.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceMap:
+    """A V1 lookup field written to V2 through the parent's external id.
+
+    `source` is the V1 id field (AccountId), `relationship` the V2 relationship name the payload
+    uses ({"Account": {"Legacy_Id__c": ...}}), `parent` the mapped object it points at.
+    """
+
+    source: str
+    relationship: str
+    parent: str
+    parent_external_id: str
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSpec:
+    """How one V1 object becomes one V2 object."""
+
+    source: str
+    target: str
+    external_id: str
+    fields: tuple[FieldMap, ...]
+    references: tuple[ReferenceMap, ...] = ()
+    child_relationship: str | None = None  # V1 relationship on the root; None for the root
+
+    @property
+    def v1_fields(self) -> tuple[str, ...]:
+        """Fields read from V1, in SOQL order: Id, mapped fields, then lookup fields."""
+        names = ["Id", *(f.source for f in self.fields), *(r.source for r in self.references)]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def v2_fields(self) -> tuple[str, ...]:
+        """Fields written to V2: external id, mapped fields, then relationship names."""
+        names = [self.external_id, *(f.target for f in self.fields)]
+        names += [r.relationship for r in self.references]
+        return tuple(names)
+
+
+@dataclass(frozen=True, slots=True)
+class MappingSpec:
+    """The whole mapping; `objects` is in load order (parents before children)."""
+
+    objects: tuple[ObjectSpec, ...]
+    source_path: str = ""
+    _by_source: dict[str, ObjectSpec] = field(init=False, repr=False, compare=False)
+    _levels: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_source = {o.source: o for o in self.objects}
+        levels: dict[str, int] = {}
+        for obj in self.objects:
+            parents = [levels[r.parent] for r in obj.references if r.parent in levels]
+            levels[obj.source] = (
+                0 if obj.child_relationship is None else 1 + max(parents, default=0)
+            )
+        object.__setattr__(self, "_by_source", by_source)
+        object.__setattr__(self, "_levels", levels)
+
+    def __iter__(self) -> Iterator[ObjectSpec]:
+        return iter(self.objects)
+
+    @property
+    def root(self) -> ObjectSpec:
+        """The object the extract query selects from (Account); children hang off it."""
+        return self.objects[0]
+
+    @property
+    def children(self) -> tuple[ObjectSpec, ...]:
+        return self.objects[1:]
+
+    def object(self, source: str) -> ObjectSpec:
+        """Look an object up by its V1 name; KeyError names the known ones."""
+        try:
+            return self._by_source[source]
+        except KeyError:
+            known = list(self._by_source)
+            raise KeyError(f"no mapping for V1 object {source!r}; known: {known}") from None
+
+    def by_target(self, target: str) -> ObjectSpec:
+        for obj in self.objects:
+            if obj.target == target:
+                return obj
+        raise KeyError(f"no mapping for V2 object {target!r}")
+
+    def level(self, source: str) -> int:
+        """Load wave: 0 for the root, 1 + deepest referenced parent otherwise.
+
+        Objects of the same level do not reference each other and may be loaded concurrently.
+        """
+        return self._levels[source]
+
+    def v1_fields(self, source: str) -> tuple[str, ...]:
+        return self.object(source).v1_fields
+
+    def v2_fields(self, source: str) -> tuple[str, ...]:
+        return self.object(source).v2_fields
+
+    def extract_soql(self, account_ids: Sequence[str]) -> str:
+        """One SOQL over the root with a child subquery per child object.
+
+        Ids are checked to be Salesforce ids (15 or 18 alphanumerics) and de-duplicated in
+        order; anything else raises ValueError, so no caller text reaches the query unchecked.
+        """
+        if isinstance(account_ids, str):
+            raise ValueError("account_ids must be a sequence of ids, not one string")
+        ids = list(dict.fromkeys(account_ids))
+        if not ids:
+            raise ValueError("extract_soql needs at least one account id")
+        for account_id in ids:
+            if not isinstance(account_id, str) or _SF_ID_RE.fullmatch(account_id) is None:
+                raise ValueError(f"not a Salesforce id: {account_id!r}")
+        root = self.root
+        parts = list(root.v1_fields)
+        for child in self.children:
+            parts.append(f"(SELECT {', '.join(child.v1_fields)} FROM {child.child_relationship})")
+        in_list = ",".join(f"'{i}'" for i in ids)
+        return f"SELECT {', '.join(parts)} FROM {root.source} WHERE Id IN ({in_list})"
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (YAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise MappingError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def default_mapping_path() -> Path:
+    """The mapping.yaml shipped inside this package."""
+    return Path(str(resources.files("migration_app.migration").joinpath("mapping.yaml")))
+
+
+def load_mapping(path: str | Path | None = None) -> MappingSpec:
+    """Read and validate a mapping file (default: the packaged mapping.yaml)."""
+    file_path = Path(path) if path is not None else default_mapping_path()
+    try:
+        text = file_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingError(f"{file_path}: cannot read mapping: {exc}") from exc
+    return parse_mapping(text, str(file_path))
+
+
+def parse_mapping(text: str, source_path: str = "<string>") -> MappingSpec:
+    """Validate mapping YAML text into a MappingSpec; errors are prefixed with the file name."""
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except MappingError as exc:
+        raise MappingError(f"{source_path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{source_path}: not valid YAML: {exc}") from None
+    try:
+        objects = _parse_document(document)
+    except MappingError as exc:
+        raise MappingError(f"{source_path}: {exc}") from None
+    return MappingSpec(objects=objects, source_path=source_path)
+
+
+def _parse_document(document: Any) -> tuple[ObjectSpec, ...]:
+    doc = _as_dict(document, "mapping", {"version", "objects"})
+    if doc.get("version") != 1:
+        raise MappingError(f"version must be 1, got {doc.get('version')!r}")
+    raw_objects = doc.get("objects")
+    if not isinstance(raw_objects, list) or not raw_objects:
+        raise MappingError("objects must be a non-empty list")
+    objects: list[ObjectSpec] = []
+    for index, raw in enumerate(raw_objects):
+        where = f"objects[{index}]"
+        if isinstance(raw, dict) and isinstance(raw.get("source"), str):
+            where = f"object {raw['source']}"
+        objects.append(_parse_object(raw, where, objects))
+    _check_objects(objects)
+    return tuple(objects)
+
+
+_OBJECT_KEYS = {"source", "target", "external_id", "child_relationship", "fields", "references"}
+
+
+def _parse_object(raw: Any, where: str, earlier: list[ObjectSpec]) -> ObjectSpec:
+    obj = _as_dict(raw, where, _OBJECT_KEYS)
+    source = _name(obj, "source", where)
+    target = _name(obj, "target", where)
+    external_id = _name(obj, "external_id", where)
+    child_relationship = _name(obj, "child_relationship", where, optional=True)
+    raw_fields = obj.get("fields")
+    if not isinstance(raw_fields, list) or not raw_fields:
+        raise MappingError(f"{where}: fields must be a non-empty list")
+    fields = tuple(_parse_field(f, where, i) for i, f in enumerate(raw_fields))
+    raw_refs = obj.get("references", [])
+    if not isinstance(raw_refs, list):
+        raise MappingError(f"{where}: references must be a list")
+    known = {o.source: o.external_id for o in earlier}
+    references = tuple(_parse_reference(r, where, i, known) for i, r in enumerate(raw_refs))
+    spec = ObjectSpec(source, target, external_id, fields, references, child_relationship)
+    _check_object_fields(spec, where)
+    return spec
+
+
+def _parse_field(raw: Any, where: str, index: int) -> FieldMap:
+    item = _as_dict(raw, f"{where}.fields[{index}]", {"source", "target", "transforms", "required"})
+    source = _name(item, "source", f"{where}.fields[{index}]")
+    where = f"{where}.{source}"
+    target = _name(item, "target", where)
+    required = item.get("required", False)
+    if not isinstance(required, bool):
+        raise MappingError(f"{where}: required must be true or false")
+    raw_transforms = item.get("transforms", [])
+    if not isinstance(raw_transforms, list):
+        raise MappingError(f"{where}: transforms must be a list")
+    transforms = tuple(_parse_transform(t, where) for t in raw_transforms)
+    return FieldMap(source=source, target=target, transforms=transforms, required=required)
+
+
+def _parse_reference(raw: Any, where: str, index: int, known: dict[str, str]) -> ReferenceMap:
+    """`known` maps each earlier object's V1 name to its external id field."""
+    keys = {"source", "relationship", "parent", "required"}
+    item = _as_dict(raw, f"{where}.references[{index}]", keys)
+    source = _name(item, "source", f"{where}.references[{index}]")
+    where = f"{where}.{source}"
+    relationship = _name(item, "relationship", where)
+    parent = _name(item, "parent", where)
+    if parent not in known:
+        raise MappingError(
+            f"{where}: parent {parent!r} must be a mapped object listed before this one "
+            f"(listed before: {sorted(known)})"
+        )
+    required = item.get("required", False)
+    if not isinstance(required, bool):
+        raise MappingError(f"{where}: required must be true or false")
+    return ReferenceMap(source, relationship, parent, known[parent], required)
+
+
+def _parse_transform(raw: Any, where: str) -> Transform:
+    if isinstance(raw, str):
+        name, arg = raw, None
+    elif isinstance(raw, dict) and len(raw) == 1:
+        name, arg = next(iter(raw.items()))
+    else:
+        raise MappingError(f"{where}: a transform is a name or a one-key mapping, got {raw!r}")
+    where = f"{where}: transform {name!r}"
+    if name == "trim" and arg is None:
+        return Trim()
+    if name == "email" and arg is None:
+        return Email()
+    if name == "boolean" and arg is None:
+        return Boolean()
+    if name == "phone":
+        region = "GB"
+        if arg is not None:
+            region = _as_dict(arg, where, {"region"}).get("region", "GB")
+            if not isinstance(region, str) or not re.fullmatch(r"[A-Z]{2}", region):
+                raise MappingError(f"{where}: region must be a two-letter country code")
+        return Phone(region=region)
+    if name == "truncate":
+        if not isinstance(arg, int) or isinstance(arg, bool) or arg <= 0:
+            raise MappingError(f"{where}: needs a positive length, e.g. {{truncate: 255}}")
+        return Truncate(length=arg)
+    if name == "picklist":
+        return _parse_picklist(arg, where)
+    if name in {"trim", "email", "boolean"}:
+        raise MappingError(f"{where}: takes no argument")
+    raise MappingError(
+        f"{where}: unknown transform (known: trim, truncate, phone, email, boolean, picklist)"
+    )
+
+
+def _parse_picklist(arg: Any, where: str) -> Picklist:
+    options = _as_dict(arg, where, {"map", "on_unknown"})
+    raw_map = options.get("map")
+    if not isinstance(raw_map, dict) or not raw_map:
+        raise MappingError(f"{where}: needs a non-empty map of V1 value: V2 value")
+    for key, value in raw_map.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise MappingError(
+                f"{where}: map entry {key!r}: {value!r} must be strings (quote values such as "
+                "Yes/No/On/Off, which YAML reads as booleans)"
+            )
+    folded: dict[str, str] = {}
+    for key in raw_map:
+        clash = folded.setdefault(key.strip().casefold(), key)
+        if clash != key:
+            raise MappingError(f"{where}: keys {clash!r} and {key!r} differ only in case")
+    on_unknown = options.get("on_unknown", ON_UNKNOWN_DROP)
+    default = None
+    if isinstance(on_unknown, str) and on_unknown.startswith(ON_UNKNOWN_DEFAULT + ":"):
+        default = on_unknown.split(":", 1)[1].strip()
+        on_unknown = ON_UNKNOWN_DEFAULT
+        if not default:
+            raise MappingError(f"{where}: on_unknown default needs a value, e.g. default:Medium")
+    elif on_unknown not in {ON_UNKNOWN_DROP, ON_UNKNOWN_ERROR}:
+        raise MappingError(
+            f"{where}: on_unknown must be warn-and-drop, error or default:<value>, "
+            f"got {on_unknown!r}"
+        )
+    return Picklist(mapping=dict(raw_map), on_unknown=on_unknown, default=default)
+
+
+def _check_object_fields(spec: ObjectSpec, where: str) -> None:
+    sources = [f.source for f in spec.fields] + [r.source for r in spec.references]
+    targets = [f.target for f in spec.fields] + [r.relationship for r in spec.references]
+    for label, names in (("V1 source", sources), ("V2 target", targets)):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise MappingError(f"{where}: {label} field(s) mapped twice: {', '.join(dupes)}")
+    if spec.external_id in targets:
+        raise MappingError(
+            f"{where}.{spec.external_id}: the external id is set from the V1 Id "
+            "and cannot also be a mapped target"
+        )
+    if "Id" in sources:
+        raise MappingError(f"{where}.Id: Id is always read; it becomes {spec.external_id}")
+
+
+def _check_objects(objects: list[ObjectSpec]) -> None:
+    root, *children = objects
+    if root.child_relationship is not None:
+        raise MappingError(
+            f"object {root.source}: the first object is the extract root and "
+            "must not have child_relationship"
+        )
+    if root.references:
+        raise MappingError(f"object {root.source}: the root object cannot have references")
+    seen_sources: set[str] = {root.source}
+    seen_targets: set[str] = {root.target}
+    seen_relationships: set[str] = set()
+    for child in children:
+        where = f"object {child.source}"
+        if child.child_relationship is None:
+            raise MappingError(
+                f"{where}: child_relationship (the V1 relationship name on "
+                f"{root.source}, e.g. Contacts) is required"
+            )
+        if child.source in seen_sources or child.target in seen_targets:
+            raise MappingError(f"{where}: object mapped twice ({child.source} -> {child.target})")
+        if child.child_relationship in seen_relationships:
+            raise MappingError(
+                f"{where}: child_relationship {child.child_relationship!r} used twice"
+            )
+        if not any(r.parent == root.source for r in child.references):
+            raise MappingError(
+                f"{where}: needs a reference to the root {root.source} (its lookup to the parent)"
+            )
+        seen_sources.add(child.source)
+        seen_targets.add(child.target)
+        seen_relationships.add(child.child_relationship)
+
+
+def _as_dict(raw: Any, where: str, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise MappingError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    unknown = sorted(str(k) for k in raw if k not in allowed)
+    if unknown:
+        raise MappingError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
+    return raw
+
+
+def _name(raw: dict[str, Any], key: str, where: str, optional: bool = False) -> Any:
+    value = raw.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or _NAME_RE.fullmatch(value) is None:
+        raise MappingError(f"{where}: {key} must be a Salesforce API name, got {value!r}")
+    return value

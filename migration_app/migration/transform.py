@@ -1,0 +1,163 @@
+"""Turn one V1 customer (an Account with its child subqueries) into V2 upsert payloads.
+
+Pure and deterministic: output order follows the spec's object order, then the input order.
+A record with any error is rejected (kept out of the payloads, its issues kept); a rejected
+Account rejects the whole customer, which must then FAIL with nothing loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from migration_app.migration.issues import (
+    ERROR,
+    REFERENCE_DROPPED,
+    REQUIRED_MISSING,
+    WARNING,
+    Issue,
+)
+from migration_app.migration.spec import MappingSpec, ObjectSpec
+
+
+class IncompleteExtractError(ValueError):
+    """A child subquery was not fully paginated (done is false) before the transform."""
+
+
+@dataclass(slots=True)
+class CustomerPlan:
+    """The transform's result for one customer: what to load and what was wrong.
+
+    records_by_object is keyed by V2 object, in load order; counts and rejected are keyed by
+    V1 object (records read from V1, records rejected).
+    """
+
+    customer_id: str
+    records_by_object: dict[str, list[dict[str, Any]]]
+    issues: list[Issue] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    account_rejected: bool = False
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == WARNING]
+
+    @property
+    def record_count(self) -> int:
+        """Number of V2 records to upsert for this customer."""
+        return sum(len(records) for records in self.records_by_object.values())
+
+
+def transform_customer(spec: MappingSpec, account_record: Mapping[str, Any]) -> CustomerPlan:
+    """Transform a V1 Account record as returned by the extract SOQL.
+
+    Child relationships hold the subquery result ({"totalSize", "done", "records"}) or None;
+    a subquery with done=false raises IncompleteExtractError, because the extractor must follow
+    nextRecordsUrl first and migrating part of a customer silently would lose records.
+    """
+    customer_id = str(account_record.get("Id") or "")
+    accepted: dict[str, set[str]] = {}  # V1 object -> ids of records that will be loaded
+    read: dict[str, set[str]] = {}  # V1 object -> ids of all records read (for messages)
+    plan = CustomerPlan(
+        customer_id=customer_id,
+        records_by_object={obj.target: [] for obj in spec.objects},
+    )
+    for obj in spec.objects:
+        if obj.child_relationship is None:
+            records: list[Mapping[str, Any]] = [account_record]
+        else:
+            records = _subquery_records(account_record, obj.child_relationship, customer_id)
+        payloads = plan.records_by_object[obj.target]
+        ids = accepted[obj.source] = set()
+        read[obj.source] = {r.get("Id") for r in records}
+        rejected = 0
+        for record in records:
+            payload = _transform_record(obj, record, accepted, read, plan.issues)
+            if payload is None:
+                rejected += 1
+            else:
+                payloads.append(payload)
+                ids.add(payload[obj.external_id])
+        plan.counts[obj.source] = len(records)
+        plan.rejected[obj.source] = rejected
+    if plan.rejected[spec.root.source]:
+        plan.account_rejected = True
+        for payloads in plan.records_by_object.values():
+            payloads.clear()
+    return plan
+
+
+def _subquery_records(
+    account_record: Mapping[str, Any], relationship: str, customer_id: str
+) -> list[Mapping[str, Any]]:
+    result = account_record.get(relationship)
+    if result is None:
+        return []
+    if not isinstance(result, Mapping) or not isinstance(result.get("records"), list):
+        raise ValueError(f"customer {customer_id}: {relationship} is not a subquery result")
+    if result.get("done") is False:
+        raise IncompleteExtractError(
+            f"customer {customer_id}: {relationship} has more records "
+            f"({result.get('totalSize')} in total); fetch nextRecordsUrl before transforming"
+        )
+    return result["records"]
+
+
+def _transform_record(
+    obj: ObjectSpec,
+    record: Mapping[str, Any],
+    accepted: Mapping[str, set[str]],
+    read: Mapping[str, set[str]],
+    issues: list[Issue],
+) -> dict[str, Any] | None:
+    """V2 payload for one record, or None when it has an error. Issues are appended."""
+    legacy_id = record.get("Id")
+    ok = True
+    if not legacy_id:
+        issues.append(Issue(ERROR, obj.source, None, "Id", REQUIRED_MISSING, "record has no Id"))
+        ok = False
+    payload: dict[str, Any] = {"attributes": {"type": obj.target}, obj.external_id: legacy_id}
+    for fmap in obj.fields:
+        value = record.get(fmap.source)
+        for transform in fmap.transforms:
+            value, problem = transform(value)
+            if problem is not None:
+                severity, code, message = problem
+                issues.append(Issue(severity, obj.source, legacy_id, fmap.source, code, message))
+                if severity == ERROR:
+                    ok = False
+        if fmap.required and (value is None or value == ""):
+            message = f"{fmap.target} is required in V2 and has no value"
+            issues.append(
+                Issue(ERROR, obj.source, legacy_id, fmap.source, REQUIRED_MISSING, message)
+            )
+            ok = False
+        payload[fmap.target] = value
+    for ref in obj.references:
+        parent_id = record.get(ref.source)
+        if not parent_id:
+            if ref.required:
+                message = f"{ref.relationship} is required in V2 and has no value"
+                issues.append(
+                    Issue(ERROR, obj.source, legacy_id, ref.source, REQUIRED_MISSING, message)
+                )
+                ok = False
+            continue
+        if parent_id not in accepted[ref.parent]:
+            severity = ERROR if ref.required else WARNING
+            outcome = "record rejected" if ref.required else "reference dropped"
+            why = "was rejected" if parent_id in read[ref.parent] else "is not in this customer"
+            message = f"{ref.parent} {parent_id} {why}; {outcome}"
+            issues.append(
+                Issue(severity, obj.source, legacy_id, ref.source, REFERENCE_DROPPED, message)
+            )
+            ok = ok and not ref.required
+            continue
+        payload[ref.relationship] = {ref.parent_external_id: parent_id}
+    return payload if ok else None
