@@ -16,7 +16,12 @@ from migration_app.devstack.stack import DevStack, DevStackConfig
 
 
 def worker_process(
-    env: dict[str, str], *, web_port: int, log_dir: Path, name: str = "worker"
+    env: dict[str, str],
+    *,
+    web_port: int,
+    log_dir: Path,
+    name: str = "worker",
+    ready_path: str = "/health/live",
 ) -> ChildProcess:
     """A `migration-app worker` child pointed at a dev stack."""
     full_env = {**os.environ, **env, "MIGRATION_WEB_PORT": str(web_port)}
@@ -24,7 +29,7 @@ def worker_process(
         name,
         [sys.executable, "-m", "migration_app", "worker", "-l", "info"],
         url=f"http://127.0.0.1:{web_port}",
-        ready=lambda: http_ok(f"http://127.0.0.1:{web_port}/health/live"),
+        ready=lambda: http_ok(f"http://127.0.0.1:{web_port}{ready_path}"),
         log_dir=log_dir,
         env=full_env,
         start_timeout=90,
