@@ -1,0 +1,331 @@
+"""Preflight: check the mapping against both orgs' describe metadata before migrating anything.
+
+A mapping that names a missing field, writes a read-only one or maps to a picklist value V2
+rejects would fail every customer at load time; this finds it once, at start-up, with the
+object and field named. Input is the `sobjects/{S}/describe` JSON of each org, keyed by object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from migration_app.migration.spec import FieldMap, MappingSpec, ObjectSpec, ReferenceMap
+from migration_app.migration.transforms import Picklist, Truncate
+
+Level = Literal["ok", "warning", "error"]
+Describe = Mapping[str, Any]
+
+_TEXT = frozenset(
+    {"string", "textarea", "phone", "email", "url", "picklist", "combobox", "id", "encryptedstring"}
+)
+_NUMBER = frozenset({"double", "currency", "percent", "int", "long"})
+# V2 type -> V1 types whose values it accepts (picklist/text contents are checked separately).
+_COMPATIBLE: dict[str, frozenset[str]] = {
+    **{t: _TEXT for t in ("string", "textarea", "phone", "email", "url", "encryptedstring")},
+    "picklist": _TEXT,
+    "combobox": _TEXT,
+    "multipicklist": frozenset({"multipicklist"}),
+    "boolean": frozenset({"boolean"}),
+    **{t: _NUMBER for t in _NUMBER},
+    "date": frozenset({"date"}),
+    "datetime": frozenset({"date", "datetime"}),
+    "reference": frozenset({"reference", "id"}),
+}
+_LENGTH_CHECKED = frozenset({"string", "textarea", "phone", "email", "url", "encryptedstring"})
+_E164_MAX = 16  # "+" and at most 15 digits
+_SALESFORCE_ID_LENGTH = 18
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    level: Level
+    object: str  # "V1 -> V2" object pair, or one name
+    field: str  # "V1 -> V2" field pair, or one name; "" for the object itself
+    message: str
+
+
+@dataclass(slots=True)
+class PreflightReport:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks migration (warnings allowed)."""
+        return not any(f.level == "error" for f in self.findings)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    def render(self) -> str:
+        """A plain text table for the CLI, with a one-line verdict at the end."""
+        headers = ("LEVEL", "OBJECT", "FIELD", "MESSAGE")
+        rows = [(f.level.upper(), f.object, f.field or "-", f.message) for f in self.findings]
+        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(3)]
+        lines = []
+        for row in [headers, *rows]:
+            cells = [row[i].ljust(widths[i]) for i in range(3)]
+            lines.append("  ".join([*cells, row[3]]).rstrip())
+        ok_count = len(self.findings) - len(self.errors) - len(self.warnings)
+        verdict = "PASS" if self.ok else "FAIL"
+        lines.append(
+            f"{verdict}: {len(self.errors)} error(s), {len(self.warnings)} warning(s), "
+            f"{ok_count} ok"
+        )
+        return "\n".join(lines)
+
+
+def check_mapping(
+    spec: MappingSpec, v1_describe: Mapping[str, Describe], v2_describe: Mapping[str, Describe]
+) -> PreflightReport:
+    """Check every object, field, reference and picklist of the mapping against both orgs."""
+    report = PreflightReport()
+    root_v1 = v1_describe.get(spec.root.source)
+    for obj in spec.objects:
+        _Checker(obj, spec, v1_describe, v2_describe, root_v1, report.findings).run()
+    return report
+
+
+class _Checker:
+    """Checks for one mapped object; appends findings to a shared list."""
+
+    def __init__(
+        self,
+        obj: ObjectSpec,
+        spec: MappingSpec,
+        v1_describe: Mapping[str, Describe],
+        v2_describe: Mapping[str, Describe],
+        root_v1: Describe | None,
+        findings: list[Finding],
+    ) -> None:
+        self.obj = obj
+        self.spec = spec
+        self.v1 = v1_describe.get(obj.source)
+        self.v2 = v2_describe.get(obj.target)
+        self.root_v1 = root_v1
+        self.findings = findings
+        self.label = f"{obj.source} -> {obj.target}"
+        self.v1_fields = _fields_by_name(self.v1)
+        self.v2_fields = _fields_by_name(self.v2)
+
+    def add(self, level: Level, field_name: str, message: str) -> None:
+        self.findings.append(Finding(level, self.label, field_name, message))
+
+    def run(self) -> None:
+        if self.v1 is None:
+            self.add("error", "", f"V1 object {self.obj.source} not in the V1 describe")
+        if self.v2 is None:
+            self.add("error", "", f"V2 object {self.obj.target} not in the V2 describe")
+        if self.v1 is None or self.v2 is None:
+            return
+        self.check_child_relationship()
+        self.check_external_id()
+        for fmap in self.obj.fields:
+            self.check_field(fmap)
+        for ref in self.obj.references:
+            self.check_reference(ref)
+        self.check_unmapped_required()
+
+    def check_child_relationship(self) -> None:
+        name = self.obj.child_relationship
+        if name is None:
+            return
+        relationships = (self.root_v1 or {}).get("childRelationships") or []
+        hit = any(
+            r.get("relationshipName") == name and r.get("childSObject") == self.obj.source
+            for r in relationships
+        )
+        if hit:
+            self.add("ok", name, f"V1 child relationship {self.spec.root.source}.{name}")
+        else:
+            self.add(
+                "error",
+                name,
+                f"V1 {self.spec.root.source} has no child relationship {name!r} "
+                f"to {self.obj.source}; the extract SOQL would fail",
+            )
+
+    def check_external_id(self) -> None:
+        name = self.obj.external_id
+        meta = self.v2_fields.get(name)
+        if meta is None:
+            self.add("error", name, f"external id field {name} missing on V2 {self.obj.target}")
+            return
+        problems = []
+        if not meta.get("externalId"):
+            self.add("error", name, f"{name} is not an external id on V2 (externalId=false)")
+            problems.append("externalId")
+        if not (meta.get("createable") and meta.get("updateable")):
+            self.add("error", name, f"{name} is not createable and updateable on V2")
+            problems.append("access")
+        if not meta.get("unique"):
+            self.add("warning", name, f"{name} is not unique on V2: upserts may match twice")
+            problems.append("unique")
+        length = meta.get("length") or 0
+        if length and length < _SALESFORCE_ID_LENGTH:
+            self.add("error", name, f"{name} length {length} < 18, too short for V1 ids")
+            problems.append("length")
+        if not problems:
+            self.add("ok", name, "external id (unique) holding the V1 Id")
+
+    def check_field(self, fmap: FieldMap) -> None:
+        pair = f"{fmap.source} -> {fmap.target}"
+        before = len(self.findings)
+        source = self.v1_fields.get(fmap.source)
+        target = self.v2_fields.get(fmap.target)
+        if source is None:
+            self.add("error", pair, f"V1 field {self.obj.source}.{fmap.source} does not exist")
+        if target is None:
+            self.add("error", pair, f"V2 field {self.obj.target}.{fmap.target} does not exist")
+        if source is None or target is None:
+            return
+        self.check_writable(pair, target)
+        source_type, target_type = source.get("type"), target.get("type")
+        if source_type not in _COMPATIBLE.get(target_type, frozenset()):
+            self.add("error", pair, f"type {source_type} cannot be written to {target_type}")
+            return
+        self.check_length(pair, fmap, source, target)
+        self.check_picklist(pair, fmap, source, target)
+        if target.get("nillable") is False and not _defaulted(target) and not fmap.required:
+            self.add(
+                "warning",
+                pair,
+                "required in V2 but not `required: true` in the mapping: records without a "
+                "value fail at load instead of being rejected by the transform",
+            )
+        if len(self.findings) == before:
+            self.add("ok", pair, f"{source_type} -> {target_type}")
+
+    def check_writable(self, pair: str, target: Describe) -> None:
+        missing = [p for p in ("createable", "updateable") if not target.get(p)]
+        if missing:
+            self.add("error", pair, f"V2 field is not {' and '.join(missing)}")
+
+    def check_length(self, pair: str, fmap: FieldMap, source: Describe, target: Describe) -> None:
+        target_length = target.get("length") or 0
+        if target.get("type") not in _LENGTH_CHECKED or not target_length:
+            return
+        truncate = fmap.transform("truncate")
+        if isinstance(truncate, Truncate):
+            if truncate.length > target_length:
+                self.add(
+                    "error",
+                    pair,
+                    f"truncate {truncate.length} exceeds V2 length {target_length}",
+                )
+            return
+        if fmap.transform("phone") is not None and target_length >= _E164_MAX:
+            return
+        source_length = source.get("length") or 0
+        if source_length > target_length:
+            self.add(
+                "warning",
+                pair,
+                f"V1 length {source_length} > V2 length {target_length} and no truncate: "
+                "long values will fail at load",
+            )
+
+    def check_picklist(self, pair: str, fmap: FieldMap, source: Describe, target: Describe) -> None:
+        target_values = _active_values(target)
+        restricted = target.get("type") == "picklist" and bool(target.get("restrictedPicklist"))
+        picklist = fmap.transform("picklist")
+        if isinstance(picklist, Picklist):
+            if target.get("type") != "picklist":
+                return
+            produced = set(picklist.mapping.values())
+            if picklist.default is not None:
+                produced.add(picklist.default)
+            bad = sorted(produced - target_values)
+            if bad:
+                level: Level = "error" if restricted else "warning"
+                self.add(
+                    level,
+                    pair,
+                    f"maps to value(s) not in the V2 picklist: {', '.join(bad)} "
+                    f"(V2 values: {', '.join(sorted(target_values))})",
+                )
+            unmapped = sorted(_active_values(source) - set(picklist.mapping))
+            if unmapped:
+                self.add(
+                    "warning",
+                    pair,
+                    f"V1 value(s) not in the map: {', '.join(unmapped)} "
+                    f"(on_unknown: {picklist.on_unknown})",
+                )
+            return
+        if not restricted:
+            return
+        if source.get("type") != "picklist":
+            self.add("warning", pair, "restricted V2 picklist fed by free text without a map")
+            return
+        unknown = sorted(_active_values(source) - target_values)
+        if unknown:
+            self.add(
+                "error", pair, f"V1 values not allowed by the V2 picklist: {', '.join(unknown)}"
+            )
+
+    def check_reference(self, ref: ReferenceMap) -> None:
+        parent = self.spec.object(ref.parent)
+        pair = f"{ref.source} -> {ref.relationship}"
+        before = len(self.findings)
+        source = self.v1_fields.get(ref.source)
+        if source is None:
+            self.add("error", pair, f"V1 field {self.obj.source}.{ref.source} does not exist")
+        elif parent.source not in (source.get("referenceTo") or []):
+            self.add("error", pair, f"V1 {ref.source} does not reference {parent.source}")
+        target = next(
+            (f for f in self.v2_fields.values() if f.get("relationshipName") == ref.relationship),
+            None,
+        )
+        if target is None:
+            self.add(
+                "error",
+                pair,
+                f"V2 {self.obj.target} has no relationship named {ref.relationship!r}",
+            )
+        else:
+            if parent.target not in (target.get("referenceTo") or []):
+                self.add("error", pair, f"V2 {ref.relationship} does not reference {parent.target}")
+            self.check_writable(pair, target)
+            if target.get("nillable") is False and not ref.required:
+                self.add("warning", pair, "required in V2 but not `required: true` in the mapping")
+        if len(self.findings) == before:
+            self.add("ok", pair, f"reference to {parent.target} by {parent.external_id}")
+
+    def check_unmapped_required(self) -> None:
+        written = {f.target for f in self.obj.fields} | {self.obj.external_id}
+        written |= {
+            name
+            for name, meta in self.v2_fields.items()
+            if meta.get("relationshipName") in {r.relationship for r in self.obj.references}
+        }
+        for name, meta in sorted(self.v2_fields.items()):
+            if name in written or not meta.get("createable"):
+                continue
+            if meta.get("nillable") is False and not _defaulted(meta):
+                self.add("error", name, f"V2 requires {name} but the mapping never writes it")
+
+
+def _fields_by_name(describe: Describe | None) -> dict[str, Describe]:
+    if describe is None:
+        return {}
+    return {f["name"]: f for f in describe.get("fields") or [] if "name" in f}
+
+
+def _active_values(meta: Describe) -> set[str]:
+    return {
+        v["value"]
+        for v in meta.get("picklistValues") or []
+        if v.get("active", True) and "value" in v
+    }
+
+
+def _defaulted(meta: Describe) -> bool:
+    """Salesforce fills these itself (checkboxes, defaulted fields), so null is never sent."""
+    return bool(meta.get("defaultedOnCreate")) or meta.get("type") == "boolean"
