@@ -1,0 +1,78 @@
+"""`python -m migration_app.devstack.sandbox --org v1|v2 ...`: run one org until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from .config import SandboxConfig
+from .runner import start_sandbox
+
+
+def parse_args(argv: list[str] | None) -> SandboxConfig:
+    p = argparse.ArgumentParser(
+        prog="python -m migration_app.devstack.sandbox",
+        description="Local Salesforce REST API sandbox (one org).",
+    )
+    p.add_argument("--org", choices=("v1", "v2"), default="v1")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default 8101 (v1) / 8102 (v2)")
+    p.add_argument("--customers", type=int, default=None, help="default 200 (v1) / 0 (v2)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--username")
+    p.add_argument("--password")
+    p.add_argument("--security-token")
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--jitter-ms", type=float, default=0.0)
+    p.add_argument("--dirty-rate", type=float, default=0.05)
+    p.add_argument("--api-daily-max", type=int, default=100_000)
+    a = p.parse_args(argv)
+    return SandboxConfig(
+        org=a.org,
+        host=a.host,
+        port=a.port,
+        customers=a.customers,
+        seed=a.seed,
+        username=a.username,
+        password=a.password,
+        security_token=a.security_token,
+        latency_ms=a.latency_ms,
+        jitter_ms=a.jitter_ms,
+        dirty_rate=a.dirty_rate,
+        api_daily_max=a.api_daily_max,
+    ).resolved()
+
+
+async def serve(config: SandboxConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    sandbox = await start_sandbox(config)
+    try:
+        print(
+            f"SANDBOX READY {config.org} {sandbox.url} username={config.username} password=****",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        await sandbox.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = parse_args(argv)
+        asyncio.run(serve(config))
+    except (OSError, ValueError) as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

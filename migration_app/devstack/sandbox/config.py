@@ -1,0 +1,68 @@
+"""SandboxConfig: everything one sandbox org needs to start, with the per-org defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+DEFAULTS = {
+    "v1": {
+        "port": 8101,
+        "customers": 200,
+        "username": "migration@v1.sandbox",
+        "password": "sandbox-v1-password",
+        "security_token": "sandbox-v1-token",
+        "org_code": "1S",
+    },
+    "v2": {
+        "port": 8102,
+        "customers": 0,
+        "username": "migration@v2.sandbox",
+        "password": "sandbox-v2-password",
+        "security_token": "sandbox-v2-token",
+        "org_code": "2S",
+    },
+}
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Settings of one org. None means "the org's default" (see DEFAULTS and docs/orgs.md)."""
+
+    org: str = "v1"
+    host: str = "127.0.0.1"
+    port: int | None = None  # 0 = pick a free port
+    customers: int | None = None
+    seed: int = 42
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    client_id: str = "sandbox-client-id"
+    client_secret: str = "sandbox-client-secret"
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    dirty_rate: float = 0.05
+    api_daily_max: int = 100_000
+    session_ttl_s: float | None = None
+    extra_external_ids: tuple[str, ...] = ()  # "Object.Field": non-unique external ids (tests)
+
+    def __post_init__(self) -> None:
+        if self.org not in DEFAULTS:
+            raise ValueError(f"org must be v1 or v2, not {self.org!r}")
+        if not 0.0 <= self.dirty_rate <= 1.0:
+            raise ValueError("dirty_rate must be within [0, 1]")
+
+    def resolved(self) -> SandboxConfig:
+        """A copy with every None replaced by the org's default."""
+        d = DEFAULTS[self.org]
+        return replace(
+            self,
+            **{
+                k: d[k]
+                for k in ("port", "customers", "username", "password", "security_token")
+                if getattr(self, k) is None
+            },
+        )
+
+    @property
+    def org_code(self) -> str:
+        return str(DEFAULTS[self.org]["org_code"])

@@ -1,0 +1,363 @@
+"""Describe metadata of the two orgs, exactly as docs/orgs.md lists it.
+
+Why: the mapping is validated against this metadata at start-up, and the validator, the SOQL
+evaluator and the describe endpoint all read the same definitions, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+API_VERSION = "59.0"
+
+# Field types whose values are text (length-checked, compared case-insensitively in SOQL).
+TEXT_TYPES = frozenset({"string", "textarea", "picklist", "email", "phone", "id", "reference"})
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    type: str
+    length: int = 0
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    external_id: bool = False
+    unique: bool = False
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+    reference_to: str | None = None
+    relationship_name: str | None = None
+    child_relationship: str | None = None
+    defaulted_on_create: bool = False
+    label: str = ""
+
+    @property
+    def required(self) -> bool:
+        """Required on create: not nillable, createable, and nothing fills it in for you."""
+        return not self.nillable and self.createable and not self.defaulted_on_create
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label or self.name.replace("__c", "").replace("_", " "),
+            "type": self.type,
+            "length": self.length,
+            "externalId": self.external_id,
+            "unique": self.unique,
+            "nillable": self.nillable,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "defaultedOnCreate": self.defaulted_on_create,
+            "custom": self.name.endswith("__c"),
+            "idLookup": self.name == "Id" or self.external_id,
+            "picklistValues": [
+                {"value": v, "label": v, "active": True, "defaultValue": False}
+                for v in self.picklist
+            ],
+            "restrictedPicklist": self.restricted,
+            "referenceTo": [self.reference_to] if self.reference_to else [],
+            "relationshipName": self.relationship_name,
+            "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
+        }
+
+
+_SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "datetime": "xsd:dateTime",
+}
+
+
+@dataclass(frozen=True)
+class ChildRelationship:
+    child_sobject: str
+    field: str
+    relationship_name: str
+
+    def describe(self) -> dict:
+        return {
+            "childSObject": self.child_sobject,
+            "field": self.field,
+            "relationshipName": self.relationship_name,
+            "cascadeDelete": False,
+        }
+
+
+@dataclass
+class ObjectDef:
+    name: str
+    key_prefix: str
+    fields: dict[str, FieldDef]
+    child_relationships: list[ChildRelationship] = field(default_factory=list)
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        self.by_lower = {name.lower(): f for name, f in self.fields.items()}
+        self.parent_by_lower = {
+            f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name
+        }
+
+    @property
+    def custom(self) -> bool:
+        return self.name.endswith("__c")
+
+    def field(self, name: str) -> FieldDef | None:
+        return self.by_lower.get(name.lower())
+
+    def child(self, relationship_name: str) -> ChildRelationship | None:
+        low = relationship_name.lower()
+        for rel in self.child_relationships:
+            if rel.relationship_name.lower() == low:
+                return rel
+        return None
+
+    def describe(self) -> dict:
+        return {
+            **self.summary(),
+            "fields": [f.describe() for f in self.fields.values()],
+            "childRelationships": [c.describe() for c in self.child_relationships],
+            "recordTypeInfos": [],
+        }
+
+    def summary(self) -> dict:
+        base = f"/services/data/v{API_VERSION}/sobjects/{self.name}"
+        return {
+            "name": self.name,
+            "label": self.label or self.name,
+            "keyPrefix": self.key_prefix,
+            "custom": self.custom,
+            "queryable": True,
+            "createable": True,
+            "updateable": True,
+            "deletable": True,
+            "urls": {
+                "sobject": base,
+                "describe": f"{base}/describe",
+                "rowTemplate": f"{base}/{{ID}}",
+            },
+        }
+
+
+@dataclass
+class OrgSchema:
+    org: str
+    objects: dict[str, ObjectDef]
+
+    def __post_init__(self) -> None:
+        self.by_lower = {name.lower(): o for name, o in self.objects.items()}
+        self.by_prefix = {o.key_prefix: o for o in self.objects.values()}
+        for obj in self.objects.values():
+            for f in obj.fields.values():
+                if f.reference_to and f.child_relationship:
+                    parent = self.objects[f.reference_to]
+                    parent.child_relationships.append(
+                        ChildRelationship(obj.name, f.name, f.child_relationship)
+                    )
+
+    def get(self, name: str) -> ObjectDef | None:
+        return self.by_lower.get(name.lower())
+
+
+def _system_fields() -> list[FieldDef]:
+    return [FieldDef("Id", "id", 18, nillable=False, createable=False, updateable=False)]
+
+
+def _audit_fields() -> list[FieldDef]:
+    ro = {"nillable": False, "createable": False, "updateable": False}
+    return [
+        FieldDef("CreatedDate", "datetime", **ro),
+        FieldDef("LastModifiedDate", "datetime", **ro),
+    ]
+
+
+def _obj(name: str, prefix: str, fields: list[FieldDef]) -> ObjectDef:
+    all_fields = [*_system_fields(), *fields, *_audit_fields()]
+    return ObjectDef(name, prefix, {f.name: f for f in all_fields})
+
+
+def _s(name: str, length: int, **kw: object) -> FieldDef:
+    return FieldDef(name, kw.pop("type", "string"), length, **kw)  # type: ignore[arg-type]
+
+
+def _pick(name: str, values: tuple[str, ...], restricted: bool) -> FieldDef:
+    return FieldDef(name, "picklist", 255, picklist=values, restricted=restricted)
+
+
+def _ref(name: str, to: str, rel: str | None, child: str, **kw: object) -> FieldDef:
+    return FieldDef(
+        name,
+        "reference",
+        18,
+        reference_to=to,
+        relationship_name=rel,
+        child_relationship=child,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def _bool(name: str) -> FieldDef:
+    return FieldDef(name, "boolean", 0, nillable=False, defaulted_on_create=True)
+
+
+def _billing() -> list[FieldDef]:
+    return [
+        _s("BillingStreet", 255, type="textarea"),
+        _s("BillingCity", 40),
+        _s("BillingPostalCode", 20),
+        _s("BillingCountry", 80),
+    ]
+
+
+def _legacy_id() -> FieldDef:
+    return _s("Legacy_Id__c", 18, external_id=True, unique=True)
+
+
+CASE_STATUS = ("New", "Working", "Escalated", "Closed")
+CASE_PRIORITY = ("High", "Medium", "Low")
+CASE_ORIGIN = ("Phone", "Email", "Web")
+FUEL = ("Electricity", "Gas")
+
+
+def v1_schema() -> OrgSchema:
+    """The legacy org: loosely validated, no external ids."""
+    return OrgSchema(
+        "v1",
+        {
+            o.name: o
+            for o in [
+                _obj(
+                    "Account",
+                    "001",
+                    [
+                        _s("Name", 255, nillable=False),
+                        _s("Phone", 40),
+                        *_billing(),
+                        _s("Customer_Number__c", 20),
+                        _pick("Account_Status__c", ("Active", "Closed", "Debt"), restricted=False),
+                        _s("Tariff__c", 50),
+                    ],
+                ),
+                _obj(
+                    "Contact",
+                    "003",
+                    [
+                        _ref("AccountId", "Account", "Account", "Contacts"),
+                        _s("FirstName", 40),
+                        _s("LastName", 80),
+                        _s("Email", 80),
+                        _s("Phone", 40),
+                        _bool("Is_Primary__c"),
+                    ],
+                ),
+                _obj(
+                    "Case",
+                    "500",
+                    [
+                        _ref("AccountId", "Account", "Account", "Cases"),
+                        _ref("ContactId", "Contact", "Contact", "Cases"),
+                        _s("Subject", 255),
+                        _s("Description", 32000, type="textarea"),
+                        _pick("Status", CASE_STATUS, False),
+                        _pick("Priority", CASE_PRIORITY, False),
+                        _pick("Origin", CASE_ORIGIN, False),
+                    ],
+                ),
+                _obj(
+                    "Meter__c",
+                    "a0A",
+                    [
+                        _s("Name", 80),
+                        _ref("Account__c", "Account", "Account__r", "Meters__r", nillable=False),
+                        _s("MPAN__c", 21),
+                        _pick("Fuel_Type__c", FUEL, False),
+                        _s("Serial_Number__c", 30),
+                    ],
+                ),
+            ]
+        },
+    )
+
+
+def v2_schema() -> OrgSchema:
+    """The new org: strict validation and a unique external id Legacy_Id__c on every object."""
+    return OrgSchema(
+        "v2",
+        {
+            o.name: o
+            for o in [
+                _obj(
+                    "Account",
+                    "001",
+                    [
+                        _s("Name", 255, nillable=False),
+                        _s("Phone", 40, type="phone"),
+                        *_billing(),
+                        _s("Customer_Number__c", 20),
+                        _pick("Status__c", ("Active", "Closed", "In_Arrears"), restricted=True),
+                        _s("Tariff_Code__c", 50),
+                        _legacy_id(),
+                    ],
+                ),
+                _obj(
+                    "Contact",
+                    "003",
+                    [
+                        _ref("AccountId", "Account", "Account", "Contacts"),
+                        _s("FirstName", 40),
+                        _s("LastName", 80, nillable=False),
+                        _s("Email", 80, type="email"),
+                        _s("Phone", 40, type="phone"),
+                        _bool("Primary__c"),
+                        _legacy_id(),
+                    ],
+                ),
+                _obj(
+                    "Case",
+                    "500",
+                    [
+                        _ref("AccountId", "Account", "Account", "Cases"),
+                        _ref("ContactId", "Contact", "Contact", "Cases"),
+                        _s("Subject", 255),
+                        _s("Description", 4000, type="textarea"),
+                        _pick("Status", CASE_STATUS, True),
+                        _pick("Priority", CASE_PRIORITY, True),
+                        _pick("Origin", CASE_ORIGIN, True),
+                        _legacy_id(),
+                    ],
+                ),
+                _obj(
+                    "Meter_Point__c",
+                    "a0B",
+                    [
+                        _s("Name", 80),
+                        _ref(
+                            "Account__c", "Account", "Account__r", "Meter_Points__r", nillable=False
+                        ),
+                        _s("MPAN__c", 21, nillable=False),
+                        _pick("Fuel__c", FUEL, True),
+                        _s("Serial__c", 30),
+                        _legacy_id(),
+                    ],
+                ),
+            ]
+        },
+    )
+
+
+def schema_for(org: str, extra_external_ids: tuple[str, ...] = ()) -> OrgSchema:
+    """Return the org's schema; `extra_external_ids` ("Object.Field") marks more fields as
+    non-unique external ids (a test hook: real orgs may have those, and they give 300s)."""
+    base = {"v1": v1_schema, "v2": v2_schema}[org]()
+    if not extra_external_ids:
+        return base
+    objects = {}
+    for name, obj in base.objects.items():
+        fields = {}
+        for fname, f in obj.fields.items():
+            if f"{name}.{fname}" in extra_external_ids:
+                f = FieldDef(**{**f.__dict__, "external_id": True})
+            fields[fname] = f
+        objects[name] = ObjectDef(name, obj.key_prefix, fields)
+    return OrgSchema(org, objects)

@@ -1,0 +1,189 @@
+"""Deterministic V1 customer generator, with dirty data at a configurable rate.
+
+Why: the migration must meet the same messy records every run (same seed -> same ids and values),
+so warnings and errors are exercised reproducibly: invalid emails, unparsable phones, missing last
+names, over-long descriptions and unknown picklist values.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .store import Store
+
+_FIRST = (
+    "Olivia",
+    "Amelia",
+    "Isla",
+    "Ava",
+    "Mia",
+    "Noah",
+    "Oliver",
+    "George",
+    "Arthur",
+    "Leo",
+    "Harry",
+    "Sophia",
+    "Grace",
+    "Freya",
+    "Jack",
+    "Oscar",
+    "Lily",
+    "Evie",
+    "Thomas",
+    "Ruby",
+)
+_LAST = (
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Patel",
+    "Wright",
+    "Walker",
+    "Evans",
+    "Roberts",
+    "Green",
+    "Hall",
+    "Wood",
+    "Clarke",
+    "Hughes",
+)
+_STREETS = ("High Street", "Station Road", "Main Street", "Park Road", "Church Lane", "Mill Lane")
+_CITIES = ("London", "Leeds", "Bristol", "Manchester", "Glasgow", "Cardiff", "York", "Bath")
+_TARIFFS = ("STANDARD-VAR", "FIXED-12M", "FIXED-24M", "GREEN-FLEX", "ECONOMY-7")
+_SUBJECTS = (
+    "Billing question",
+    "Meter reading dispute",
+    "Moving home",
+    "Payment plan",
+    "Smart meter install",
+    "Tariff change",
+    "Complaint about estimate",
+)
+_BAD_EMAILS = ("{f}.{l}@", "{f} {l}@example.com", "n/a", "{f}.{l}@@example.com", "{f}@example")
+_BAD_PHONES = ("call after 6pm", "0800-CALL-NOW", "12", "ask for {f}", "+44 (0) ext. ??")
+_BAD_STATUS = ("Suspended", "Pending Review", "Dormant")
+_BAD_PRIORITY = ("Urgent", "Critical", "P1")
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SeedStats:
+    accounts: int
+    contacts: int
+    cases: int
+    meters: int
+
+
+def seed_v1(store: Store, customers: int, seed: int, dirty_rate: float = 0.05) -> SeedStats:
+    """Insert `customers` V1 customers (Account + 1-4 Contacts + 0-5 Cases + 1-2 Meter__c)."""
+    rng = random.Random(seed)
+    gen = _Gen(rng, dirty_rate)
+    n_contacts = n_cases = n_meters = 0
+    for i in range(customers):
+        stamp = _stamp(i)
+        account_id = store.insert("Account", gen.account(i), created=stamp)
+        contact_ids = []
+        for j in range(rng.randint(1, 4)):
+            contact_ids.append(
+                store.insert("Contact", gen.contact(account_id, j == 0), created=stamp)
+            )
+        for _ in range(rng.randint(0, 5)):
+            contact = rng.choice(contact_ids) if rng.random() < 0.8 else None
+            store.insert("Case", gen.case(account_id, contact), created=stamp)
+        n_meters_here = rng.randint(1, 2)
+        for _ in range(n_meters_here):
+            store.insert("Meter__c", gen.meter(account_id), created=stamp)
+        n_contacts += len(contact_ids)
+        n_meters += n_meters_here
+    n_cases = len(store.table("Case").rows)
+    return SeedStats(customers, n_contacts, n_cases, n_meters)
+
+
+def _stamp(i: int) -> str:
+    return (_EPOCH + timedelta(minutes=7 * i)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+class _Gen:
+    def __init__(self, rng: random.Random, dirty_rate: float) -> None:
+        self.rng = rng
+        self.dirty = dirty_rate
+
+    def _is_dirty(self) -> bool:
+        return self.rng.random() < self.dirty
+
+    def _phone(self, first: str) -> str:
+        if self._is_dirty():
+            return self.rng.choice(_BAD_PHONES).format(f=first)
+        return f"+44 {self.rng.randint(1000, 7999)} {self.rng.randint(100000, 999999)}"
+
+    def account(self, i: int) -> dict:
+        rng = self.rng
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        status = rng.choice(("Active", "Active", "Active", "Closed", "Debt"))
+        if self._is_dirty():
+            status = rng.choice(_BAD_STATUS)
+        return {
+            "Name": f"{first} {last}" if rng.random() < 0.7 else f"{last} & Co Ltd",
+            "Phone": self._phone(first),
+            "BillingStreet": f"{rng.randint(1, 250)} {rng.choice(_STREETS)}",
+            "BillingCity": rng.choice(_CITIES),
+            "BillingPostalCode": f"{rng.choice('BEGLMNS')}{rng.randint(1, 20)} "
+            f"{rng.randint(1, 9)}{rng.choice('ABDEFGH')}{rng.choice('JLNPQRS')}",
+            "BillingCountry": "United Kingdom",
+            "Customer_Number__c": f"CUST-{i + 1:07d}",
+            "Account_Status__c": status,
+            "Tariff__c": rng.choice(_TARIFFS),
+        }
+
+    def contact(self, account_id: str, primary: bool) -> dict:
+        rng = self.rng
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        email = f"{first}.{last}{rng.randint(1, 999)}@example.com".lower()
+        if self._is_dirty():
+            email = rng.choice(_BAD_EMAILS).format(f=first.lower(), l=last.lower())
+        return {
+            "AccountId": account_id,
+            "FirstName": first,
+            "LastName": None if self._is_dirty() else last,
+            "Email": email,
+            "Phone": self._phone(first),
+            "Is_Primary__c": primary,
+        }
+
+    def case(self, account_id: str, contact_id: str | None) -> dict:
+        rng = self.rng
+        subject = rng.choice(_SUBJECTS)
+        description = f"{subject}: customer called about their account. " * rng.randint(1, 4)
+        if self._is_dirty():
+            description = ("Transcript: " + "the customer explained the issue again. " * 120)[:4500]
+        priority = rng.choice(("High", "Medium", "Low"))
+        if self._is_dirty():
+            priority = rng.choice(_BAD_PRIORITY)
+        return {
+            "AccountId": account_id,
+            "ContactId": contact_id,
+            "Subject": subject,
+            "Description": description,
+            "Status": rng.choice(("New", "Working", "Escalated", "Closed")),
+            "Priority": priority,
+            "Origin": rng.choice(("Phone", "Email", "Web")),
+        }
+
+    def meter(self, account_id: str) -> dict:
+        rng = self.rng
+        serial = f"{rng.choice('EGKLS')}{rng.randint(10, 99)}K{rng.randint(1000000, 9999999)}"
+        return {
+            "Name": f"Meter {serial}",
+            "Account__c": account_id,
+            "MPAN__c": "".join(str(rng.randint(0, 9)) for _ in range(13)),
+            "Fuel_Type__c": rng.choice(("Electricity", "Gas")),
+            "Serial_Number__c": serial,
+        }

@@ -1,0 +1,279 @@
+"""aiohttp routes: logins, the REST API under /services/data, and /__admin/.
+
+Why one thin layer: everything cross-cutting (session check, API limit, fault injection, stats,
+the Sforce-Limit-Info header) happens here once; the resources themselves live in api.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from . import auth
+from .api import ApiRequest, Org
+from .config import SandboxConfig
+from .errors import SfError
+from .faults import Faults, HangInterrupted
+from .seed import seed_v1
+
+VERSIONS = [
+    {"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"},
+    {"label": "Spring '24", "url": "/services/data/v60.0", "version": "60.0"},
+]
+
+
+@dataclass
+class Stats:
+    by_endpoint: Counter = field(default_factory=Counter)
+
+    def count(self, kind: str) -> None:
+        self.by_endpoint[kind] += 1
+
+    def to_json(self) -> dict:
+        return {"total": sum(self.by_endpoint.values()), "by_endpoint": dict(self.by_endpoint)}
+
+
+@dataclass
+class SandboxState:
+    """Everything the handlers share; one per app (one org)."""
+
+    org: Org
+    sessions: auth.Sessions
+    faults: Faults
+    stats: Stats = field(default_factory=Stats)
+    shutdown: asyncio.Event = field(default_factory=asyncio.Event)
+    customers: list[str] = field(default_factory=list)
+
+
+STATE = web.AppKey("sandbox_state", SandboxState)
+
+
+def _json(status: int, body: object, headers: dict | None = None) -> web.Response:
+    if status == 204:
+        return web.Response(status=204, headers=headers)
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )
+
+
+def _classify(method: str, path: str) -> str:
+    """Endpoint kind of a request that failed before dispatch (for /__admin/stats)."""
+    head = path.strip("/").split("/")[0]
+    if head in ("query", "queryAll"):
+        return head.lower() if path.strip("/").count("/") == 0 else "query_more"
+    return {"sobjects": "sobjects", "composite": "composite", "limits": "limits"}.get(head, "other")
+
+
+def _base_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+# -- REST API ---------------------------------------------------------------------------------
+async def api_handler(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    org = state.org
+    tail = request.match_info["tail"]
+    kind: str | None = None
+    headers: dict[str, str] = {}
+    try:
+        state.sessions.check(request.headers.get("Authorization"))
+        org.usage.check()
+        org.usage.consume()
+        headers["Sforce-Limit-Info"] = org.usage.header()
+        await state.faults.apply(state.shutdown)
+        body = await _read_json(request)
+        req = ApiRequest(
+            request.method,
+            tail.strip("/"),
+            request.query,
+            body,
+            request.headers,
+            request.match_info["version"],
+        )
+        kind, resp = org.dispatch(req)
+        return _json(resp.status, resp.body, headers)
+    except SfError as exc:
+        if exc.status != 401:
+            headers["Sforce-Limit-Info"] = org.usage.header()
+        return _json(exc.status, exc.body(), headers)
+    except HangInterrupted:
+        return _json(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "shutting down"}])
+    finally:
+        state.stats.count(kind or _classify(request.method, tail))
+
+
+async def _read_json(request: web.Request) -> object:
+    if not request.can_read_body:
+        return None
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise SfError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from exc
+
+
+async def versions_handler(request: web.Request) -> web.Response:
+    return _json(200, VERSIONS)
+
+
+# -- logins -----------------------------------------------------------------------------------
+async def soap_login(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.stats.count("login")
+    cfg = state.org.config
+    try:
+        username, password = auth.soap_credentials(await request.read())
+    except ValueError as exc:
+        return _xml(500, auth.soap_fault("INVALID_LOGIN", str(exc)))
+    if not auth.check_password(cfg, username, password, with_token=True):
+        return _xml(500, auth.soap_fault("INVALID_LOGIN", auth.INVALID_LOGIN))
+    version = request.match_info["version"]
+    server_url = f"{_base_url(request)}/services/Soap/u/{version}/{state.org.org_id[:15]}"
+    xml = auth.soap_login_ok(
+        server_url, state.sessions.issue(), state.org.user_id, state.org.org_id, username
+    )
+    return _xml(200, xml)
+
+
+def _xml(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/xml", charset="utf-8")
+
+
+async def oauth_token(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.stats.count("oauth_token")
+    cfg = state.org.config
+    form = await request.post()
+    grant = form.get("grant_type")
+    client_ok = (
+        form.get("client_id") == cfg.client_id and form.get("client_secret") == cfg.client_secret
+    )
+    if grant == "password":
+        ok = client_ok and auth.check_password(
+            cfg, str(form.get("username", "")), str(form.get("password", "")), with_token=False
+        )
+    elif grant == "client_credentials":
+        ok = client_ok
+    else:
+        return _json(
+            400,
+            {"error": "unsupported_grant_type", "error_description": "grant type not supported"},
+        )
+    if not ok:
+        return _json(400, {"error": "invalid_grant", "error_description": "authentication failure"})
+    base = _base_url(request)
+    return _json(
+        200,
+        {
+            "access_token": state.sessions.issue(),
+            "instance_url": base,
+            "id": f"{base}/id/{state.org.org_id}/{state.org.user_id}",
+            "token_type": "Bearer",
+            "issued_at": str(int(time.time() * 1000)),
+            "signature": "c2FuZGJveA==",
+        },
+    )
+
+
+# -- admin ------------------------------------------------------------------------------------
+async def admin_ready(request: web.Request) -> web.Response:
+    return _json(200, {"status": "ready", "org": request.app[STATE].org.config.org})
+
+
+async def admin_stats(request: web.Request) -> web.Response:
+    return _json(200, request.app[STATE].stats.to_json())
+
+
+async def admin_stats_reset(request: web.Request) -> web.Response:
+    request.app[STATE].stats.by_endpoint.clear()
+    return _json(200, {"total": 0, "by_endpoint": {}})
+
+
+def _faults_json(state: SandboxState) -> dict:
+    usage = state.org.usage
+    return {
+        **state.faults.to_json(),
+        "limit_after": usage.limit_after,
+        "api_daily_max": usage.daily_max,
+        "api_used": usage.used,
+    }
+
+
+async def admin_faults(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if request.method == "POST":
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            state.faults.update(data)
+            if "limit_after" in data:
+                n = data["limit_after"]
+                state.org.usage.set_limit_after(None if n is None else int(n))
+            if "api_daily_max" in data:
+                state.org.usage.daily_max = int(data["api_daily_max"])
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": str(exc)})
+    return _json(200, _faults_json(state))
+
+
+async def admin_expire(request: web.Request) -> web.Response:
+    return _json(200, {"expired": request.app[STATE].sessions.expire_all()})
+
+
+async def admin_customers(request: web.Request) -> web.Response:
+    return _json(200, request.app[STATE].customers)
+
+
+async def admin_counts(request: web.Request) -> web.Response:
+    return _json(200, request.app[STATE].org.store.counts())
+
+
+# -- app --------------------------------------------------------------------------------------
+def build_app(config: SandboxConfig) -> web.Application:
+    """The aiohttp app of one org, seeded (v1: `customers` customers) and ready to serve."""
+    org = Org(config)
+    cfg = org.config
+    state = SandboxState(
+        org,
+        auth.Sessions(org.org_id, cfg.session_ttl_s),
+        Faults(latency_ms=cfg.latency_ms, jitter_ms=cfg.jitter_ms),
+    )
+    state.faults.rng.seed(cfg.seed)
+    if cfg.customers:
+        if cfg.org != "v1":
+            raise ValueError("only the v1 org is seeded with customers")
+        seed_v1(org.store, cfg.customers, cfg.seed, cfg.dirty_rate)
+        state.customers = list(org.store.table("Account").rows)
+    app = web.Application(client_max_size=32 * 1024 * 1024)
+    app[STATE] = state
+
+    async def on_shutdown(_: web.Application) -> None:
+        state.shutdown.set()  # releases hung requests
+
+    app.on_shutdown.append(on_shutdown)
+    r = app.router
+    r.add_post(r"/services/Soap/u/{version:[^/]+}{rest:/?.*}", soap_login)
+    r.add_post(r"/services/oauth2/token{slash:/?}", oauth_token)
+    r.add_get(r"/services/data{slash:/?}", versions_handler)
+    r.add_route("*", r"/services/data/v{version:\d+\.\d+}{tail:(/.*)?}", api_handler)
+    r.add_get("/__admin/ready", admin_ready)
+    r.add_get("/__admin/stats", admin_stats)
+    r.add_post("/__admin/stats/reset", admin_stats_reset)
+    r.add_route("GET", "/__admin/faults", admin_faults)
+    r.add_route("POST", "/__admin/faults", admin_faults)
+    r.add_post("/__admin/expire-sessions", admin_expire)
+    r.add_get("/__admin/customers", admin_customers)
+    r.add_get("/__admin/counts", admin_counts)
+    return app
