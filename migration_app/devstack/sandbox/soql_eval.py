@@ -280,7 +280,7 @@ class Evaluator:
         return lambda row: (v := fold(getter(row))) is not None and cmp(v, value)
 
     def _candidates(self, obj: ObjectDef, where: Expr | None) -> Callable[[], Iterable[str]] | None:
-        """Index plan: the first top-level `=`/`IN` conjunct on Id, a reference or an external id."""
+        """Index plan: first top-level `=`/`IN` conjunct on Id, a reference or an external id."""
         if where is None:
             return None
         conjuncts = (
