@@ -77,6 +77,13 @@ class Truncate:
         return value, None
 
 
+# Fast path for the overwhelmingly common UK layouts: 0, +44 or 0044 then a 10-digit national
+# number, separated by spaces, dashes, dots or brackets. libphonenumber gives the same answer
+# for all of these (checked in the unit tests) at ~30x the cost; everything else goes to it.
+_SEPARATORS = str.maketrans("", "", " -.()\t")
+_GB_FAST = re.compile(r"(?:\+44|0044|0)([1-9][0-9]{9})")
+
+
 @dataclass(frozen=True, slots=True)
 class Phone:
     """Normalise to E.164; numbers without a country code are read in `region` (default GB).
@@ -96,6 +103,10 @@ class Phone:
         text = str(value).strip()
         if not text:
             return None, None
+        if self.region == "GB":
+            fast = _GB_FAST.fullmatch(text.translate(_SEPARATORS))
+            if fast is not None:
+                return "+44" + fast.group(1), None
         try:
             number = phonenumbers.parse(text, self.region)
         except phonenumbers.NumberParseException:

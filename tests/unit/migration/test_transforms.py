@@ -148,3 +148,28 @@ def test_trim_strips_and_blanks_become_none() -> None:
 )
 def test_boolean_copy(raw: object, expected: bool) -> None:
     assert Boolean()(raw) == (expected, None)
+
+
+def _library_e164(text: str) -> str | None:
+    """What libphonenumber alone says, for checking the fast path against it."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, "GB")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def test_phone_fast_path_agrees_with_libphonenumber() -> None:
+    import random
+
+    rng = random.Random(1234)
+    layouts = ["0{a} {b}", "+44 {a} {b}", "0044{a}{b}", "(0{a}) {b}", "+44-{a}-{b}", "0{a}.{b}"]
+    for _ in range(500):
+        digits = str(rng.randrange(1, 10)) + f"{rng.randrange(10**9):09d}"
+        for layout in layouts:
+            text = layout.format(a=digits[:4], b=digits[4:])
+            assert Phone()(text) == (_library_e164(text), None), text
