@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
 
 from migration_app.migration.issues import (
@@ -152,8 +155,6 @@ def test_boolean_copy(raw: object, expected: bool) -> None:
 
 def _library_e164(text: str) -> str | None:
     """What libphonenumber alone says, for checking the fast path against it."""
-    import phonenumbers
-
     try:
         number = phonenumbers.parse(text, "GB")
     except phonenumbers.NumberParseException:
@@ -164,8 +165,6 @@ def _library_e164(text: str) -> str | None:
 
 
 def test_phone_fast_path_agrees_with_libphonenumber() -> None:
-    import random
-
     rng = random.Random(1234)
     layouts = ["0{a} {b}", "+44 {a} {b}", "0044{a}{b}", "(0{a}) {b}", "+44-{a}-{b}", "0{a}.{b}"]
     for _ in range(500):
