@@ -80,8 +80,11 @@ async def test_python_async_client_full_cycle(threaded_registry) -> None:
 
 
 def test_confluent_client_calls(threaded_registry) -> None:
-    client = ConfluentClient({"url": threaded_registry.url})
-    subject = _subject()
+    with ConfluentClient({"url": threaded_registry.url}) as client:
+        _confluent_calls(client, _subject())
+
+
+def _confluent_calls(client: ConfluentClient, subject: str) -> None:
 
     schema_id = client.register_schema(subject, Schema(json.dumps(V1), "AVRO"))
     assert client.get_schema(schema_id).schema_str is not None
@@ -116,7 +119,11 @@ def _event() -> dict:
 async def test_confluent_serializer_to_our_codec_and_back(threaded_registry) -> None:
     """confluent AvroSerializer -> AvroCodec.decode; AvroCodec.encode -> AvroDeserializer."""
 
-    confluent = ConfluentClient({"url": threaded_registry.url})
+    with ConfluentClient({"url": threaded_registry.url}) as confluent:
+        await _round_trip(confluent, threaded_registry)
+
+
+async def _round_trip(confluent: ConfluentClient, threaded_registry) -> None:
     ctx = SerializationContext(CUSTOMER_TOPIC, MessageField.VALUE)
     serializer = AvroSerializer(confluent, json.dumps(customer_schema()))
     deserializer = AvroDeserializer(confluent)
