@@ -7,9 +7,11 @@ the Sforce-Limit-Info header) happens here once; the resources themselves live i
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -150,15 +152,27 @@ def _xml(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/xml", charset="utf-8")
 
 
+def _client_credentials(request: web.Request, form: Mapping[str, object]) -> tuple[str, str]:
+    """client_id/secret from the form, or from HTTP Basic auth (client_credentials flow)."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:].strip()).decode()
+        except ValueError:
+            return "", ""
+        cid, _, secret = decoded.partition(":")
+        return cid, secret
+    return str(form.get("client_id", "")), str(form.get("client_secret", ""))
+
+
 async def oauth_token(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.stats.count("oauth_token")
     cfg = state.org.config
     form = await request.post()
     grant = form.get("grant_type")
-    client_ok = (
-        form.get("client_id") == cfg.client_id and form.get("client_secret") == cfg.client_secret
-    )
+    client_id, client_secret = _client_credentials(request, form)
+    client_ok = client_id == cfg.client_id and client_secret == cfg.client_secret
     if grant == "password":
         ok = client_ok and auth.check_password(
             cfg, str(form.get("username", "")), str(form.get("password", "")), with_token=False
