@@ -82,6 +82,10 @@ class Truncate:
 # for all of these (checked in the unit tests) at ~30x the cost; everything else goes to it.
 _SEPARATORS = str.maketrans("", "", " -.()\t")
 _GB_FAST = re.compile(r"(?:\+44|0044|0)([1-9][0-9]{9})")
+# libphonenumber reads letters as a vanity keypad ("0800-CALL-NOW", even "ext. ??"); in the
+# legacy org letters mean a note ("ask for Ann"), so only an extension suffix may hold them.
+_EXTENSION_SUFFIX = re.compile(r"(?:ext(?:ension|n)?\.?|x|#)\s*[0-9]{1,7}\s*$", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +93,10 @@ class Phone:
     """Normalise to E.164; numbers without a country code are read in `region` (default GB).
 
     Accepts any layout libphonenumber parses ("07700 900123", "+44 7700 900123", "0044 ...").
-    A number that does not parse or has an impossible length for its country is dropped with
-    a warning. "Possible" rather than "valid" on purpose: valid-number metadata rejects whole
-    reserved ranges (Ofcom drama numbers) that are still real data in the legacy org.
+    A number that does not parse, has letters outside an extension suffix, or has an
+    impossible length for its country is dropped with a warning. "Possible" rather than
+    "valid" on purpose: valid-number metadata rejects whole reserved ranges (Ofcom drama
+    numbers) that are still real data in the legacy org.
     """
 
     region: str = "GB"
@@ -107,10 +112,12 @@ class Phone:
             fast = _GB_FAST.fullmatch(text.translate(_SEPARATORS))
             if fast is not None:
                 return "+44" + fast.group(1), None
-        try:
-            number = phonenumbers.parse(text, self.region)
-        except phonenumbers.NumberParseException:
-            number = None
+        number = None
+        if _LETTER.search(_EXTENSION_SUFFIX.sub("", text)) is None:
+            try:
+                number = phonenumbers.parse(text, self.region)
+            except phonenumbers.NumberParseException:
+                number = None
         if number is None or not phonenumbers.is_possible_number(number):
             return None, Problem(WARNING, VALUE_DROPPED, f"unparsable phone {_shorten(text)}")
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -35,7 +35,19 @@ def test_phone_normalises_to_e164(raw: str, expected: str) -> None:
     assert Phone()(raw) == (expected, None)
 
 
-@pytest.mark.parametrize("raw", ["n/a", "123", "call the office", "++44", "0770090012345678"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "n/a",
+        "123",
+        "call the office",
+        "++44",
+        "0770090012345678",
+        "0800-CALL-NOW",  # libphonenumber alone would read the letters as a keypad
+        "+44 (0) ext. ??",
+        "Tel 07700 900123",
+    ],
+)
 def test_phone_unparsable_is_dropped_with_warning(raw: str) -> None:
     value, problem = Phone()(raw)
     assert value is None
@@ -48,11 +60,12 @@ def test_phone_region_applies_to_national_numbers() -> None:
     assert Phone(region="US")("415 555 2671") == ("+14155552671", None)
 
 
-def test_phone_extension_is_dropped_with_warning() -> None:
-    value, problem = Phone()("07700 900123 ext. 42")
+@pytest.mark.parametrize("raw", ["07700 900123 ext. 42", "07700 900123 x42", "07700900123#42"])
+def test_phone_extension_is_dropped_with_warning(raw: str) -> None:
+    value, problem = Phone()(raw)
     assert value == "+447700900123"
     assert problem is not None and problem.code == NORMALISED
-    assert "42" in problem.message
+    assert "'42'" in problem.message
 
 
 @pytest.mark.parametrize("raw", [None, "", "   "])
