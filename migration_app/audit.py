@@ -279,7 +279,8 @@ SELECT u.id, x.item ->> 'severity', x.item ->> 'object', x.item ->> 'legacy_id',
        x.item ->> 'field', x.item ->> 'code', x.item ->> 'message'
 FROM upserted u
 JOIN input r ON r.customer_id = u.customer_id AND r.attempt = u.attempt
-CROSS JOIN LATERAL jsonb_array_elements(coalesce(r.issues, '[]'::jsonb)) WITH ORDINALITY AS x(item, n)
+CROSS JOIN LATERAL jsonb_array_elements(coalesce(r.issues, '[]'::jsonb))
+    WITH ORDINALITY AS x(item, n)
 ORDER BY u.id, x.n
 """
 
@@ -464,7 +465,7 @@ class AuditStore:
         """Apply missing migrations in one transaction holding the advisory lock."""
         applied: list[str] = []
         timeout_ms = int(self.settings.migration_timeout * 1000)
-        async with self._cursor(timeout=self.settings.migration_timeout) as cur:
+        async with self._cursor(query_timeout=self.settings.migration_timeout) as cur:
             await cur.execute("BEGIN")
             await cur.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
             await cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -484,14 +485,14 @@ class AuditStore:
         return applied
 
     @contextlib.asynccontextmanager
-    async def _cursor(self, timeout: float | None = None) -> AsyncIterator[aiopg.Cursor]:
+    async def _cursor(self, query_timeout: float | None = None) -> AsyncIterator[aiopg.Cursor]:
         """A cursor on a pooled connection; errors translated, suspect connections discarded."""
         if self._pool is None:
             raise AuditError("audit store is not started")
         with _translated("query"):
             async with self._pool.acquire() as conn:
                 try:
-                    async with conn.cursor(timeout=timeout) as cur:
+                    async with conn.cursor(timeout=query_timeout) as cur:
                         yield cur
                 except BaseException as exc:
                     _discard_if_suspect(conn, exc)

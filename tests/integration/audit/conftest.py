@@ -37,7 +37,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _reachable(LOCAL_URL):
         yield LOCAL_URL
         return
-    with embedded_postgres(tmp_path_factory.mktemp("audit-pg")) as server:
+    with EmbeddedPostgres(tmp_path_factory.mktemp("audit-pg")) as server:
         yield server.get_uri()
 
 
@@ -67,7 +67,7 @@ def _admin(dsn: str, sql: str) -> None:
         conn.close()
 
 
-class embedded_postgres:  # noqa: N801 - used as a context manager, reads like a function
+class EmbeddedPostgres:
     """A private pgserver instance in ``data_dir``, stopped on exit (never the shared one)."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -107,6 +107,6 @@ class embedded_postgres:  # noqa: N801 - used as a context manager, reads like a
 
 
 @pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[embedded_postgres]:
-    with embedded_postgres(tmp_path) as server:
+def private_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    with EmbeddedPostgres(tmp_path) as server:
         yield server

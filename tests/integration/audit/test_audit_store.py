@@ -55,8 +55,10 @@ def table_counts(dsn: str) -> tuple[int, int]:
     conn = psycopg2.connect(dsn, connect_timeout=5)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT (SELECT count(*) FROM migration_run), (SELECT count(*) FROM migration_issue)")
-            return cur.fetchone()
+            cur.execute("SELECT count(*) FROM migration_run")
+            runs = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM migration_issue")
+            return runs, cur.fetchone()[0]
     finally:
         conn.close()
 
@@ -100,10 +102,17 @@ async def test_record_runs_round_trip_with_issues(store: AuditStore) -> None:
     assert last["started_at"] == T0
     assert last["finished_at"] == T0 + timedelta(seconds=2)
     assert last["worker"] == "worker-1"
-    assert last["counts"] == {"Account": {"created": 1, "updated": 0}, "Contact": {"created": 3, "updated": 1}}
+    assert last["counts"] == {
+        "Account": {"created": 1, "updated": 0},
+        "Contact": {"created": 3, "updated": 1},
+    }
     assert last["rejected"] == {"Contact": 1}
     assert last["error"] is None
-    assert [i["message"] for i in last["issues"]] == ["issue 0 of C1", "issue 1 of C1", "issue 2 of C1"]
+    assert [i["message"] for i in last["issues"]] == [
+        "issue 0 of C1",
+        "issue 1 of C1",
+        "issue 2 of C1",
+    ]
     assert last["issues"][0] == {
         "severity": "warning",
         "object": "Contact",
@@ -118,7 +127,9 @@ async def test_record_runs_round_trip_with_issues(store: AuditStore) -> None:
     assert await store.last_run("nobody") is None
 
 
-async def test_retried_batch_does_not_duplicate(store: AuditStore, audit_settings: AuditSettings) -> None:
+async def test_retried_batch_does_not_duplicate(
+    store: AuditStore, audit_settings: AuditSettings
+) -> None:
     batch = [run(f"C{n}", issues=5) for n in range(10)]
     await store.record_runs(batch)
     await store.record_runs(batch)
@@ -157,7 +168,11 @@ async def test_reads(store: AuditStore) -> None:
     assert len(detailed[0]["issues"]) == 3
 
     assert await store.status_counts() == {"COMPLETED": 1, "FAILED": 1, "DRY_RUN": 1}
-    assert await store.status_counts(latest_only=False) == {"COMPLETED": 1, "FAILED": 2, "DRY_RUN": 1}
+    assert await store.status_counts(latest_only=False) == {
+        "COMPLETED": 1,
+        "FAILED": 2,
+        "DRY_RUN": 1,
+    }
 
     failures = await store.recent_failures(limit=5)
     assert [(f["customer_id"], f["attempt"], f["error"]) for f in failures] == [
@@ -206,8 +221,10 @@ async def test_record_runs_performance(store: AuditStore) -> None:
     retry_ms = (time.perf_counter() - retry_started) * 1000
     timings.sort()
     median = timings[len(timings) // 2]
-    print(f"\nrecord_runs 100 runs x 5 issues: median {median:.1f} ms, max {timings[-1]:.1f} ms, "
-          f"retry {retry_ms:.1f} ms")
+    print(
+        f"\nrecord_runs 100 runs x 5 issues: median {median:.1f} ms, max {timings[-1]:.1f} ms, "
+        f"retry {retry_ms:.1f} ms"
+    )
     assert median < 50, timings
     assert retry_ms < 100
 
@@ -286,3 +303,31 @@ async def test_unavailable_while_down_and_recovers(private_postgres) -> None:
         await asyncio.gather(*(audit.ping() for _ in range(5)))
     finally:
         await audit.close()
+
+
+async def test_server_statement_timeout_is_transient(store: AuditStore) -> None:
+    """aiopg reports the server's statement_timeout as CancelledError: it must not look like one."""
+    with pytest.raises(AuditUnavailable, match="server"):
+        await store._fetch("SET statement_timeout = 50; SELECT pg_sleep(2)")
+    await store.ping()
+    assert await store.status_counts() == {}
+
+
+async def test_real_cancellation_propagates(store: AuditStore) -> None:
+    task = asyncio.create_task(store._fetch("SELECT pg_sleep(2)"))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.ping()
+
+
+def test_settings_repr_hides_password() -> None:
+    settings = AuditSettings(dsn="postgresql://app:s3cret@db.internal:5432/audit?sslmode=require")
+    text = repr(settings)
+    assert "s3cret" not in text and "db.internal:5432/audit" in text
+    assert "s3cret" not in repr(AuditStore(settings))
+    assert "s3cret" not in repr(AuditSettings(dsn="host=db password=s3cret"))
+    dsn = AuditSettings(dsn="postgresql://u@h/d?options=-c%20search_path%3Dx", timeout=2.5)
+    merged = dsn.connection_dsn()
+    assert "search_path=x" in merged and "statement_timeout=2500" in merged
