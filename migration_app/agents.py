@@ -1,21 +1,23 @@
-"""Agents: thin loops over streams. The migration pipeline replaces the placeholder below."""
+"""The migrate agent: a loop over batches of `customer` events. Rules live elsewhere."""
 
 from __future__ import annotations
 
-import logging
+from migration_app.app import (
+    app,
+    customer_topic,
+    dlq_topic,
+    migration_state,
+    result_topic,
+    runtime,
+    settings,
+)
+from migration_app.processor import BatchProcessor
 
-from migration_app.app import app, customer_topic, migration_state
-from migration_app.state import new_state
 
-log = logging.getLogger(__name__)
-
-
-@app.agent(customer_topic)
+@app.agent(customer_topic, concurrency=settings.concurrency)
 async def migrate(stream):  # type: ignore[no-untyped-def]
-    """Placeholder until the pipeline lands: record that a customer event arrived."""
-    async for event in stream.events():
-        customer_id = (event.key or b"").decode("utf-8", "replace")
-        if not customer_id:
-            continue
-        state = migration_state.get(customer_id) or new_state(customer_id)
-        migration_state[customer_id] = state.derive(attempt=state.attempt)
+    """Batches share Salesforce calls across customers; Faust acks a batch after it is handled."""
+    await runtime.wait_ready()
+    processor = BatchProcessor(runtime, migration_state, dlq_topic, result_topic)
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+        await processor.handle(events)

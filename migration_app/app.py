@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import faust
 
+from migration_app.runtime import Runtime
 from migration_app.settings import Settings
 from migration_app.state import MigrationState
 
@@ -47,12 +48,17 @@ dlq_topic = app.topic("customer-dlq", key_serializer="raw", value_serializer="ra
 result_topic = app.topic("customer-migrations", key_serializer="raw", value_serializer="raw")
 
 # Table keys use the app's default key serializer, "raw": the same bytes as the topic's keys, so
-# @app.table_route sends a lookup to the worker that owns the customer's partition.
+# @app.table_route sends a lookup to the worker that owns the customer. A write goes to the
+# changelog partition of the current event: the processor sets the customer's own event as
+# current before each write (a batch mixes partitions).
 migration_state = app.Table(
     "migration_state",
     key_type=str,
     value_type=MigrationState,
     partitions=settings.topic_partitions,
 )
+
+runtime = Runtime(settings)
+app.service(runtime)  # started after table recovery, stopped with the app
 
 from migration_app import agents, commands, web  # noqa: E402,F401  (register on app)

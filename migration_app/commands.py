@@ -74,3 +74,89 @@ def dev(self: SyncCommand, **kw: Any) -> int:
     from migration_app.devstack.dev import run_dev
 
     return run_dev(_config(**kw), web_port=settings.web_port, monitor_port=settings.monitor_port)
+
+
+@app.command(
+    option(
+        "--all-seeded", is_flag=True, help="Every Account in V1 (the sandbox's seeded customers)"
+    ),
+    option("--file", "id_file", type=str, default=None, help="File with one customer id per line"),
+    option("--dry-run", is_flag=True, help="Transform and validate without writing to V2"),
+    option("--force", is_flag=True, help="Re-migrate customers already COMPLETED"),
+)
+async def enqueue(
+    self: AppCommand, *ids: str, all_seeded: bool, id_file: str | None, dry_run: bool, force: bool
+) -> None:
+    """Publish CustomerReadyForMigration events for customer ids (V1 Account Ids)."""
+    from migration_app.app import settings
+    from migration_app.enqueue import publish
+
+    customer_ids = list(ids)
+    if id_file:
+        customer_ids += [
+            line.strip() for line in Path(id_file).read_text().splitlines() if line.strip()
+        ]
+    if all_seeded:
+        customer_ids += await _v1_account_ids()
+    if not customer_ids:
+        raise SystemExit("enqueue: give customer ids, --file or --all-seeded")
+    count = await publish(settings, customer_ids, dry_run=dry_run, force=force)
+    self.say(f"enqueued {count} customer(s) on topic 'customer'")
+
+
+async def _v1_account_ids() -> list[str]:
+    from migration_app.app import settings
+    from migration_app.runtime import _sf_settings
+    from migration_app.salesforce import SalesforceClient
+
+    client = SalesforceClient(_sf_settings(settings, "sf1"))
+    await client.start()
+    try:
+        return [r["Id"] for r in await client.query_all("SELECT Id FROM Account ORDER BY Id")]
+    finally:
+        await client.close()
+
+
+@app.command(option("--json", "as_json", is_flag=True, help="Machine-readable output"))
+async def status(self: AppCommand, *ids: str, as_json: bool) -> None:
+    """Show a customer's migration state (from the owning worker) and its last audit run."""
+    import json
+
+    from migration_app.status import customer_status
+
+    for customer_id in ids:
+        report = await customer_status(customer_id)
+        self.say(json.dumps(report, indent=2, default=str) if as_json else _render_status(report))
+
+
+def _render_status(report: dict[str, Any]) -> str:
+    state = report.get("state") or {}
+    run = report.get("last_run") or {}
+    lines = [
+        f"customer {report['customer_id']}",
+        f"  state:    {state.get('status', 'unknown')} (attempt {state.get('attempt', '-')})"
+        + (f"  [{report['state_error']}]" if report.get("state_error") else ""),
+        f"  last run: {run.get('status', 'none')} attempt {run.get('attempt', '-')}"
+        f" finished {run.get('finished_at', '-')}",
+    ]
+    if run.get("counts"):
+        lines.append(f"  counts:   {run['counts']}")
+    if run.get("error"):
+        lines.append(f"  error:    {run['error']}")
+    for issue in (run.get("issues") or [])[:20]:
+        lines.append(
+            f"  {issue['severity']:<7} {issue['object']} {issue['legacy_id']} "
+            f"{issue.get('field') or ''} {issue['code']}: {issue['message']}"
+        )
+    return "\n".join(lines)
+
+
+@app.command()
+async def preflight(self: AppCommand) -> None:
+    """Check the mapping against both orgs' describe metadata and connectivity."""
+    from migration_app.preflight_run import run_preflight
+
+    ok, text = await run_preflight()
+    self.say(text)
+    if not ok:
+        raise SystemExit(1)

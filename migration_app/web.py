@@ -1,10 +1,26 @@
-"""Faust web views: /migrations/{customer_id} (table-routed)."""
+"""Faust web views: /migrations/ (HTML overview), /migrations/summary, /migrations/{customer_id}."""
 
 from __future__ import annotations
 
+import asyncio
+import html
+import logging
+
 from faust.web import Request, Response, View
 
-from migration_app.app import app, migration_state
+from migration_app.app import app, migration_state, runtime
+from migration_app.audit import AuditError
+from migration_app.summary import summarize
+
+log = logging.getLogger(__name__)
+
+
+@app.page("/migrations/summary")
+class SummaryView(View):
+    """Counts by status of the customers this worker owns (JSON, for scripts and `dev`)."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json(summarize(migration_state.values()))
 
 
 @app.page("/migrations/{customer_id}")
@@ -17,3 +33,44 @@ class MigrationView(View):
         if state is None:
             return self.json({"customer_id": customer_id, "error": "unknown customer"}, status=404)
         return self.json(state.asdict())
+
+
+@app.page("/migrations/")
+class OverviewView(View):
+    """A small HTML page: counts by status, throughput, recent failures with their errors."""
+
+    async def get(self, request: Request) -> Response:
+        summary = summarize(migration_state.values())
+        failures: list[dict] = []
+        note = ""
+        try:
+            failures = await asyncio.wait_for(runtime.audit.recent_failures(20), timeout=2.0)
+        except (AuditError, TimeoutError, RuntimeError) as exc:
+            note = f"audit database unavailable: {html.escape(type(exc).__name__)}"
+        return self.html(_render(summary, failures, note))
+
+
+def _render(summary: dict, failures: list[dict], note: str) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(status)}</td><td>{count}</td></tr>"
+        for status, count in summary["by_status"].items()
+    )
+    failure_rows = "".join(
+        f"<tr><td><a href='/migrations/{esc(f['customer_id'])}'>{esc(f['customer_id'])}</a></td>"
+        f"<td>{f.get('attempt', '')}</td><td>{esc(str(f.get('finished_at', '')))}</td>"
+        f"<td>{esc(str(f.get('error') or ''))}</td></tr>"
+        for f in failures
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>migration-app</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
+table{{border-collapse:collapse;margin-bottom:1.5em}}</style></head><body>
+<h1>Customer migrations</h1>
+<p>{summary["total"]} customers on this worker; {summary["throughput_per_s"]}/s over the last
+minute; {summary["warnings"]} warnings, {summary["errors"]} errors.
+(<a href="/migrations/summary">JSON</a>, <a href="/health">health</a>,
+<a href="/metrics">metrics</a>)</p>
+<table><tr><th>status</th><th>customers</th></tr>{rows}</table>
+<h2>Recent failures</h2>{f"<p>{note}</p>" if note else ""}
+<table><tr><th>customer</th><th>attempt</th><th>finished</th><th>error</th></tr>
+{failure_rows}</table></body></html>"""

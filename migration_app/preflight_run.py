@@ -1,0 +1,44 @@
+"""`migration-app preflight`: the mapping checked against both orgs' live describe metadata."""
+
+from __future__ import annotations
+
+import asyncio
+
+from migration_app.migration.preflight import check_mapping
+from migration_app.migration.spec import load_mapping
+from migration_app.salesforce import (
+    SalesforceClient,
+    SalesforcePermanentError,
+    SalesforceTransientError,
+)
+
+
+async def run_preflight() -> tuple[bool, str]:
+    from migration_app.app import settings
+    from migration_app.runtime import _sf_settings
+
+    spec = load_mapping(settings.mapping_file or None)
+    clients = {org: SalesforceClient(_sf_settings(settings, org)) for org in ("sf1", "sf2")}
+    describes: dict[str, dict[str, dict]] = {"sf1": {}, "sf2": {}}
+    lines = []
+    try:
+        for org, client in clients.items():
+            await client.start()
+            objects = [o.source if org == "sf1" else o.target for o in spec]
+            try:
+                results = await asyncio.gather(*(client.describe(name) for name in objects))
+            except (SalesforcePermanentError, SalesforceTransientError) as exc:
+                lines.append(f"{org}: cannot read describe metadata: {exc}")
+                continue
+            describes[org] = dict(zip(objects, results, strict=True))
+            lines.append(
+                f"{org}: connected ({client.settings.url}), {len(objects)} objects described"
+            )
+    finally:
+        for client in clients.values():
+            await client.close()
+    if len(lines) < 2 or any("cannot" in line for line in lines):
+        return False, "\n".join([*lines, "preflight FAILED: an org is unreachable"])
+    report = check_mapping(spec, describes["sf1"], describes["sf2"])
+    verdict = "preflight OK" if report.ok else "preflight FAILED"
+    return report.ok, "\n".join([*lines, report.render(), verdict])

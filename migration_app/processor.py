@@ -1,0 +1,285 @@
+"""One batch of `customer` events, end to end: decode, dedupe, migrate, audit, state, results.
+
+The agent hands every batch here. Ordering of side effects is the correctness argument:
+audit rows are committed before a customer is marked COMPLETED or FAILED in the table and before
+its result event is published; events are acked by Faust only after this returns. A crash at any
+point therefore replays the batch, and upserts by external id make the replay harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from faust.streams import _current_event
+from faust.types import EventT, TableT, TopicT
+
+from migration_app import metrics
+from migration_app.audit import AuditUnavailable, RunRecord
+from migration_app.avro import PoisonMessage, RegistryUnavailable, dlq_headers
+from migration_app.backoff import backoff_delays
+from migration_app.events import CustomerMigrationResult, CustomerReadyForMigration, MigrationIssue
+from migration_app.pipeline import CustomerOutcome, MigrationPipeline, MigrationRequest
+from migration_app.runtime import Runtime
+from migration_app.salesforce import SalesforcePermanentError, SalesforceTransientError
+from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT
+from migration_app.state import (
+    MigrationState,
+    Status,
+    finished,
+    new_state,
+    should_skip,
+    skipped,
+    started,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_ATTEMPTS = 3
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        runtime: Runtime,
+        table: TableT,
+        dlq_topic: TopicT,
+        result_topic: TopicT,
+        *,
+        load_concurrency: int = 4,
+    ) -> None:
+        self.runtime = runtime
+        self.table = table
+        self.dlq_topic = dlq_topic
+        self.result_topic = result_topic
+        self.pipeline = MigrationPipeline(
+            runtime.spec, runtime.sf1, runtime.sf2, load_concurrency=load_concurrency
+        )
+        self._in_flight: set[str] = set()
+        self._released = asyncio.Condition()
+
+    async def handle(self, events: Sequence[EventT]) -> None:
+        latest: dict[str, CustomerReadyForMigration] = {}
+        self._events: dict[str, EventT] = {}
+        for event in events:
+            request = await self._decode(event)
+            if request is not None:
+                previous = latest.get(request.customer_id)
+                force = request.force or (previous.force if previous else False)
+                latest[request.customer_id] = request.derive(force=force)
+                self._events[request.customer_id] = event
+        if not latest:
+            return
+        await self._claim(latest)
+        try:
+            requests = self._start(latest.values())
+            if requests:
+                await self._wait_for_api_allocation()
+                outcomes = await self._migrate(requests)
+                await self._audit(outcomes)
+                await self._finish(outcomes)
+        finally:
+            await self._release(latest)
+
+    # decode -----------------------------------------------------------------------------------
+    async def _decode(self, event: EventT) -> CustomerReadyForMigration | None:
+        """Decoded request; poison goes to the DLQ; a registry outage waits (never skips)."""
+        metrics.EVENTS_CONSUMED.inc()
+        delays = backoff_delays(0.5, 10.0)
+        while True:
+            try:
+                data = await self.runtime.codec.decode(event.value, CUSTOMER_SUBJECT)
+                return CustomerReadyForMigration.from_avro(data)
+            except PoisonMessage as exc:
+                await self._dead_letter(event, exc)
+                return None
+            except RegistryUnavailable as exc:
+                metrics.RETRIES.labels(kind="registry").inc()
+                delay = next(delays)
+                log.warning("registry unavailable (%s); retrying decode in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _dead_letter(self, event: EventT, exc: PoisonMessage) -> None:
+        message = event.message
+        headers = (
+            list((message.headers or {}).items())
+            if isinstance(message.headers, dict)
+            else list(message.headers or [])
+        )
+        headers += dlq_headers(exc, message.topic, message.partition, message.offset)
+        await self.dlq_topic.send(key=message.key, value=message.value, headers=headers)
+        metrics.DLQ_MESSAGES.labels(reason=exc.reason).inc()
+        log.warning(
+            "customer event %s/%s@%s to DLQ: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            exc,
+        )
+
+    # per-customer exclusivity -----------------------------------------------------------------
+    async def _claim(self, batch: dict[str, Any]) -> None:
+        """Events for the same customer are never processed concurrently (agent concurrency > 1)."""
+        async with self._released:
+            await self._released.wait_for(lambda: not (batch.keys() & self._in_flight))
+            self._in_flight.update(batch)
+
+    async def _release(self, batch: dict[str, Any]) -> None:
+        async with self._released:
+            self._in_flight.difference_update(batch)
+            self._released.notify_all()
+
+    # state ------------------------------------------------------------------------------------
+    def _set_state(self, customer_id: str, state: MigrationState) -> None:
+        """Write with the customer's own event as current, so the changelog entry lands on the
+        partition of the customer's events (a batch holds events of several partitions)."""
+        token = _current_event.set(weakref.ref(self._events[customer_id]))
+        try:
+            self.table[customer_id] = state
+        finally:
+            _current_event.reset(token)
+
+    def _start(self, requests: Sequence[CustomerReadyForMigration]) -> list[MigrationRequest]:
+        out = []
+        for request in requests:
+            cid = request.customer_id
+            state: MigrationState = self.table.get(cid) or new_state(cid)
+            if should_skip(state, force=request.force):
+                self._set_state(cid, skipped(state))
+                metrics.MIGRATIONS.labels(status="SKIPPED").inc()
+                continue
+            state = started(state, request.correlation_id)
+            self._set_state(cid, state)
+            out.append(
+                MigrationRequest(cid, request.correlation_id, state.attempt, request.dry_run)
+            )
+        return out
+
+    async def _wait_for_api_allocation(self) -> None:
+        """Pause new work (state kept) while V2's remaining daily API calls are under the floor."""
+        sf2, floor = self.runtime.sf2, self.runtime.settings.sf_api_floor
+        delays = backoff_delays(5.0, 60.0)
+        while sf2.api_remaining is not None and sf2.api_remaining < floor:
+            delay = next(delays)
+            log.warning(
+                "V2 API allocation %s < floor %s; pausing %.0fs", sf2.api_remaining, floor, delay
+            )
+            await asyncio.sleep(delay)
+            try:
+                await sf2.limits()
+            except (SalesforceTransientError, SalesforcePermanentError) as exc:
+                log.warning("limits check failed: %s", exc)
+
+    # migrate ----------------------------------------------------------------------------------
+    async def _migrate(self, requests: list[MigrationRequest]) -> list[CustomerOutcome]:
+        delays = backoff_delays(1.0, 15.0)
+        for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
+            try:
+                return await self.pipeline.migrate(requests)
+            except SalesforcePermanentError as exc:
+                return _all_failed(requests, str(exc))
+            except SalesforceTransientError as exc:
+                if attempt == MAX_BATCH_ATTEMPTS:
+                    return _all_failed(
+                        requests, f"transient failure after {attempt} attempts: {exc}"
+                    )
+                metrics.RETRIES.labels(kind="batch").inc()
+                delay = next(delays)
+                log.warning("batch of %d failed (%s); retry in %.1fs", len(requests), exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _audit(self, outcomes: list[CustomerOutcome]) -> None:
+        """Commit audit rows; while PostgreSQL is down, wait and retry: nothing is done without audit."""
+        worker = self.runtime.worker_name
+        runs = [_run_record(outcome, worker) for outcome in outcomes]
+        delays = backoff_delays(0.5, 10.0)
+        while True:
+            try:
+                await self.runtime.audit.record_runs(runs)
+                return
+            except AuditUnavailable as exc:
+                metrics.RETRIES.labels(kind="database").inc()
+                delay = next(delays)
+                log.warning("audit database unavailable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _finish(self, outcomes: list[CustomerOutcome]) -> None:
+        codec = self.runtime.codec
+        for outcome in outcomes:
+            cid = outcome.customer_id
+            errors = [i for i in outcome.issues if i.is_error]
+            state = self.table.get(cid) or new_state(cid)
+            self._set_state(
+                cid,
+                finished(
+                    state,
+                    outcome.status,
+                    counts=outcome.counts,
+                    warnings=len(outcome.issues) - len(errors),
+                    errors=len(errors),
+                    v2_account_id=outcome.v2_account_id,
+                    last_error=outcome.error,
+                    now=outcome.finished_at,
+                ),
+            )
+            result = _result_event(outcome)
+            await self.result_topic.send(
+                key=cid.encode(), value=codec.encode(result.to_avro(), RESULT_SUBJECT)
+            )
+            metrics.MIGRATIONS.labels(status=outcome.status.value).inc()
+            metrics.MIGRATION_DURATION.observe(max(0.0, outcome.finished_at - outcome.started_at))
+
+
+def _all_failed(requests: Sequence[MigrationRequest], error: str) -> list[CustomerOutcome]:
+    now = datetime.now(UTC).timestamp()
+    return [
+        CustomerOutcome(
+            request=r, status=Status.FAILED, started_at=now, finished_at=now, error=error
+        )
+        for r in requests
+    ]
+
+
+def _run_record(outcome: CustomerOutcome, worker: str) -> RunRecord:
+    return RunRecord(
+        customer_id=outcome.customer_id,
+        attempt=outcome.request.attempt,
+        status=outcome.status.value,
+        correlation_id=outcome.request.correlation_id,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        worker=worker,
+        counts=outcome.counts,
+        rejected=outcome.rejected,
+        error=outcome.error,
+        issues=outcome.issues,
+    )
+
+
+def _result_event(outcome: CustomerOutcome) -> CustomerMigrationResult:
+    def issue(i: Any) -> MigrationIssue:
+        return MigrationIssue(
+            object=i.object,
+            legacy_id=i.legacy_id or "",
+            code=i.code,
+            message=i.message,
+            field=i.field,
+        )
+
+    return CustomerMigrationResult(
+        customer_id=outcome.customer_id,
+        status=outcome.status.value,
+        attempt=outcome.request.attempt,
+        correlation_id=outcome.request.correlation_id,
+        v2_account_id=outcome.v2_account_id,
+        counts=outcome.counts,
+        warnings=[issue(i) for i in outcome.issues if not i.is_error],
+        errors=[issue(i) for i in outcome.issues if i.is_error],
+        started_at=datetime.fromtimestamp(outcome.started_at, UTC),
+        finished_at=datetime.fromtimestamp(outcome.finished_at, UTC),
+    )

@@ -1,0 +1,281 @@
+"""The Salesforce client: simple-salesforce behind timeouts, a bounded executor and retries.
+
+simple-salesforce is synchronous and has no timeout argument. Every call here runs in this
+client's own bounded thread pool (never on the event loop) over a requests.Session whose adapter
+applies (connect, read) timeouts. Sessions are refreshed under a lock with a cap, because
+simple-salesforce's own refresh is not thread-safe and SFType recurses forever on a persistent 401.
+Every response's ``Sforce-Limit-Info`` is read so work can pause before the daily allocation ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from simple_salesforce import Salesforce, SalesforceLogin
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+)
+
+from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
+from migration_app.settings import Secret
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+# Per-record errors that mean "try again later" rather than "this record is wrong".
+TRANSIENT_RECORD_ERRORS = frozenset(
+    {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE"}
+)
+
+
+class SalesforceTransientError(RuntimeError):
+    """Still failing after retries (5xx, timeouts, REQUEST_LIMIT_EXCEEDED): retry the work later."""
+
+
+class SalesforcePermanentError(RuntimeError):
+    """The request itself is wrong (4xx other than limits): retrying cannot help."""
+
+    def __init__(self, message: str, status: int | None = None, content: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.content = content
+
+
+@dataclass(frozen=True)
+class SalesforceSettings:
+    """One org's connection settings (the password and token are masked in reprs)."""
+
+    name: str
+    url: str
+    username: str
+    password: Secret
+    security_token: Secret = field(default_factory=lambda: Secret(""))
+    api_version: str = "59.0"
+    http: HttpSettings = field(default_factory=HttpSettings)
+    max_workers: int = 8
+    max_retries: int = 5
+    backoff_base: float = 0.2
+    backoff_cap: float = 5.0
+    max_relogins: int = 3
+
+
+CallObserver = Callable[[str, str, int], None]  # (org, endpoint kind, HTTP status or 0)
+
+
+def endpoint_kind(method: str, url: str) -> str:
+    """A low-cardinality label for a Salesforce URL (metrics and call counting)."""
+    path = urlsplit(url).path
+    if "/Soap/" in path or "/oauth2/" in path:
+        return "login"
+    rest = path.split("/services/data/", 1)[-1].split("/", 1)[-1]
+    head = rest.split("/", 1)[0]
+    if head == "composite":
+        return f"composite_{rest.split('/')[1]}" if rest.count("/") else "composite"
+    if head == "sobjects":
+        parts = [p for p in rest.split("/") if p]
+        return "describe" if parts[-1:] == ["describe"] else f"sobjects_{method.lower()}"
+    return head or "versions"
+
+
+class SalesforceClient:
+    """One org, one long-lived client: created at start, closed at stop, shared by all work."""
+
+    def __init__(self, settings: SalesforceSettings, on_call: CallObserver | None = None) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self._on_call = on_call
+        self._executor: ThreadPoolExecutor | None = None
+        self._session: requests.Session | None = None
+        self._sf: Salesforce | None = None
+        self._login_lock = threading.Lock()
+        self._generation = 0
+        self.api_used: int | None = None
+        self.api_max: int | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.settings.max_workers, thread_name_prefix=f"salesforce-{self.name}"
+        )
+        self._session = build_session(self.settings.http, self.settings.url)
+        self._session.hooks["response"].append(self._observe)
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    @property
+    def api_remaining(self) -> int | None:
+        if self.api_used is None or self.api_max is None:
+            return None
+        return self.api_max - self.api_used
+
+    # public calls ----------------------------------------------------------------------------
+    async def query_all(self, soql: str) -> list[dict[str, Any]]:
+        """All records of a SOQL query, following nextRecordsUrl, child pages included."""
+        page = await self.call(lambda sf: sf.query(soql))
+        records = list(page["records"])
+        while not page.get("done", True):
+            next_url = page["nextRecordsUrl"]
+            page = await self.call(lambda sf, u=next_url: sf.query_more(u, identifier_is_url=True))
+            records.extend(page["records"])
+        for record in records:
+            await self._complete_child_pages(record)
+        return records
+
+    async def _complete_child_pages(self, record: dict[str, Any]) -> None:
+        for value in record.values():
+            if isinstance(value, dict) and "records" in value and not value.get("done", True):
+                page = value
+                while not page.get("done", True):
+                    next_url = page["nextRecordsUrl"]
+                    page = await self.call(
+                        lambda sf, u=next_url: sf.query_more(u, identifier_is_url=True)
+                    )
+                    value["records"].extend(page["records"])
+                value["done"] = True
+
+    async def upsert_collection(
+        self, sobject: str, external_id_field: str, records: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """sObject Collections upsert (<= 200 records); per-record results in request order."""
+        if len(records) > 200:
+            raise ValueError("sObject Collections take at most 200 records per call")
+        body = {"allOrNone": False, "records": list(records)}
+        path = f"composite/sobjects/{sobject}/{external_id_field}"
+        return await self.call(lambda sf: sf.restful(path, method="PATCH", json=body))
+
+    async def describe(self, sobject: str) -> dict[str, Any]:
+        return await self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+
+    async def limits(self) -> dict[str, Any]:
+        return await self.call(lambda sf: sf.restful("limits/"))
+
+    async def ping(self) -> None:
+        """Cheap health probe: a limits call (also refreshes the remaining allocation)."""
+        await self.call(lambda sf: sf.restful("limits/"), retries=0)
+
+    # machinery -------------------------------------------------------------------------------
+    async def call(self, fn: Callable[[Salesforce], T], *, retries: int | None = None) -> T:
+        """Run ``fn(sf)`` in the executor; retry transient failures with capped, jittered backoff."""
+        if self._executor is None:
+            raise RuntimeError(f"Salesforce client {self.name} is not started")
+        loop = asyncio.get_running_loop()
+        max_retries = self.settings.max_retries if retries is None else retries
+        attempt = 0
+        while True:
+            try:
+                return await loop.run_in_executor(self._executor, self._call_sync, fn)
+            except SalesforcePermanentError:
+                raise
+            except SalesforceTransientError as exc:
+                if attempt >= max_retries:
+                    raise
+                attempt += 1
+                delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2**attempt)
+                delay = random.uniform(delay / 2, delay)  # noqa: S311 - jitter, not crypto
+                log.info("%s: %s; retry %d in %.2fs", self.name, exc, attempt, delay)
+                if self._on_call:
+                    self._on_call(self.name, "retry", 0)
+                await asyncio.sleep(delay)
+
+    def _call_sync(self, fn: Callable[[Salesforce], T]) -> T:
+        relogins = 0
+        while True:
+            sf, generation = self._client()
+            try:
+                return fn(sf)
+            except SalesforceExpiredSession:
+                relogins += 1
+                if relogins > self.settings.max_relogins:
+                    raise SalesforceTransientError(
+                        f"{self.name}: session still invalid after {relogins - 1} re-logins"
+                    ) from None
+                self._login(stale_generation=generation)
+            except SalesforceError as exc:
+                raise _classify(self.name, exc) from None
+            except requests.RequestException as exc:
+                raise SalesforceTransientError(f"{self.name}: {type(exc).__name__}") from None
+
+    def _client(self) -> tuple[Salesforce, int]:
+        sf, generation = self._sf, self._generation
+        if sf is None:
+            self._login(stale_generation=generation)
+            sf, generation = self._sf, self._generation
+        assert sf is not None
+        return sf, generation
+
+    def _login(self, stale_generation: int) -> None:
+        """Log in once for all threads that saw the same stale session."""
+        with self._login_lock:
+            if self._generation != stale_generation and self._sf is not None:
+                return  # another thread already refreshed it
+            s = self.settings
+            try:
+                session_id, instance = SalesforceLogin(
+                    username=s.username,
+                    password=s.password.reveal(),
+                    security_token=s.security_token.reveal(),
+                    domain=login_domain_for(s.url),
+                    session=self._session,
+                    sf_version=s.api_version,
+                )
+            except SalesforceAuthenticationFailed as exc:
+                raise SalesforcePermanentError(f"{self.name}: login failed: {exc.code}") from None
+            except requests.RequestException as exc:
+                raise SalesforceTransientError(
+                    f"{self.name}: login failed: {type(exc).__name__}"
+                ) from None
+            self._sf = Salesforce(
+                session_id=session_id,
+                instance=instance,
+                session=self._session,
+                version=s.api_version,
+            )
+            self._generation += 1
+            log.info("%s: logged in to %s", self.name, instance)
+
+    def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """requests response hook: count every call and read the API allocation."""
+        info = response.headers.get("Sforce-Limit-Info")
+        if info and (match := _LIMIT_INFO.search(info)):
+            self.api_used, self.api_max = int(match[1]), int(match[2])
+        if self._on_call:
+            kind = endpoint_kind(response.request.method or "GET", response.url)
+            self._on_call(self.name, kind, response.status_code)
+
+
+def _classify(org: str, exc: SalesforceError) -> Exception:
+    status = getattr(exc, "status", None)
+    content = getattr(exc, "content", None)
+    codes = _error_codes(content)
+    if status is not None and (status >= 500 or "REQUEST_LIMIT_EXCEEDED" in codes):
+        return SalesforceTransientError(f"{org}: HTTP {status} {' '.join(codes)}".strip())
+    return SalesforcePermanentError(
+        f"{org}: HTTP {status} {' '.join(codes) or type(exc).__name__}", status, content
+    )
+
+
+def _error_codes(content: Any) -> list[str]:
+    if isinstance(content, list):
+        return [str(item.get("errorCode")) for item in content if isinstance(item, dict)]
+    if isinstance(content, dict) and "errorCode" in content:
+        return [str(content["errorCode"])]
+    return []

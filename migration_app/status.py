@@ -1,0 +1,36 @@
+"""A customer's state (asked from the worker that owns it) and its audit runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from migration_app.audit import AuditSettings, AuditStore, AuditUnavailable
+
+
+async def customer_status(customer_id: str) -> dict[str, Any]:
+    from migration_app.app import settings
+
+    report: dict[str, Any] = {"customer_id": customer_id}
+    url = f"http://{settings.web_host}:{settings.web_port}/migrations/{customer_id}"
+    timeout = aiohttp.ClientTimeout(total=5, connect=2)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+            body = json.loads(await response.text() or "{}")
+            report["state"] = body if response.status == 200 else None
+            if response.status != 200:
+                report["state_error"] = body.get("error", f"HTTP {response.status}")
+    except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+        report["state"] = None
+        report["state_error"] = f"worker not reachable at {url}: {type(exc).__name__}"
+    store = AuditStore(AuditSettings(dsn=settings.database_url.reveal(), pool_max=1))
+    try:
+        await store.start()
+        report["last_run"] = await store.last_run(customer_id)
+    except AuditUnavailable as exc:
+        report["audit_error"] = str(exc)
+    finally:
+        await store.close()
+    return report
