@@ -1,0 +1,74 @@
+"""The SOQL evaluator and validation over an in-memory store (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from migration_app.devstack.sandbox import validation
+from migration_app.devstack.sandbox.errors import SfError
+from migration_app.devstack.sandbox.ids import IdFactory
+from migration_app.devstack.sandbox.schema import v2_schema
+from migration_app.devstack.sandbox.soql import parse
+from migration_app.devstack.sandbox.soql_eval import Evaluator
+from migration_app.devstack.sandbox.store import Store
+
+
+@pytest.fixture
+def store() -> Store:
+    s = Store(v2_schema(), IdFactory("2S"))
+    for i in range(5):
+        acc = s.insert("Account", {"Name": f"Acc {i}", "Legacy_Id__c": f"L{i}"})
+        for j in range(i):
+            s.insert("Contact", {"AccountId": acc, "LastName": f"C{i}{j}", "Primary__c": j == 0})
+    return s
+
+
+def _run(store: Store, soql: str) -> list[dict]:
+    ev = Evaluator(store)
+    cq = ev.compile(parse(soql))
+    return ev.serialize(cq, ev.run(cq))
+
+
+def test_subquery_uses_child_index(store: Store) -> None:
+    recs = _run(
+        store,
+        "SELECT Name, (SELECT LastName FROM Contacts ORDER BY LastName DESC) "
+        "FROM Account WHERE Legacy_Id__c IN ('L3', 'L0')",
+    )
+    assert [r["Name"] for r in recs] == ["Acc 0", "Acc 3"]
+    assert recs[0]["Contacts"] is None
+    assert [c["LastName"] for c in recs[1]["Contacts"]["records"]] == ["C32", "C31", "C30"]
+
+
+def test_reference_filter_and_parent_path(store: Store) -> None:
+    acc = store.find_by("Account", "Legacy_Id__c", "L4")[0]
+    recs = _run(
+        store,
+        f"SELECT Account.Legacy_Id__c FROM Contact WHERE AccountId = '{acc[:15]}' "
+        "AND Primary__c = false",
+    )
+    assert len(recs) == 3 and {r["Account"]["Legacy_Id__c"] for r in recs} == {"L4"}
+
+
+def test_rollback_restores_rows_and_indexes(store: Store) -> None:
+    before = store.counts()
+    acc = store.find_by("Account", "Legacy_Id__c", "L1")[0]
+    with store.transaction() as tx:
+        store.insert("Account", {"Name": "tmp", "Legacy_Id__c": "TMP"})
+        store.update("Account", acc, {"Legacy_Id__c": "L1b"})
+        tx.rollback()
+    assert store.counts() == before
+    assert store.find_by("Account", "Legacy_Id__c", "L1") == [acc]
+    assert store.find_by("Account", "Legacy_Id__c", "TMP") == []
+
+
+def test_validation_resolves_parent_external_id(store: Store) -> None:
+    obj = store.schema.objects["Contact"]
+    values = validation.prepare(
+        store, obj, {"LastName": "x", "Account": {"Legacy_Id__c": "L2"}}, "create"
+    )
+    assert values["AccountId"] == store.find_by("Account", "Legacy_Id__c", "L2")[0]
+    assert values["Primary__c"] is False
+    with pytest.raises(SfError) as err:
+        validation.prepare(store, obj, {"LastName": None}, "update", "003")
+    assert err.value.code == "REQUIRED_FIELD_MISSING"
