@@ -1,0 +1,149 @@
+"""Prometheus metrics on the app's own registry (never the global default).
+
+The pipeline updates the objects exported here, e.g.
+``metrics.MIGRATIONS.labels(status="COMPLETED").inc()``. Process gauges (tasks, threads, fds,
+RSS, loop lag) and consumer lag are computed at scrape time by ``RuntimeCollector``, so they are
+never stale and cost nothing between scrapes. The names are a contract with the Grafana
+dashboard: do not rename.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from migration_app.debug.process import process_stats
+
+log = logging.getLogger(__name__)
+
+PREFIX = "migration_app"
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS_CONSUMED = Counter(
+    f"{PREFIX}_events_consumed", "Customer events consumed from Kafka", registry=REGISTRY
+)
+MIGRATIONS = Counter(
+    f"{PREFIX}_migrations",
+    "Customer migrations finished, by final status",
+    ["status"],
+    registry=REGISTRY,
+)
+MIGRATION_DURATION = Histogram(
+    f"{PREFIX}_migration_duration_seconds",
+    "Wall time of one customer's migration",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+    registry=REGISTRY,
+)
+SALESFORCE_API_CALLS = Counter(
+    f"{PREFIX}_salesforce_api_calls",
+    "Salesforce REST calls",
+    ["org", "endpoint", "status"],
+    registry=REGISTRY,
+)
+SALESFORCE_API_REMAINING = Gauge(
+    f"{PREFIX}_salesforce_api_remaining",
+    "Remaining daily API calls (Sforce-Limit-Info)",
+    ["org"],
+    registry=REGISTRY,
+)
+DLQ_MESSAGES = Counter(
+    f"{PREFIX}_dlq_messages",
+    "Messages routed to the dead-letter topic",
+    ["reason"],
+    registry=REGISTRY,
+)
+RETRIES = Counter(f"{PREFIX}_retries", "Retries of transient failures", ["kind"], registry=REGISTRY)
+HEALTH_CHECK_UP = Gauge(
+    f"{PREFIX}_health_check_up",
+    "1 if the dependency's last health check passed",
+    ["dependency"],
+    registry=REGISTRY,
+)
+LEAK_SUSPECT = Gauge(
+    f"{PREFIX}_leak_suspect", "1 while the leak watchdog sees steady growth", registry=REGISTRY
+)
+
+ConsumerLag = Callable[[], Mapping[tuple[str, int], int]]
+
+
+class RuntimeCollector(Collector):
+    """Scrape-time gauges; ``bind`` tells it which loop, lag monitor and consumer to read."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lag: Callable[[], float | None] = lambda: None
+        self._consumer_lag: ConsumerLag = dict
+
+    def bind(
+        self,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        lag: Callable[[], float | None] | None = None,
+        consumer_lag: ConsumerLag | None = None,
+    ) -> None:
+        self._loop = loop
+        self._lag = lag or (lambda: None)
+        self._consumer_lag = consumer_lag or dict
+
+    def unbind(self) -> None:
+        self.bind()
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # dynamic: do not let auto_describe call collect() at registration
+
+    def collect(self) -> Iterable[Metric]:
+        stats = process_stats(self._loop)
+        for name, doc, value in (
+            ("asyncio_tasks", "Asyncio tasks of the event loop", stats.tasks),
+            ("threads", "OS threads of the process", stats.threads),
+            ("open_fds", "Open file descriptors", stats.open_fds),
+            ("rss_bytes", "Resident set size", stats.rss_bytes),
+        ):
+            yield GaugeMetricFamily(f"{PREFIX}_{name}", doc, value=value)
+        lag = self._lag()
+        if lag is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_loop_lag_seconds", "Event loop lag (late wake-up of a timer)", value=lag
+            )
+        family = GaugeMetricFamily(
+            f"{PREFIX}_consumer_lag",
+            "Highwater minus committed offset",
+            labels=["topic", "partition"],
+        )
+        try:
+            for (topic, partition), value in sorted(self._consumer_lag().items()):
+                family.add_metric([topic, str(partition)], value)
+        except Exception:  # a scrape must not fail because the consumer is mid-rebalance
+            log.debug("consumer lag unavailable", exc_info=True)
+        yield family
+
+
+RUNTIME = RuntimeCollector()
+REGISTRY.register(RUNTIME)
+
+
+def generate_latest() -> bytes:
+    return _generate_latest(REGISTRY)
+
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "DLQ_MESSAGES",
+    "EVENTS_CONSUMED",
+    "HEALTH_CHECK_UP",
+    "LEAK_SUSPECT",
+    "MIGRATIONS",
+    "MIGRATION_DURATION",
+    "REGISTRY",
+    "RETRIES",
+    "RUNTIME",
+    "SALESFORCE_API_CALLS",
+    "SALESFORCE_API_REMAINING",
+    "generate_latest",
+]

@@ -1,0 +1,236 @@
+"""Wires health, metrics and the debug tools into a Faust app: one call from the app module.
+
+    observability.install(app, settings)
+
+registers ``/health``, ``/health/live``, ``/health/ready``, ``/metrics`` and ``/debug/pprof/*``,
+the kafka health check, the events sensor, and a service started and stopped with the app that
+owns the loop-lag monitor, the leak watchdog and aiomonitor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import mode
+from faust.web import Request, Response, View
+
+from migration_app import metrics
+from migration_app.debug import faustapp
+from migration_app.debug import views as debug_views
+from migration_app.debug.heap import HeapProfiler
+from migration_app.debug.looplag import LoopLagMonitor
+from migration_app.debug.monitor import AppMonitor, MonitorOps, start_monitor, stop_monitor
+from migration_app.debug.process import process_stats
+from migration_app.debug.profiler import SamplingProfiler
+from migration_app.debug.tasks import source_traceback
+from migration_app.debug.watchdog import LeakDetector, Watchdog
+from migration_app.health import (
+    AppState,
+    CheckRegistry,
+    CheckResult,
+    Health,
+    HealthAggregator,
+    Scrubber,
+    default_registry,
+)
+from migration_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, so the scrubber removes them verbatim from error text."""
+    out = []
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if f.metadata.get("secret") and value:
+            out.append(value.reveal() if hasattr(value, "reveal") else str(value))
+    return out
+
+
+def _record_check(name: str, result: CheckResult) -> None:
+    metrics.HEALTH_CHECK_UP.labels(dependency=name).set(1 if result.up else 0)
+
+
+@dataclass
+class Observability:
+    """Everything install() built; start()/stop() are called by the app's service (or a test)."""
+
+    settings: Settings
+    health: Health
+    lag: LoopLagMonitor
+    watchdog: Watchdog
+    profiler: SamplingProfiler
+    heap: HeapProfiler
+    debug: debug_views.DebugEndpoints
+    monitor_locals: dict[str, Any] = field(default_factory=dict)
+    migration_state: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
+    consumer_lag: metrics.ConsumerLag | None = None
+    monitor: AppMonitor | None = None
+
+    def creation_site(self, task: asyncio.Task[Any]) -> list[traceback.FrameSummary] | None:
+        site = self.monitor.creation_site(task) if self.monitor is not None else None
+        return site or source_traceback(task)
+
+    async def start(self) -> None:
+        loop_thread = threading.get_ident()
+        self.profiler.loop_thread_id = self.debug.loop_thread_id = loop_thread
+        metrics.RUNTIME.bind(
+            loop=asyncio.get_running_loop(),
+            lag=lambda: self.lag.lag_seconds,
+            consumer_lag=self.consumer_lag,
+        )
+        self.lag.start()
+        self.watchdog.start()
+        s = self.settings
+        if s.monitor_enabled:
+            self.monitor = await start_monitor(
+                host=s.monitor_host,
+                port=s.monitor_port,
+                console_port=s.monitor_console_port,
+                webui_port=s.monitor_webui_port,
+                hook_task_factory=s.monitor_hook_task_factory,
+                locals=self.monitor_locals,
+                ops=MonitorOps(
+                    health=self._health_doc,
+                    leaks=self._leaks_doc,
+                    migration_state=self._migration_state,
+                ),
+            )
+
+    async def stop(self) -> None:
+        if self.monitor is not None:
+            await stop_monitor(self.monitor)
+            self.monitor = None
+        await self.watchdog.stop()
+        await self.lag.stop()
+        self.profiler.close()
+        self.heap.stop()
+        await self.health.aggregator.close()
+        metrics.RUNTIME.unbind()
+
+    async def _health_doc(self) -> dict[str, Any]:
+        return (await self.health.report())[1]
+
+    async def _leaks_doc(self) -> dict[str, Any]:
+        verdict = self.watchdog.verdict
+        return {"suspect": verdict.suspect, **(verdict.asdict() if verdict.suspect else {})}
+
+    async def _migration_state(self, customer_id: str) -> dict[str, Any] | None:
+        return await self.migration_state(customer_id) if self.migration_state else None
+
+
+def build(
+    settings: Settings,
+    checks: CheckRegistry,
+    *,
+    app_state: Callable[[], AppState] = AppState,
+) -> Observability:
+    """The framework-free part of install(): usable from a test or another web framework."""
+    aggregator = HealthAggregator(
+        checks,
+        timeout=settings.health_check_timeout,
+        ttl=settings.health_cache_ttl,
+        scrub=Scrubber(secret_values(settings)),
+        on_result=_record_check,
+    )
+    lag = LoopLagMonitor()
+    watchdog = Watchdog(
+        LeakDetector(settings.watchdog_window),
+        interval=settings.watchdog_interval,
+        on_change=lambda suspect: metrics.LEAK_SUSPECT.set(1 if suspect else 0),
+    )
+    health = Health(
+        aggregator, stats=process_stats, lag=lag, leak=watchdog.suspect, app_state=app_state
+    )
+    profiler = SamplingProfiler()
+    heap = HeapProfiler()
+    obs = Observability(
+        settings=settings,
+        health=health,
+        lag=lag,
+        watchdog=watchdog,
+        profiler=profiler,
+        heap=heap,
+        debug=debug_views.DebugEndpoints(settings.debug_token.reveal(), profiler, heap),
+    )
+    obs.debug.creation_site = obs.creation_site
+    return obs
+
+
+class ObservabilityService(mode.Service):
+    """Started first and stopped last with the app (it is the app's first dependency)."""
+
+    def __init__(self, obs: Observability, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.obs = obs
+
+    async def on_start(self) -> None:
+        await self.obs.start()
+
+    async def on_stop(self) -> None:
+        await self.obs.stop()
+
+
+def install(
+    app: faust.App,
+    settings: Settings,
+    checks: CheckRegistry | None = None,
+    *,
+    events_topics: Iterable[str] = ("customer",),
+    table_name: str = "migration_state",
+) -> Observability:
+    """Register the views, the kafka check, the events sensor and the start/stop service."""
+    registry = checks if checks is not None else default_registry
+    registry.register("kafka", faustapp.kafka_check(app), critical=True)
+    obs = build(settings, registry, app_state=lambda: faustapp.app_state(app))
+    obs.consumer_lag = lambda: faustapp.consumer_lag(app)
+    obs.monitor_locals.update({"app": app, "tables": app.tables, "obs": obs})
+
+    async def migration_state(customer_id: str) -> dict[str, Any] | None:
+        table = app.tables.get(table_name)
+        value = table.get(customer_id) if table is not None else None
+        return value.asdict() if value is not None else None
+
+    obs.migration_state = migration_state
+    register_views(app, obs)
+    app.sensors.add(faustapp.EventsSensor(events_topics))
+    app.add_dependency(ObservabilityService(obs))
+    return obs
+
+
+def register_views(app: faust.App, obs: Observability) -> None:
+    """/health, /health/live, /health/ready, /metrics and /debug/pprof/* as Faust views."""
+
+    def json_view(name: str, fn: Callable[[], Awaitable[tuple[int, dict[str, Any]]]]) -> type[View]:
+        class HealthView(View):
+            async def get(self, request: Request, **kwargs: Any) -> Response:
+                status, doc = await fn()
+                return self.json(doc, status=status, headers={"Cache-Control": "no-store"})
+
+        HealthView.__name__ = HealthView.__qualname__ = name
+        return HealthView
+
+    async def live() -> tuple[int, dict[str, Any]]:
+        return obs.health.live()
+
+    app.page("/health", name="health")(json_view("HealthView", obs.health.report))
+    app.page("/health/live", name="health-live")(json_view("LiveView", live))
+    app.page("/health/ready", name="health-ready")(json_view("ReadyView", obs.health.ready))
+
+    @app.page("/metrics", name="metrics")
+    class MetricsView(View):
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            return self.bytes(
+                metrics.generate_latest(), headers={"Content-Type": metrics.CONTENT_TYPE_LATEST}
+            )
+
+    debug_views.register(app, obs.debug)
