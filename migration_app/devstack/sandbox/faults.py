@@ -8,7 +8,9 @@ production gives (latency, 500/503, hanging connections, REQUEST_LIMIT_EXCEEDED)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import SfError
@@ -25,6 +27,9 @@ _ERROR_BODIES = {
 }
 
 
+HANG_POLL_S = 0.2
+
+
 class HangInterrupted(Exception):
     """A hung request was released by server shutdown."""
 
@@ -35,6 +40,7 @@ class Faults:
     jitter_ms: float = 0.0
     error_rates: dict[str, float] = field(default_factory=dict)
     hang_rate: float = 0.0
+    hanging: int = 0  # requests hanging right now
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def update(self, data: dict) -> None:
@@ -65,13 +71,23 @@ class Faults:
             "hang_rate": self.hang_rate,
         }
 
-    async def apply(self, shutdown: asyncio.Event) -> None:
-        """Sleep, hang or raise an injected error, as configured."""
+    async def apply(self, shutdown: asyncio.Event, client_gone: Callable[[], bool]) -> None:
+        """Sleep, hang or raise an injected error, as configured.
+
+        A hang answers nothing until the server shuts down or the client gives up (checked every
+        0.2 s), so hung requests never outlive their connection.
+        """
         delay = self.latency_ms + (self.rng.uniform(0, self.jitter_ms) if self.jitter_ms else 0)
         if delay > 0:
             await asyncio.sleep(delay / 1000)
         if self.hang_rate and self.rng.random() < self.hang_rate:
-            await shutdown.wait()
+            self.hanging += 1
+            try:
+                while not shutdown.is_set() and not client_gone():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(shutdown.wait(), HANG_POLL_S)
+            finally:
+                self.hanging -= 1
             raise HangInterrupted
         if self.error_rates:
             draw = self.rng.random()

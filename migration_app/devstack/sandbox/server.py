@@ -91,7 +91,7 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
         org.usage.check()
         org.usage.consume()
         headers["Sforce-Limit-Info"] = org.usage.header()
-        await state.faults.apply(state.shutdown)
+        await state.faults.apply(state.shutdown, lambda: request.transport is None)
         body = await _read_json(request)
         req = ApiRequest(
             request.method,
@@ -206,7 +206,8 @@ async def admin_ready(request: web.Request) -> web.Response:
 
 
 async def admin_stats(request: web.Request) -> web.Response:
-    return _json(200, request.app[STATE].stats.to_json())
+    state = request.app[STATE]
+    return _json(200, {**state.stats.to_json(), "hanging": state.faults.hanging})
 
 
 async def admin_stats_reset(request: web.Request) -> web.Response:

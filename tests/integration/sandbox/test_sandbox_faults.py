@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -13,6 +15,13 @@ from migration_app.devstack.sandbox import SandboxConfig, SandboxThread
 from migration_app.salesforce_http import HttpSettings
 
 Q = "SELECT Id FROM Account LIMIT 1"
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 def test_error_rate_500_and_503(sf2: Salesforce, v2: SandboxThread) -> None:
@@ -61,10 +70,23 @@ def test_hang_times_out_client_and_stops_cleanly() -> None:
             sf.query(Q)
         assert time.perf_counter() - start < 2
         assert admin(sandbox, "GET", "ready")["status"] == "ready"  # admin is never faulted
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            sf.query(Q)
+        # hung requests end with their client
+        _wait_until(lambda: admin(sandbox, "GET", "stats")["hanging"] == 0)
+        # A hang still open at shutdown: the connection stays up, the stop must still be quick.
+        port = int(sandbox.url.rsplit(":", 1)[1])
+        held = socket.create_connection(("127.0.0.1", port), timeout=5)
+        held.sendall(
+            f"GET /services/data/v59.0/limits/ HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {sf.session_id}\r\n\r\n".encode()
+        )
+        _wait_until(lambda: admin(sandbox, "GET", "stats")["hanging"] == 1)
     finally:
         start = time.perf_counter()
         sandbox.stop()
         assert time.perf_counter() - start < 5
+    held.close()
 
 
 def test_limit_after_gives_request_limit_exceeded(sf2: Salesforce, v2: SandboxThread) -> None:
