@@ -119,7 +119,7 @@ class MigrationPipeline:
                 outcome.fail("the V1 Account cannot be migrated: " + _first_error(plan))
             elif outcome.request.dry_run:
                 outcome.status = Status.DRY_RUN
-                outcome.counts = {obj: len(recs) for obj, recs in plan.records_by_object.items()}
+                outcome.counts = {o: len(r) for o, r in plan.records_by_object.items() if r}
             else:
                 plans[outcome.customer_id] = plan
         by_customer = {o.customer_id: o for o in outcomes}

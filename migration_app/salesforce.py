@@ -168,9 +168,11 @@ class SalesforceClient:
     async def limits(self) -> dict[str, Any]:
         return await self.call(lambda sf: sf.restful("limits/"))
 
-    async def ping(self) -> None:
-        """Cheap health probe: a limits call (also refreshes the remaining allocation)."""
-        await self.call(lambda sf: sf.restful("limits/"), retries=0)
+    async def ping(self, timeout: float = 2.0) -> None:
+        """Health probe: one limits call (refreshes the remaining allocation), no retries, and a
+        request timeout as short as the check's, so a hung org never pins an executor thread."""
+        request_timeout = (min(self.settings.http.connect_timeout, timeout), timeout)
+        await self.call(lambda sf: sf.restful("limits/", timeout=request_timeout), retries=0)
 
     # machinery -------------------------------------------------------------------------------
     async def call(self, fn: Callable[[Salesforce], T], *, retries: int | None = None) -> T:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from migration_app.devstack.probes import http_ok
+from migration_app.devstack.progress import enqueue_seeded, render_summary, show_progress
 from migration_app.devstack.process import ChildProcess
 from migration_app.devstack.stack import DevStack, DevStackConfig
 
@@ -71,7 +72,7 @@ def run_devstack(config: DevStackConfig) -> int:
 
 
 def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int = 50101) -> int:
-    """Dev services plus a worker, until Ctrl-C."""
+    """Dev services plus a worker; enqueue the seeded customers, show progress; until Ctrl-C."""
     with _stop_on_signals() as stop, DevStack(config) as stack:
         worker = worker_process(stack.env(), web_port=web_port, log_dir=config.state_dir / "logs")
         worker.start()
@@ -87,7 +88,14 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
             }
             print("migration-app dev is running:")
             print_urls(urls)
-            print("\nCtrl-C stops everything.", flush=True)
+            if config.customers and stack.sf1 is not None:
+                count = enqueue_seeded(stack.env(), stack.sf1.url)
+                print(f"\nenqueued {count} seeded customers; migrating:")
+                summary = show_progress(worker.url, count, stop)
+                if summary:
+                    print(render_summary(summary))
+                print(f"overview: http://127.0.0.1:{web_port}/migrations/")
+            print("\nServing until Ctrl-C.", flush=True)
             while not stop.wait(1.0):
                 if not worker.running():
                     print(f"worker exited; see {worker.log_path}:\n{worker.log_tail()}")

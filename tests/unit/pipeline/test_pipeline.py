@@ -1,0 +1,141 @@
+"""MigrationPipeline with in-memory orgs: batching, per-record failures, dry runs, retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from migration_app.migration.spec import load_mapping
+from migration_app.pipeline import MigrationPipeline, MigrationRequest
+from migration_app.salesforce import SalesforceTransientError
+from migration_app.state import Status
+
+ACC1 = "001A00000000001AAA"
+ACC2 = "001A00000000002AAA"
+
+
+def _account(account_id: str, *, last_name: str | None = "Smith") -> dict[str, Any]:
+    contact = {
+        "attributes": {"type": "Contact"},
+        "Id": "003A0000000000" + account_id[-4:],
+        "AccountId": account_id,
+        "FirstName": "Ann",
+        "LastName": last_name,
+        "Email": "ann@example.com",
+        "Phone": "07700 900123",
+        "Is_Primary__c": True,
+    }
+    return {
+        "attributes": {"type": "Account"},
+        "Id": account_id,
+        "Name": f"Customer {account_id[-4:]}",
+        "Phone": "+44 20 7946 0000",
+        "Account_Status__c": "Debt",
+        "Contacts": {"totalSize": 1, "done": True, "records": [contact]},
+        "Cases": None,
+        "Meters__r": None,
+    }
+
+
+class FakeSource:
+    def __init__(self, accounts: list[dict[str, Any]]) -> None:
+        self.accounts = accounts
+        self.queries: list[str] = []
+
+    async def query_all(self, soql: str) -> list[dict[str, Any]]:
+        self.queries.append(soql)
+        return [a for a in self.accounts if a["Id"] in soql]
+
+
+class FakeTarget:
+    def __init__(self, fail_codes: dict[str, str] | None = None, transient_calls: int = 0) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.fail_codes = fail_codes or {}
+        self.transient_calls = transient_calls
+
+    async def upsert_collection(self, sobject: str, field: str, records) -> list[dict[str, Any]]:
+        if self.transient_calls:
+            self.transient_calls -= 1
+            raise SalesforceTransientError("HTTP 503")
+        self.calls.append((sobject, len(records)))
+        results = []
+        for record in records:
+            code = self.fail_codes.get(record[field])
+            if code:
+                results.append({"success": False, "errors": [{"statusCode": code, "message": "x"}]})
+            else:
+                results.append({"success": True, "id": "V2" + record[field], "created": True})
+        return results
+
+
+def _requests(*ids: str, dry_run: bool = False) -> list[MigrationRequest]:
+    return [MigrationRequest(i, f"corr-{i}", 1, dry_run) for i in ids]
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_mapping()
+
+
+async def test_batch_shares_one_query_and_one_call_per_object(spec) -> None:
+    source, target = FakeSource([_account(ACC1), _account(ACC2)]), FakeTarget()
+    outcomes = await MigrationPipeline(spec, source, target).migrate(_requests(ACC1, ACC2))
+    assert [o.status for o in outcomes] == [Status.COMPLETED, Status.COMPLETED]
+    assert len(source.queries) == 1
+    assert target.calls == [("Account", 2), ("Contact", 2)]
+    assert outcomes[0].v2_account_id == "V2" + ACC1
+    assert outcomes[0].counts == {"Account": 1, "Contact": 1}
+
+
+async def test_missing_and_malformed_customers_fail_clearly(spec) -> None:
+    source, target = FakeSource([_account(ACC1)]), FakeTarget()
+    outcomes = await MigrationPipeline(spec, source, target).migrate(
+        _requests(ACC1, ACC2, "not-an-id'); DROP")
+    )
+    by_id = {o.customer_id: o for o in outcomes}
+    assert by_id[ACC1].status == Status.COMPLETED
+    assert by_id[ACC2].status == Status.FAILED
+    assert "not found in V1" in (by_id[ACC2].error or "")
+    assert by_id["not-an-id'); DROP"].issues[0].code == "INVALID_ID"
+    assert "DROP" not in source.queries[0]
+
+
+async def test_rejected_parent_skips_its_children_and_fails_only_that_customer(spec) -> None:
+    target = FakeTarget(fail_codes={ACC2: "DUPLICATE_VALUE"})
+    outcomes = await MigrationPipeline(
+        spec, FakeSource([_account(ACC1), _account(ACC2)]), target
+    ).migrate(_requests(ACC1, ACC2))
+    by_id = {o.customer_id: o for o in outcomes}
+    assert by_id[ACC1].status == Status.COMPLETED
+    assert by_id[ACC2].status == Status.FAILED
+    assert by_id[ACC2].issues[-1].code == "DUPLICATE_VALUE"
+    assert target.calls == [("Account", 2), ("Contact", 1)]
+
+
+async def test_dry_run_transforms_without_writing(spec) -> None:
+    target = FakeTarget()
+    outcomes = await MigrationPipeline(spec, FakeSource([_account(ACC1)]), target).migrate(
+        _requests(ACC1, dry_run=True)
+    )
+    assert outcomes[0].status == Status.DRY_RUN
+    assert outcomes[0].counts == {"Account": 1, "Contact": 1}
+    assert target.calls == []
+
+
+async def test_record_errors_in_transform_are_audited_not_loaded(spec) -> None:
+    target = FakeTarget()
+    outcomes = await MigrationPipeline(
+        spec, FakeSource([_account(ACC1, last_name=None)]), target
+    ).migrate(_requests(ACC1))
+    assert outcomes[0].status == Status.COMPLETED
+    assert any(i.code == "REQUIRED_MISSING" for i in outcomes[0].issues)
+    assert target.calls == [("Account", 1)]
+
+
+async def test_transient_failure_propagates_for_a_batch_retry(spec) -> None:
+    pipeline = MigrationPipeline(spec, FakeSource([_account(ACC1)]), FakeTarget(transient_calls=1))
+    with pytest.raises(SalesforceTransientError):
+        await pipeline.migrate(_requests(ACC1))
+    outcomes = await pipeline.migrate(_requests(ACC1))
+    assert outcomes[0].status == Status.COMPLETED
