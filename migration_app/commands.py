@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,8 @@ async def enqueue(
 
     customer_ids = list(ids)
     if id_file:
-        customer_ids += [
-            line.strip() for line in Path(id_file).read_text().splitlines() if line.strip()
-        ]
+        text = await asyncio.to_thread(Path(id_file).read_text)
+        customer_ids += [line.strip() for line in text.splitlines() if line.strip()]
     if all_seeded:
         customer_ids += await _v1_account_ids()
     if not customer_ids:

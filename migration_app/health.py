@@ -78,9 +78,12 @@ def register_check(
 _URL_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)([^:/@\s]*):([^@/\s]+)@")
 _KEY_VALUE = re.compile(
     r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key|access_token|session_?id|sid|sig"
-    r"|signature|authorization)(\"?\s*[=:]\s*\"?)([^\"&\s,;}]+)"
+    r"|signature)(\"?\s*[=:]\s*\"?)([^\"&\s,;}]+)"
 )
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
+_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}")
+_AUTH_HEADER = re.compile(
+    r"(?i)\b(authorization\"?\s*[:=]\s*\"?)(?!bearer|basic|token)([^\"\s,;}]+)"
+)
 MAX_ERROR_CHARS = 500
 
 
@@ -97,6 +100,7 @@ class Scrubber:
         text = _URL_USERINFO.sub(r"\1\2:***@", text)
         text = _KEY_VALUE.sub(r"\1\2***", text)
         text = _AUTH_SCHEME.sub(r"\1 ***", text)
+        text = _AUTH_HEADER.sub(r"\1***", text)
         if len(text) > MAX_ERROR_CHARS:
             text = text[:MAX_ERROR_CHARS] + "..."
         return text

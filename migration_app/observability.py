@@ -75,16 +75,17 @@ class Observability:
     migration_state: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
     consumer_lag: metrics.ConsumerLag | None = None
     monitor: AppMonitor | None = None
+    loop: asyncio.AbstractEventLoop | None = None
 
     def creation_site(self, task: asyncio.Task[Any]) -> list[traceback.FrameSummary] | None:
         site = self.monitor.creation_site(task) if self.monitor is not None else None
         return site or source_traceback(task)
 
     async def start(self) -> None:
-        loop_thread = threading.get_ident()
-        self.profiler.loop_thread_id = self.debug.loop_thread_id = loop_thread
+        self.loop = self.debug.loop = asyncio.get_running_loop()
+        self.profiler.loop_thread_id = self.debug.loop_thread_id = threading.get_ident()
         metrics.RUNTIME.bind(
-            loop=asyncio.get_running_loop(),
+            loop=self.loop,
             lag=lambda: self.lag.lag_seconds,
             consumer_lag=self.consumer_lag,
         )
@@ -148,11 +149,16 @@ def build(
         interval=settings.watchdog_interval,
         on_change=lambda suspect: metrics.LEAK_SUSPECT.set(1 if suspect else 0),
     )
-    health = Health(
-        aggregator, stats=process_stats, lag=lag, leak=watchdog.suspect, app_state=app_state
-    )
     profiler = SamplingProfiler()
     heap = HeapProfiler()
+    obs: Observability
+    health = Health(
+        aggregator,
+        stats=lambda: process_stats(obs.loop),
+        lag=lag,
+        leak=watchdog.suspect,
+        app_state=app_state,
+    )
     obs = Observability(
         settings=settings,
         health=health,

@@ -194,7 +194,7 @@ class BatchProcessor:
         raise AssertionError("unreachable")
 
     async def _audit(self, outcomes: list[CustomerOutcome]) -> None:
-        """Commit audit rows; while PostgreSQL is down, wait and retry: nothing is done without audit."""
+        """Commit audit rows; while PostgreSQL is down wait and retry: nothing is done unaudited."""
         worker = self.runtime.worker_name
         runs = [_run_record(outcome, worker) for outcome in outcomes]
         delays = backoff_delays(0.5, 10.0)

@@ -101,7 +101,7 @@ class Runtime(Service):
             for name, start in list(pending.items()):
                 try:
                     await start()
-                except Exception as exc:  # noqa: BLE001 - any failure here is "not yet"
+                except Exception as exc:
                     log.warning("runtime: %s not ready (%s); retrying in %.1fs", name, exc, delay)
                 else:
                     del pending[name]

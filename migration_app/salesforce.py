@@ -168,15 +168,15 @@ class SalesforceClient:
     async def limits(self) -> dict[str, Any]:
         return await self.call(lambda sf: sf.restful("limits/"))
 
-    async def ping(self, timeout: float = 2.0) -> None:
+    async def ping(self, probe_timeout: float = 2.0) -> None:
         """Health probe: one limits call (refreshes the remaining allocation), no retries, and a
         request timeout as short as the check's, so a hung org never pins an executor thread."""
-        request_timeout = (min(self.settings.http.connect_timeout, timeout), timeout)
+        request_timeout = (min(self.settings.http.connect_timeout, probe_timeout), probe_timeout)
         await self.call(lambda sf: sf.restful("limits/", timeout=request_timeout), retries=0)
 
     # machinery -------------------------------------------------------------------------------
     async def call(self, fn: Callable[[Salesforce], T], *, retries: int | None = None) -> T:
-        """Run ``fn(sf)`` in the executor; retry transient failures with capped, jittered backoff."""
+        """Run ``fn(sf)`` in the executor; retry transient failures with capped jittered backoff."""
         if self._executor is None:
             raise RuntimeError(f"Salesforce client {self.name} is not started")
         loop = asyncio.get_running_loop()
@@ -192,7 +192,7 @@ class SalesforceClient:
                     raise
                 attempt += 1
                 delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2**attempt)
-                delay = random.uniform(delay / 2, delay)  # noqa: S311 - jitter, not crypto
+                delay = random.uniform(delay / 2, delay)
                 log.info("%s: %s; retry %d in %.2fs", self.name, exc, attempt, delay)
                 if self._on_call:
                     self._on_call(self.name, "retry", 0)

@@ -52,7 +52,9 @@ class Settings:
     """All configuration of a worker. Field ``foo_bar`` reads ``MIGRATION_FOO_BAR``."""
 
     # Kafka / Faust
-    broker_url: str = setting("kafka://127.0.0.1:9092", "Kafka bootstrap servers (kafka://h:p;h2:p)")
+    broker_url: str = setting(
+        "kafka://127.0.0.1:9092", "Kafka bootstrap servers (kafka://h:p;h2:p)"
+    )
     store: str = setting("memory://", "Faust table store (memory:// or rocksdb://)")
     data_dir: str = setting(".faust-data", "Faust data directory (table state)")
     topic_partitions: int = setting(4, "Partitions of the app's topics and tables")
@@ -88,7 +90,9 @@ class Settings:
     # Schema registry
     registry_url: str = setting("http://127.0.0.1:8081", "Confluent schema registry URL")
     registry_username: str = setting("", "Schema registry basic-auth user")
-    registry_password: Secret = setting(Secret(""), "Schema registry basic-auth password", secret=True)
+    registry_password: Secret = setting(
+        Secret(""), "Schema registry basic-auth password", secret=True
+    )
     registry_timeout: float = setting(5.0, "Total timeout of one registry call (s)")
     # Salesforce
     sf1_url: str = setting("http://127.0.0.1:8101", "V1 org login URL (sandbox: its http URL)")
@@ -185,7 +189,9 @@ class Settings:
         for name in ("registry_url", "sf1_url", "sf2_url"):
             parts = urlsplit(getattr(self, name))
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                problems.append(f"{_env(name)}: expected an http(s) URL, got {getattr(self, name)!r}")
+                problems.append(
+                    f"{_env(name)}: expected an http(s) URL, got {getattr(self, name)!r}"
+                )
         if self.database_url and not self.database_url.reveal().startswith(
             ("postgresql://", "postgres://")
         ):

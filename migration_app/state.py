@@ -1,7 +1,7 @@
 """Per-customer migration state, kept in the ``migration_state`` Faust table.
 
-PENDING -> IN_PROGRESS -> COMPLETED | FAILED (DRY_RUN for previews). The transitions live here so the
-agent stays a loop over a stream and the rules can be unit-tested without Kafka.
+PENDING -> IN_PROGRESS -> COMPLETED | FAILED (DRY_RUN for previews). The transitions live here so
+the agent stays a loop over a stream and the rules can be unit-tested without Kafka.
 """
 
 from __future__ import annotations

@@ -33,7 +33,9 @@ def _has(module: str) -> bool:
         return False
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1) -> object:
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1
+) -> object:
     """Poll until predicate returns a truthy value; fail with a clear message at the deadline."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -64,9 +66,7 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 
 @pytest.fixture
-def start_worker(
-    devstack: DevStack, tmp_path: Path
-) -> Iterator[Callable[..., ChildProcess]]:
+def start_worker(devstack: DevStack, tmp_path: Path) -> Iterator[Callable[..., ChildProcess]]:
     """Start `migration-app worker` processes against the dev stack; all stopped at teardown."""
     workers: list[ChildProcess] = []
 

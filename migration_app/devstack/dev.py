@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from migration_app.devstack.probes import http_ok
-from migration_app.devstack.progress import enqueue_seeded, render_summary, show_progress
 from migration_app.devstack.process import ChildProcess
+from migration_app.devstack.progress import enqueue_seeded, render_summary, show_progress
 from migration_app.devstack.stack import DevStack, DevStackConfig
 
 
@@ -42,7 +42,9 @@ def worker_process(
 def _stop_on_signals() -> Iterator[threading.Event]:
     """SIGTERM/SIGINT/SIGHUP end the foreground command through the same clean path as Ctrl-C."""
     stop = threading.Event()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    previous = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
     for sig in previous:
         signal.signal(sig, lambda *_: stop.set())
     try:

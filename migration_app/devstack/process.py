@@ -73,14 +73,14 @@ class ChildProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as logfile:
-            self._proc = subprocess.Popen(  # noqa: S603 - argv is ours
+            self._proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 env=self._env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads run preexec here
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + self._start_timeout
         while time.monotonic() < deadline:

@@ -18,7 +18,7 @@ TERMINAL = ("COMPLETED", "FAILED", "DRY_RUN")
 
 def seeded_customer_ids(sf1_url: str) -> list[str]:
     """The sandbox's seeded V1 Account ids (its admin endpoint; dev only)."""
-    with urllib.request.urlopen(f"{sf1_url}/__admin/customers", timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(f"{sf1_url}/__admin/customers", timeout=10) as response:
         body = json.loads(response.read())
     return list(body["customers"] if isinstance(body, dict) else body)
 
@@ -30,7 +30,7 @@ def enqueue_seeded(env: dict[str, str], sf1_url: str) -> int:
 
 def fetch_summary(web_url: str) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"{web_url}/migrations/summary", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{web_url}/migrations/summary", timeout=2) as response:
             return json.loads(response.read())
     except (OSError, ValueError):
         return None

@@ -64,7 +64,13 @@ def postgres_process(config: DevStackConfig) -> ChildProcess:
     uri = f"postgresql://postgres:@/postgres?host={data_dir}"
     return ChildProcess(
         "postgres",
-        [sys.executable, "-m", "migration_app.devstack.postgres_runner", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "migration_app.devstack.postgres_runner",
+            "--data-dir",
+            str(data_dir),
+        ],
         url=uri,
         ready=lambda: _postgres_ok(uri),
         log_dir=config.state_dir / "logs",
@@ -194,7 +200,6 @@ class DevStack:
         if "postgres" in urls or self.config.database_url:
             urls["postgres"] = _mask_password(self.database_url)
         return urls
-
 
 
 def _mask_password(dsn: str) -> str:
