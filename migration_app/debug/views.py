@@ -84,9 +84,10 @@ class DebugEndpoints:
     heap: HeapProfiler
     creation_site: CreationSite | None = None
     loop_thread_id: int | None = None
+    loop: asyncio.AbstractEventLoop | None = None  # the app's loop (views may run elsewhere)
 
     def index(self, query: Mapping[str, str]) -> Reply:
-        stats = process_stats()
+        stats = process_stats(self.loop)
         rows = [
             ("tasks?debug=1", f"{stats.tasks} tasks, grouped by identical stack"),
             ("tasks?debug=2", "every task: name, state, stack, creation site"),
@@ -107,7 +108,7 @@ class DebugEndpoints:
 
     def tasks(self, query: Mapping[str, str]) -> Reply:
         debug = int(_number(query, "debug", 1, 0, 2))
-        tasks = all_tasks()
+        tasks = all_tasks(self.loop)
         if debug == 2:
             return Reply(200, format_tasks(tasks, self.creation_site))
         return Reply(200, format_groups(group_tasks(tasks)))
