@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import io
 import json
 import os
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import fastavro
+import psutil
 import pytest
 
 from migration_app.avro import (
@@ -166,6 +168,12 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _connections_to(port: int) -> int:
+    return sum(
+        1 for c in psutil.Process().net_connections(kind="tcp") if c.raddr and c.raddr.port == port
+    )
+
+
 async def _settle(predicate: Callable[[], bool], within: float = 5.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -180,7 +188,9 @@ async def test_silent_registry_times_out_and_leaks_nothing() -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(64)
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        port = silent.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        gc.collect()  # earlier tests' garbage must not close fds during our measurement
         tasks_before = len(asyncio.all_tasks())
         fds_before = _open_fds()
 
@@ -198,10 +208,13 @@ async def test_silent_registry_times_out_and_leaks_nothing() -> None:
         assert client.requests == 1  # the five waiters shared one request
         with pytest.raises(RegistryUnavailable):
             await client.ping()
+        # Timed-out connections are dropped, not returned to the pool, even before close().
+        assert await _settle(lambda: _connections_to(port) == 0), _connections_to(port)
         await client.close()
 
         assert await _settle(lambda: len(asyncio.all_tasks()) == tasks_before), asyncio.all_tasks()
-        assert await _settle(lambda: _open_fds() == fds_before), (_open_fds(), fds_before)
+        assert await _settle(lambda: _connections_to(port) == 0), _connections_to(port)
+        assert await _settle(lambda: _open_fds() <= fds_before), (_open_fds(), fds_before)
 
 
 async def test_refused_connection_is_transient() -> None:
