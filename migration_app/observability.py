@@ -41,7 +41,7 @@ from migration_app.health import (
     Scrubber,
     default_registry,
 )
-from migration_app.settings import Settings
+from migration_app.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,13 @@ def secret_values(settings: Settings) -> list[str]:
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
         if f.metadata.get("secret") and value:
-            out.append(value.reveal() if hasattr(value, "reveal") else str(value))
+            out.append(_reveal(value))
     return out
+
+
+def _reveal(value: str) -> str:
+    """The plain value of a settings ``Secret`` (or of a plain str given in a test)."""
+    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def _record_check(name: str, result: CheckResult) -> None:
@@ -166,7 +171,7 @@ def build(
         watchdog=watchdog,
         profiler=profiler,
         heap=heap,
-        debug=debug_views.DebugEndpoints(settings.debug_token.reveal(), profiler, heap),
+        debug=debug_views.DebugEndpoints(_reveal(settings.debug_token), profiler, heap),
     )
     obs.debug.creation_site = obs.creation_site
     return obs
