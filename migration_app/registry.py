@@ -24,6 +24,7 @@ from .avro import RegistryRejected, RegistryUnavailable, SchemaNotFound
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPT = f"{CONTENT_TYPE}, application/vnd.schemaregistry+json, application/json"
 NEGATIVE_TTL = 10.0  # seconds an unknown id is remembered, so a flood of poison stays cheap
+MAX_UNKNOWN = 1024
 
 AvroSchema = dict[str, Any] | list[Any] | str
 
@@ -142,7 +143,10 @@ class RegistryClient:
     async def _fetch(self, schema_id: int) -> AvroSchema:
         status, data = await self._request("GET", f"/schemas/ids/{schema_id}")
         if status == 404:
-            self._unknown[schema_id] = time.monotonic()
+            now = time.monotonic()
+            if len(self._unknown) >= MAX_UNKNOWN:  # random garbage ids must not grow memory
+                self._unknown = {k: t for k, t in self._unknown.items() if now - t < NEGATIVE_TTL}
+            self._unknown[schema_id] = now
             raise SchemaNotFound(schema_id)
         if status != 200:
             raise RegistryUnavailable(
