@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 
@@ -223,8 +222,3 @@ def test_result_survives_faust_json_round_trip() -> None:
     result = _result()
     again = CustomerMigrationResult.loads(result.dumps())
     assert again.to_avro() == result.to_avro()
-
-
-def test_no_event_loop_left_running() -> None:
-    with pytest.raises(RuntimeError):
-        asyncio.get_running_loop()
