@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Protocol
 
+import aiohttp
+
 log = logging.getLogger(__name__)
 
 UP, DEGRADED, DOWN = "UP", "DEGRADED", "DOWN"
@@ -60,6 +62,32 @@ class CheckRegistry:
 
 
 default_registry = CheckRegistry()
+
+
+def http_check(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    timeout: float | None = None,
+    healthy: Callable[[int], bool] = lambda status: status < 500,
+) -> CheckFn:
+    """A GET through a long-lived session (created at start, closed at stop: never one per call).
+
+    The session should carry its own ``ClientTimeout``; ``timeout`` tightens it for this check.
+    """
+    request_timeout = aiohttp.ClientTimeout(total=timeout) if timeout else None
+
+    async def check() -> Mapping[str, Any]:
+        kwargs: dict[str, Any] = {"allow_redirects": False}
+        if request_timeout is not None:
+            kwargs["timeout"] = request_timeout
+        async with session.get(url, **kwargs) as resp:
+            if not healthy(resp.status):
+                where = resp.url.with_user(None).with_query(None)
+                raise RuntimeError(f"HTTP {resp.status} from {where}")
+            return {"http_status": resp.status}
+
+    return check
 
 
 def register_check(

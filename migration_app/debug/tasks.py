@@ -8,6 +8,7 @@ leak shows up as one group whose count keeps growing.
 from __future__ import annotations
 
 import asyncio
+import gc
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -63,11 +64,27 @@ def _frame_of(obj: Any) -> FrameType | None:
     return None
 
 
+# Objects that sit between two coroutines without exposing the inner one: ``coro.__await__()``
+# (used by awaitables such as aiohttp's ``session.get(...)``) and ``agen.__anext__()``.
+_OPAQUE = frozenset({"coroutine_wrapper", "async_generator_asend", "async_generator_athrow"})
+
+
 def _awaited_by(obj: Any) -> Any:
     for attr in ("cr_await", "gi_yieldfrom", "ag_await"):
         inner = getattr(obj, attr, None)
         if inner is not None:
+            if type(inner).__name__ in _OPAQUE:
+                return _unwrap(inner)
             return inner
+    return None
+
+
+def _unwrap(wrapper: Any) -> Any:
+    """The coroutine or async generator inside an opaque wrapper, via the GC's referents (the
+    only way in from Python; read-only and cheap)."""
+    for ref in gc.get_referents(wrapper):
+        if _frame_of(ref) is not None or hasattr(ref, "cr_await") or hasattr(ref, "ag_await"):
+            return ref
     return None
 
 
