@@ -25,8 +25,6 @@ RUN pip wheel --wheel-dir /wheels .
 
 FROM python:3.11.13-slim-bookworm AS runtime
 
-ARG APP_UID=10001
-
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
@@ -40,13 +38,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 # pip byte-compiles while installing: the root filesystem is read-only at run time.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels /wheels/migration_app-*.whl \
-    && groupadd --system --gid "${APP_UID}" migration \
-    && useradd --system --uid "${APP_UID}" --gid "${APP_UID}" --no-create-home \
+    && groupadd --system --gid 10001 migration \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin migration \
     && mkdir -p /var/lib/migration-app \
-    && chown "${APP_UID}:${APP_UID}" /var/lib/migration-app
+    && chown 10001:10001 /var/lib/migration-app
 
 WORKDIR /var/lib/migration-app
+# Numeric, and the same as runAsUser in deploy/k8s (a test compares them).
 USER 10001:10001
 
 # Faust web views: /health/live, /health/ready, /metrics, /migrations/... (aiomonitor's ports
