@@ -1,0 +1,454 @@
+"""End to end: `customer` events -> worker -> V1 extract -> V2 upserts -> audit -> result events.
+
+Real Tansu broker, PostgreSQL, schema registry and the two sandbox orgs (tests/conftest.py), and
+real `migration-app worker` processes. Every test migrates its own customers (customer_pool) and
+checks V2 only for their Legacy_Id__c values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from migration_app.avro import AvroCodec
+from migration_app.devstack.sandbox.ids import checksum
+from migration_app.events import CustomerReadyForMigration
+from migration_app.registry import RegistryClient, RegistrySettings
+from migration_app.schemas import (
+    CUSTOMER_SUBJECT,
+    CUSTOMER_TOPIC,
+    DLQ_TOPIC,
+    RESULT_TOPIC,
+    load_schema,
+)
+from tests.conftest import wait_for
+from tests.integration.pipeline.conftest import (
+    OBJECTS,
+    TERMINAL,
+    Harness,
+    issue_codes,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+
+# --- expectations shared by several tests -----------------------------------------------------
+
+
+def run_of(runs: list[dict[str, Any]], customer_id: str, attempt: int) -> dict[str, Any]:
+    """The audit row of one attempt (exactly one: the (customer, attempt) key is unique)."""
+    rows = [r for r in runs if r["customer_id"] == customer_id and r["attempt"] == attempt]
+    assert len(rows) == 1, f"{customer_id} attempt {attempt}: {len(rows)} audit rows"
+    return rows[0]
+
+
+def expected_v2_counts(
+    harness: Harness, ids: list[str], runs: dict[str, dict[str, Any]]
+) -> dict[str, int]:
+    """V1 records of the customers less the records the transform rejected (audit rows)."""
+    v1 = harness.v1_counts(ids)
+    rejected = Counter()
+    for cid in ids:
+        rejected.update(runs[cid]["rejected"])
+    return {target: v1[source] - rejected[source] for source, (target, _, _) in OBJECTS.items()}
+
+
+def assert_v2_matches(harness: Harness, ids: list[str], states: dict[str, dict[str, Any]]) -> None:
+    """V2 holds exactly V1 less rejected records, each Account once, as the states count them."""
+    runs = harness.audit_runs(ids)
+    latest = {cid: run_of(runs, cid, states[cid]["attempt"]) for cid in ids}
+    v2 = harness.v2_counts(ids)
+    assert v2 == expected_v2_counts(harness, ids, latest)
+    counted = Counter()
+    for cid in ids:
+        counted.update(states[cid]["counts"] or {})
+    assert v2 == {target: counted[target] for target in v2}
+    assert sorted(harness.v2_ids("Account", ids)) == sorted(ids)
+
+
+def results_for(
+    messages: list[dict[str, Any]], states: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The result event of each customer's current attempt (by correlation id)."""
+    found = {}
+    for message in messages:
+        value = message["value"]
+        state = states.get(value["customer_id"])
+        if state and value["correlation_id"] == state["correlation_id"]:
+            found[value["customer_id"]] = value
+    return found
+
+
+# --- 1. the happy path, cross-checked four ways ----------------------------------------------
+
+
+def test_customers_migrate_and_state_audit_results_and_v2_agree(harness, customer_pool, worker):
+    ids = customer_pool.take(10)
+    w = worker()
+    states = harness.migrate(w, ids)
+    runs = harness.audit_runs(ids)
+    messages = harness.results(lambda msgs: len(results_for(msgs, states)) == len(ids))
+    results = results_for(messages, states)
+
+    for cid in ids:
+        state, result = states[cid], results[cid]
+        run = run_of(runs, cid, state["attempt"])
+        attempts = {r["attempt"] for r in runs if r["customer_id"] == cid}
+        assert set(range(1, state["attempt"] + 1)) <= attempts, "one audit row per attempt"
+        if state["status"] == "FAILED":  # only an unmigratable V1 Account may fail
+            assert run["rejected"].get("Account"), (cid, state["last_error"])
+        else:
+            assert state["status"] == "COMPLETED", (cid, state)
+            assert state["v2_account_id"] and result["v2_account_id"] == state["v2_account_id"]
+        assert run["status"] == result["status"] == state["status"]
+        assert run["correlation_id"] == state["correlation_id"]
+        assert run["counts"] == result["counts"] == (state["counts"] or {})
+        warnings = [i for i in run["issues"] if i["severity"] == "warning"]
+        errors = [i for i in run["issues"] if i["severity"] == "error"]
+        assert state["warnings"] == len(warnings) == len(result["warnings"])
+        assert state["errors"] == len(errors) == len(result["errors"])
+        assert issue_codes(warnings) == issue_codes(result["warnings"])
+        assert issue_codes(errors) == issue_codes(result["errors"])
+
+    assert_v2_matches(harness, ids, states)
+
+
+# --- 2. duplicates are skipped, forced re-migrations leave no duplicates ----------------------
+
+
+def test_duplicate_is_skipped_and_forced_remigration_adds_no_records(
+    harness, customer_pool, worker
+):
+    ids = customer_pool.take(4)
+    w = worker()
+    first = harness.migrate(w, ids)
+    assert {s["status"] for s in first.values()} == {"COMPLETED"}
+    v2_before, totals_before = harness.v2_counts(ids), harness.v2_totals()
+    audit_before = len(harness.audit_runs(ids))
+
+    harness.enqueue(ids)
+
+    def all_skipped() -> bool:
+        now = harness.states(w, ids)
+        return all(
+            s and s["skipped_duplicates"] == first[cid]["skipped_duplicates"] + 1
+            for cid, s in now.items()
+        )
+
+    wait_for(all_skipped, timeout=30, interval=0.2)
+    for cid, state in harness.states(w, ids).items():
+        assert state["status"] == "COMPLETED"
+        assert state["attempt"] == first[cid]["attempt"]
+        assert state["correlation_id"] == first[cid]["correlation_id"]
+    assert harness.v2_counts(ids) == v2_before
+    assert len(harness.audit_runs(ids)) == audit_before
+
+    forced = harness.migrate(w, ids, force=True)
+    for cid, state in forced.items():
+        assert state["status"] == "COMPLETED"
+        assert state["attempt"] == first[cid]["attempt"] + 1
+    assert harness.v2_counts(ids) == v2_before
+    assert harness.v2_totals() == totals_before, "a forced re-migration created V2 records"
+    assert len(harness.audit_runs(ids)) == audit_before + len(ids)
+    assert_v2_matches(harness, ids, forced)
+
+
+# --- 3. SIGKILL mid-run, restart ---------------------------------------------------------------
+
+
+def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool, worker):
+    ids = customer_pool.take(14)
+    batch = {"MIGRATION_BATCH_SIZE": "2"}
+    first = worker(**batch)
+    before = harness.attempts(first, ids)
+    harness.faults("v2", latency_ms=150)  # ~0.6 s per batch of 2: the run lasts seconds
+    harness.enqueue(ids)
+
+    def some_completed() -> dict[str, Any] | None:
+        states = harness.states(first, ids)
+        fresh = [s for cid, s in states.items() if s and s["attempt"] > before[cid]]
+        return states if any(s["status"] == "COMPLETED" for s in fresh) else None
+
+    at_kill = wait_for(some_completed, timeout=60, interval=0.1)
+    first.kill()
+    unfinished = [
+        cid
+        for cid, s in at_kill.items()
+        if not (s and s["attempt"] > before[cid] and s["status"] in TERMINAL)
+    ]
+    assert unfinished, "the kill landed after the run: nothing left to resume"
+
+    harness.faults("v2")
+    second = worker(**batch)
+    states = harness.wait_terminal(second, ids, before, timeout=90)
+    assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
+    assert_v2_matches(harness, ids, states)
+
+
+# --- 4. a flaky V2 ------------------------------------------------------------------------------
+
+
+def test_v2_answering_500_to_a_fifth_of_calls_still_completes(harness, customer_pool, worker):
+    ids = customer_pool.take(8)
+    w = worker()
+    harness.faults("v2", error_rates={"500": 0.2})
+    states = harness.migrate(w, ids, timeout=90)
+    harness.faults("v2")
+    assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
+    assert "HTTP 500" in w.log_path.read_text(errors="replace"), "no injected 500 was seen"
+    assert_v2_matches(harness, ids, states)
+
+
+# --- 5. customers that are not in V1 ------------------------------------------------------------
+
+
+def _unknown_account_id() -> str:
+    """Well formed (right prefix, length and checksum) but from an org code the sandbox never
+    issues, so no V1 Account has it."""
+    base = "001Zz0" + uuid.uuid4().hex[:9]
+    return base + checksum(base)
+
+
+def test_unknown_and_malformed_customers_fail_clearly(harness, customer_pool, worker):
+    good = customer_pool.take(2)
+    unknown, malformed = _unknown_account_id(), f"not-an-id-{uuid.uuid4().hex[:8]}"
+    expected = {
+        unknown: ("CUSTOMER_NOT_FOUND", "not found in V1"),
+        malformed: ("INVALID_ID", "invalid customer id"),
+    }
+    ids = [*good, unknown, malformed]  # one batch: bad ids must not fail the good ones
+    w = worker()
+    states = harness.migrate(w, ids)
+    runs = harness.audit_runs(ids)
+    messages = harness.results(lambda msgs: len(results_for(msgs, states)) == len(ids))
+    results = results_for(messages, states)
+
+    for cid in good:
+        assert states[cid]["status"] == "COMPLETED", states[cid]
+    for cid, (code, text) in expected.items():
+        state, result = states[cid], results[cid]
+        run = run_of(runs, cid, state["attempt"])
+        assert state["status"] == run["status"] == result["status"] == "FAILED"
+        assert text in state["last_error"] and cid in state["last_error"]
+        assert run["error"] == state["last_error"]
+        assert [(i["severity"], i["code"], i["legacy_id"]) for i in run["issues"]] == [
+            ("error", code, cid)
+        ]
+        assert [(i["code"], i["legacy_id"]) for i in result["errors"]] == [(code, cid)]
+        assert result["v2_account_id"] is None and result["counts"] == {}
+    assert harness.v2_counts([unknown]) == dict.fromkeys(harness.v2_counts([unknown]), 0)
+
+
+# --- 6. dirty data --------------------------------------------------------------------------
+
+
+def test_dirty_data_gives_warnings_and_errors_in_audit(harness, customer_pool, worker):
+    dirty = customer_pool.dirty
+    kinds = {"missing_last_name", "invalid_email", "long_description"}
+    assert kinds <= dirty.keys(), f"seed has no customer for {kinds - dirty.keys()}"
+    ids = sorted({cid for cid, _ in dirty.values()})
+    w = worker()
+    states = harness.migrate(w, ids)
+    runs = harness.audit_runs(ids)
+
+    def issues(kind: str) -> list[tuple[str, str, str | None]]:
+        cid, record = dirty[kind]
+        run = run_of(runs, cid, states[cid]["attempt"])
+        return [
+            (i["severity"], i["code"], i["field"])
+            for i in run["issues"]
+            if i["legacy_id"] == record
+        ]
+
+    assert ("error", "REQUIRED_MISSING", "LastName") in issues("missing_last_name")
+    assert ("warning", "VALUE_DROPPED", "Email") in issues("invalid_email")
+    assert ("warning", "TRUNCATED", "Description") in issues("long_description")
+    for cid in ids:
+        state = states[cid]
+        run = run_of(runs, cid, state["attempt"])
+        assert state["status"] == "COMPLETED", "a rejected child must not fail the customer"
+        assert state["warnings"] == sum(i["severity"] == "warning" for i in run["issues"])
+        assert state["errors"] == sum(i["severity"] == "error" for i in run["issues"])
+
+    # What reached V2: the contact without a last name did not, the others did, cleaned.
+    assert harness.v2_ids("Contact", [dirty["missing_last_name"][1]]) == []
+    email_contact = dirty["invalid_email"][1]
+    rows = harness.sf2.query(f"SELECT Email FROM Contact WHERE Legacy_Id__c = '{email_contact}'")
+    assert [r["Email"] for r in rows["records"]] == [None]
+    case_id = dirty["long_description"][1]
+    rows = harness.sf2.query(f"SELECT Description FROM Case WHERE Legacy_Id__c = '{case_id}'")
+    assert [len(r["Description"]) for r in rows["records"]] == [4000]
+    assert_v2_matches(harness, ids, states)
+
+
+# --- 7. PostgreSQL down mid-run -----------------------------------------------------------------
+
+
+def test_postgres_down_holds_completion_until_audit_is_written(
+    harness, customer_pool, worker, stoppable_postgres
+):
+    pg = stoppable_postgres
+    warm, ids = customer_pool.take(1), customer_pool.take(5)
+    w = worker(MIGRATION_DATABASE_URL=pg.uri, MIGRATION_DATABASE_TIMEOUT="2")
+    harness.migrate(w, warm)  # the worker is consuming and its audit schema exists
+
+    pg.stop()
+    before = harness.attempts(w, ids)
+    harness.enqueue(ids)
+    seen_in_progress: set[str] = set()
+    window_end = time.monotonic() + 5.0  # an observation window, not a synchronisation sleep
+    while time.monotonic() < window_end:
+        for cid, s in harness.states(w, ids).items():
+            if s and s["attempt"] > before[cid]:
+                assert s["status"] not in TERMINAL, f"{cid} became {s['status']} without audit"
+                seen_in_progress.add(cid)
+        time.sleep(0.2)
+    assert seen_in_progress, "no customer was started while PostgreSQL was down"
+
+    pg.start()
+    states = harness.wait_terminal(w, ids, before, timeout=60)
+    runs = harness.audit_runs(ids, dsn=pg.uri)
+    for cid, state in states.items():
+        assert state["status"] == "COMPLETED"
+        run = run_of(runs, cid, state["attempt"])
+        assert run["status"] == "COMPLETED" and run["correlation_id"] == state["correlation_id"]
+
+
+# --- 8. poison messages go to the DLQ ------------------------------------------------------------
+
+
+async def _good_event_bytes(harness: Harness, customer_id: str) -> tuple[int, bytes]:
+    registry = RegistryClient(RegistrySettings(url=harness.settings.registry_url))
+    async with registry:
+        codec = AvroCodec(registry, {CUSTOMER_SUBJECT: load_schema(CUSTOMER_SUBJECT)})
+        await codec.start()
+        event = CustomerReadyForMigration(
+            customer_id=customer_id,
+            occurred_at=datetime.now(UTC),
+            correlation_id=str(uuid.uuid4()),
+            requested_by="e2e-dlq",
+        )
+        return codec.writer_id(CUSTOMER_SUBJECT), codec.encode(event.to_avro(), CUSTOMER_SUBJECT)
+
+
+async def _produce(harness: Harness, key: bytes, values: list[bytes]) -> None:
+    bootstrap = [s.removeprefix("kafka://") for s in harness.settings.faust_broker()]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await producer.start()
+    try:
+        for value in values:
+            await asyncio.wait_for(producer.send_and_wait(CUSTOMER_TOPIC, value, key=key), 15)
+    finally:
+        await producer.stop()
+
+
+def test_poison_messages_go_to_dlq_and_the_worker_keeps_consuming(harness, customer_pool, worker):
+    (cid,) = customer_pool.take(1)
+    schema_id, good = asyncio.run(_good_event_bytes(harness, cid))
+    body = good[5:]
+    poison = {
+        "empty_value": b"",
+        "bad_magic": b"\x01" + good[1:],
+        "truncated": good[:-2],
+        "unknown_schema_id": b"\x00" + struct.pack(">I", 900_000 + schema_id) + body,
+        "undecodable": good[:5] + b"\xff" * 8,
+    }
+    w = worker()
+    before = harness.attempts(w, [cid])
+    # Same key as the good event: same partition, so the good event comes after all of them.
+    asyncio.run(_produce(harness, cid.encode(), list(poison.values())))
+    harness.enqueue([cid])
+    states = harness.wait_terminal(w, [cid], before)
+    assert states[cid]["status"] == "COMPLETED"
+    assert w.running()
+
+    def all_dead_lettered(msgs: list[dict[str, Any]]) -> bool:
+        return len([m for m in msgs if m["key"] == cid.encode()]) >= len(poison)
+
+    dlq = [
+        m for m in harness.raw_messages(DLQ_TOPIC, all_dead_lettered) if m["key"] == cid.encode()
+    ]
+    by_reason = {m["headers"]["x-error-reason"].decode(): m for m in dlq}
+    assert sorted(by_reason) == sorted(poison), [m["headers"] for m in dlq]
+    for reason, value in poison.items():
+        headers = by_reason[reason]["headers"]
+        assert (by_reason[reason]["value"] or b"") == value
+        assert headers["x-source-topic"] == CUSTOMER_TOPIC.encode()
+        assert headers["x-error-class"] and headers["x-error-message"]
+        assert headers["x-source-offset"].decode().isdigit()
+
+
+# --- 9. interop with confluent-kafka -----------------------------------------------------------
+
+
+def test_confluent_kafka_producer_event_migrates_and_result_decodes(harness, customer_pool, worker):
+    from aiokafka.partitioner import murmur2
+    from confluent_kafka import Producer
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    (cid,) = customer_pool.take(1)
+    w = worker()
+    before = harness.attempts(w, [cid])
+    bootstrap = ",".join(s.removeprefix("kafka://") for s in harness.settings.faust_broker())
+    registry = SchemaRegistryClient({"url": harness.settings.registry_url, "timeout": 5})
+    serializer = AvroSerializer(registry, json.dumps(load_schema(CUSTOMER_SUBJECT)))
+    correlation_id = str(uuid.uuid4())
+    value = serializer(
+        {
+            "customer_id": cid,
+            "occurred_at": datetime.now(UTC),
+            "correlation_id": correlation_id,
+            "requested_by": "confluent-kafka",
+            "dry_run": False,
+            "force": False,
+        },
+        SerializationContext(CUSTOMER_TOPIC, MessageField.VALUE),
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "partitioner": "murmur2_random",
+            "message.timeout.ms": 15000,
+            "socket.timeout.ms": 10000,
+        }
+    )
+    delivered: list[Any] = []
+    producer.produce(
+        CUSTOMER_TOPIC,
+        value=value,
+        key=cid.encode(),
+        on_delivery=lambda e, m: delivered.append((e, m)),
+    )
+    assert producer.flush(20) == 0, "confluent-kafka producer did not deliver"
+    ((error, message),) = delivered
+    assert error is None, error
+    partitions = len(
+        producer.list_topics(CUSTOMER_TOPIC, timeout=10).topics[CUSTOMER_TOPIC].partitions
+    )
+    assert message.partition() == (murmur2(cid.encode()) & 0x7FFFFFFF) % partitions
+
+    states = harness.wait_terminal(w, [cid], before)
+    assert states[cid]["status"] == "COMPLETED"
+    assert states[cid]["correlation_id"] == correlation_id
+
+    deserializer = AvroDeserializer(registry)
+    context = SerializationContext(RESULT_TOPIC, MessageField.VALUE)
+
+    def ours(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        decoded = [deserializer(m["value"], context) for m in msgs if m["key"] == cid.encode()]
+        return [d for d in decoded if d["correlation_id"] == correlation_id]
+
+    mine = ours(harness.raw_messages(RESULT_TOPIC, ours))
+    assert [(d["customer_id"], d["status"]) for d in mine] == [(cid, "COMPLETED")]
+    assert mine[0]["counts"] == states[cid]["counts"]
