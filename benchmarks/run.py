@@ -1,0 +1,532 @@
+"""`make bench`: end-to-end throughput and Salesforce API economy of one worker, against a baseline.
+
+A DevStack (broker, PostgreSQL, registry, two sandbox orgs with per-call latency) is started on
+free ports with a fresh state dir; one `migration-app worker` child migrates every seeded customer
+while the sandbox counts each API call (logins included). A naive per-record script then migrates
+a few customers into a separate fresh V2 org. Both are printed, with their ratio, and written to
+benchmarks/results/latest.json. See benchmarks/README.md for the method.
+
+Run: .venv/bin/python -m benchmarks.run [--customers 2000] [--latency-ms 50]
+     [--baseline-customers 100] [--batch-size 200 | --batch-size 100,200,500] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+
+from benchmarks.baseline import BaselineResult, run_baseline, sandbox_login
+from migration_app.devstack.dev import worker_process
+from migration_app.devstack.probes import free_port
+from migration_app.devstack.process import ChildProcess
+from migration_app.devstack.stack import DevStack, DevStackConfig, sandbox_process
+from migration_app.enqueue import publish
+from migration_app.migration.spec import load_mapping
+from migration_app.settings import Settings
+
+RESULTS_DIR = Path(__file__).parent / "results"
+LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+TERMINAL = ("COMPLETED", "FAILED", "DRY_RUN")
+HTTP_TIMEOUT = 5.0
+TARGET_CUSTOMERS_PER_S = 100.0
+TARGET_CALLS_PER_CUSTOMER = 0.1
+# Dirty seed data may fail a few customers legitimately; a run that fails more measured an error.
+MAX_FAILED_SHARE = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    customers: int = 2000
+    latency_ms: int = 50
+    baseline_customers: int = 100
+    batch_sizes: tuple[int, ...] = (200,)
+    batch_within: float = 0.5
+    timeout_s: float = 300.0
+    output: Path = RESULTS_DIR / "latest.json"
+    keep_state: bool = False
+
+
+# -- small HTTP helpers (bounded; the benchmark itself is synchronous) --------------------------
+def http_json(url: str, *, method: str = "GET", timeout: float = HTTP_TIMEOUT) -> Any:
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # /health answers 503 with a JSON body when degraded
+        return json.loads(exc.read() or b"null")
+
+
+class SandboxAdmin:
+    """The sandbox org's /__admin endpoints (call counts, seeded customers, record counts)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+
+    def stats(self) -> dict[str, Any]:
+        return http_json(f"{self.base}/__admin/stats")
+
+    def reset(self) -> None:
+        http_json(f"{self.base}/__admin/stats/reset", method="POST")
+
+    def customers(self) -> list[str]:
+        return http_json(f"{self.base}/__admin/customers", timeout=30)
+
+    def counts(self) -> dict[str, int]:
+        return http_json(f"{self.base}/__admin/counts")
+
+
+# -- the database ------------------------------------------------------------------------------
+def _reachable(url: str) -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(url, connect_timeout=2).close()
+    except psycopg2.Error:
+        return False
+    return True
+
+
+def server_database_url() -> str:
+    """MIGRATION_TEST_DATABASE_URL, else local PostgreSQL if it answers, else "" (embedded)."""
+    url = os.environ.get("MIGRATION_TEST_DATABASE_URL", "")
+    if url:
+        return url
+    return LOCAL_DATABASE_URL if _reachable(LOCAL_DATABASE_URL) else ""
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A fresh database on that server for one run, dropped after; the server URL if not allowed.
+
+    Why: audit rows of 2,000 customers should not land in a database other tests share.
+    """
+    if not server_url:
+        yield ""
+        return
+    import psycopg2
+
+    name = f"migration_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg2.connect(server_url, connect_timeout=5)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    except psycopg2.Error:
+        yield server_url
+        return
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with contextlib.suppress(psycopg2.Error), admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+# -- the worker --------------------------------------------------------------------------------
+class WorkerProbe:
+    """RSS and asyncio task count of the worker process, read while it runs."""
+
+    def __init__(self, worker: ChildProcess) -> None:
+        assert worker.pid is not None
+        self.proc = psutil.Process(worker.pid)
+        self.url = worker.url
+        self.log_path = worker.log_path
+        self.peak_rss = 0
+
+    def sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            rss = sum(p.memory_info().rss for p in [self.proc, *self.proc.children(True)])
+            self.peak_rss = max(self.peak_rss, rss)
+
+    def vm_hwm(self) -> int | None:
+        """Kernel-kept peak RSS of the worker process (VmHWM), bytes."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return None
+
+    def tasks(self) -> int | None:
+        """The "tasks" field of /health, or None while the worker has no such field."""
+        try:
+            doc = http_json(f"{self.url}/health", timeout=10)
+        except (OSError, ValueError):
+            return None
+        value = doc.get("tasks") if isinstance(doc, dict) else None
+        return value if isinstance(value, int) else None
+
+    def consuming(self) -> bool:
+        """Partitions assigned and the worker started: /health/ready when the worker has it,
+        else Faust's "[^Worker]: Ready" log line (logged after assignment and recovery)."""
+        with contextlib.suppress(OSError, ValueError):
+            doc = http_json(f"{self.url}/health/ready", timeout=2)
+            if isinstance(doc, dict) and "assigned_partitions" in doc:
+                return doc.get("status") == "UP" and bool(doc["assigned_partitions"])
+        return "[^Worker]: Ready" in self.log_path.read_text(errors="replace")
+
+    def summary(self) -> dict[str, Any]:
+        return http_json(f"{self.url}/migrations/summary")
+
+
+def worker_env(stack: DevStack, state_dir: Path, batch_size: int, batch_within: float) -> dict:
+    return {
+        **stack.env(),
+        "MIGRATION_BROKER_SESSION_TIMEOUT": "2",
+        "MIGRATION_BROKER_HEARTBEAT_INTERVAL": "0.3",
+        "MIGRATION_BROKER_REBALANCE_TIMEOUT": "2",
+        "MIGRATION_DATA_DIR": str(state_dir / "worker-data"),
+        "MIGRATION_MONITOR_ENABLED": "false",
+        "MIGRATION_BATCH_SIZE": str(batch_size),
+        "MIGRATION_BATCH_WITHIN": str(batch_within),
+        "MIGRATION_LOG_LEVEL": "info",
+    }
+
+
+def wait_until(
+    predicate: Callable[[], bool], deadline_s: float, every: float = 0.2, what: str = ""
+) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {deadline_s}s waiting for {what}")
+        time.sleep(every)
+
+
+def _terminal(summary: dict[str, Any]) -> int:
+    return sum(summary.get("by_status", {}).get(s, 0) for s in TERMINAL)
+
+
+def _calls(stats: dict[str, Any]) -> int:
+    return int(stats.get("total", 0))
+
+
+def measure_worker(
+    stack: DevStack, opts: BenchOptions, batch_size: int, state_dir: Path
+) -> dict[str, Any]:
+    """Enqueue every seeded customer to one fresh worker; time it until all are terminal."""
+    sf1, sf2 = SandboxAdmin(stack.sf1.url), SandboxAdmin(stack.sf2.url)  # type: ignore[union-attr]
+    ids = sf1.customers()
+    env = worker_env(stack, state_dir, batch_size, opts.batch_within)
+    worker = worker_process(
+        env, web_port=free_port(), log_dir=state_dir / "logs", ready_path="/migrations/summary"
+    )
+    worker.start()
+    try:
+        probe = WorkerProbe(worker)
+        wait_until(probe.consuming, 90, what="the worker to join its group")
+        tasks_before = probe.tasks()
+        sf1.reset()
+        sf2.reset()
+        settings = Settings.from_env(env)
+        started = time.perf_counter()
+        started_at = datetime.now(UTC)
+        asyncio.run(publish(settings, ids, requested_by="benchmark"))
+        enqueued_s = time.perf_counter() - started
+        first_done_s: float | None = None
+        first_done = 0
+        summary: dict[str, Any] = {}
+        deadline = time.monotonic() + opts.timeout_s
+        while True:
+            probe.sample()
+            summary = probe.summary()
+            done = _terminal(summary)
+            if done and first_done_s is None:
+                first_done_s, first_done = time.perf_counter() - started, done
+            if done >= len(ids):
+                break
+            if not worker.running():
+                raise RuntimeError(f"worker exited; see {worker.log_path}:\n{worker.log_tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{done}/{len(ids)} terminal after {opts.timeout_s}s: {summary}")
+            time.sleep(0.1)
+        wall_s = time.perf_counter() - started
+        stats1, stats2 = sf1.stats(), sf2.stats()
+        probe.sample()
+        tasks_after = probe.tasks()
+        hwm = probe.vm_hwm()
+        v2_counts = sf2.counts()
+    finally:
+        worker.stop()
+    calls = _calls(stats1) + _calls(stats2)
+    by_status = summary.get("by_status", {})
+    failed = by_status.get("FAILED", 0)
+    steady = None
+    if first_done_s is not None and wall_s > first_done_s:
+        steady = round((len(ids) - first_done) / (wall_s - first_done_s), 1)
+    return {
+        "batch_size": batch_size,
+        "batch_within": opts.batch_within,
+        "customers": len(ids),
+        "started_at": started_at.isoformat(),
+        "wall_s": round(wall_s, 3),
+        "enqueue_s": round(enqueued_s, 3),
+        "first_terminal_s": round(first_done_s, 3) if first_done_s is not None else None,
+        "customers_per_s": round(len(ids) / wall_s, 1),
+        "customers_per_s_after_first": steady,
+        "api_calls": calls,
+        "api_calls_per_customer": round(calls / len(ids), 4),
+        "api_calls_by_org": {"v1": stats1, "v2": stats2},
+        "sandbox_latency_s_if_serial": round(calls * opts.latency_ms / 1000, 2),
+        "by_status": by_status,
+        "valid": failed <= MAX_FAILED_SHARE * len(ids),
+        "v2_record_counts": v2_counts,
+        "peak_rss_bytes": hwm if hwm is not None else probe.peak_rss,
+        "peak_rss_sampled_bytes": probe.peak_rss,
+        "tasks_before": tasks_before,
+        "tasks_after": tasks_after,
+        "worker_log": str(worker.log_path),
+    }
+
+
+def measure_baseline(stack: DevStack, opts: BenchOptions, state_dir: Path) -> dict[str, Any]:
+    """The naive script on the first N seeded customers, into a separate fresh V2 org."""
+    cfg = dataclasses.replace(stack.config, sf2_port=free_port(), state_dir=state_dir / "baseline")
+    fresh_v2 = sandbox_process(cfg, "v2")
+    sf1 = SandboxAdmin(stack.sf1.url)  # type: ignore[union-attr]
+    ids = sf1.customers()[: opts.baseline_customers]
+    fresh_v2.start()
+    try:
+        sf2 = SandboxAdmin(fresh_v2.url)
+        sf1.reset()
+        sf2.reset()
+        result: BaselineResult = run_baseline(
+            load_mapping(),
+            sandbox_login(stack.sf1.url, "v1"),  # type: ignore[union-attr]
+            sandbox_login(fresh_v2.url, "v2"),
+            ids,
+        )
+        stats1, stats2 = sf1.stats(), sf2.stats()
+    finally:
+        fresh_v2.stop()
+    calls = _calls(stats1) + _calls(stats2)
+    return {
+        "customers": result.customers,
+        "completed": result.completed,
+        "failed": result.failed,
+        "records_created": result.records_created,
+        "record_errors": result.record_errors,
+        "errors_by_code": result.errors_by_code,
+        "wall_s": round(result.wall_s, 3),
+        "customers_per_s": round(result.customers_per_s, 2),
+        "api_calls": calls,
+        "client_calls": result.client_calls,
+        "api_calls_per_customer": round(calls / max(result.customers, 1), 3),
+        "api_calls_by_org": {"v1": stats1, "v2": stats2},
+    }
+
+
+# -- one full run ------------------------------------------------------------------------------
+def stack_config(opts: BenchOptions, state_dir: Path, database_url: str) -> DevStackConfig:
+    return DevStackConfig(
+        broker_port=free_port(),
+        registry_port=free_port(),
+        sf1_port=free_port(),
+        sf2_port=free_port(),
+        database_url=database_url,
+        state_dir=state_dir,
+        customers=opts.customers,
+        sandbox_latency_ms=opts.latency_ms,
+    )
+
+
+def run_one(opts: BenchOptions, batch_size: int, root: Path, with_baseline: bool) -> dict:
+    """A fresh stack (and database) per setting, so no run sees another's V2 records or state."""
+    state_dir = root / f"batch-{batch_size}"
+    with scratch_database(server_database_url()) as db_url:
+        config = stack_config(opts, state_dir, db_url)
+        t0 = time.perf_counter()
+        with DevStack(config) as stack:
+            stack_start_s = time.perf_counter() - t0
+            worker = measure_worker(stack, opts, batch_size, state_dir)
+            worker["stack_start_s"] = round(stack_start_s, 2)
+            worker["database"] = "embedded pgserver" if not db_url else "postgresql (scratch db)"
+            if with_baseline and opts.baseline_customers:
+                worker["baseline"] = measure_baseline(stack, opts, state_dir)
+    return worker
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+    ).stdout.strip()
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_bytes": psutil.virtual_memory().total,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": commit,
+    }
+
+
+def build_report(opts: BenchOptions, runs: list[dict], started: datetime) -> dict[str, Any]:
+    best = max(runs, key=lambda r: (r["valid"], r["customers_per_s"]))
+    base = next(r["baseline"] for r in runs if "baseline" in r) if opts.baseline_customers else None
+    report: dict[str, Any] = {
+        "customers_per_s": best["customers_per_s"],
+        "api_calls_per_customer": best["api_calls_per_customer"],
+        "baseline_customers_per_s": base["customers_per_s"] if base else None,
+        "baseline_api_calls_per_customer": base["api_calls_per_customer"] if base else None,
+        "speedup_vs_baseline": (
+            round(best["customers_per_s"] / base["customers_per_s"], 1) if base else None
+        ),
+        "api_calls_ratio_baseline_over_worker": (
+            round(base["api_calls_per_customer"] / best["api_calls_per_customer"], 1)
+            if base and best["api_calls_per_customer"]
+            else None
+        ),
+        "peak_rss_bytes": best["peak_rss_bytes"],
+        "tasks_before": best["tasks_before"],
+        "tasks_after": best["tasks_after"],
+        "target": {
+            "customers_per_s": TARGET_CUSTOMERS_PER_S,
+            "api_calls_per_customer": TARGET_CALLS_PER_CUSTOMER,
+            "met": best["valid"]
+            and best["customers_per_s"] >= TARGET_CUSTOMERS_PER_S
+            and best["api_calls_per_customer"] <= TARGET_CALLS_PER_CUSTOMER,
+        },
+        "config": {
+            "customers": opts.customers,
+            "latency_ms": opts.latency_ms,
+            "baseline_customers": opts.baseline_customers,
+            "batch_size": best["batch_size"],
+            "batch_sizes_tried": list(opts.batch_sizes),
+            "batch_within": opts.batch_within,
+        },
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "machine": machine_info(),
+        "best_run": {k: v for k, v in best.items() if k != "baseline"},
+        "runs": [{k: v for k, v in r.items() if k != "baseline"} for r in runs],
+        "baseline": base,
+    }
+    if best["tasks_before"] is None:
+        report["notes"] = ["worker /health has no 'tasks' field yet: tasks_before/after are null"]
+    return report
+
+
+def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> None:
+    cfg = report["config"]
+    base = report["baseline"]
+    out(
+        f"\n{cfg['customers']} customers, {cfg['latency_ms']} ms per Salesforce call, "
+        f"nproc={report['machine']['nproc']}"
+    )
+    out(f"{'run':<28}{'customers/s':>13}{'API calls/customer':>20}{'wall s':>9}  outcome")
+    for run in report["runs"]:
+        label = f"worker batch={run['batch_size']}"
+        outcome = ", ".join(f"{k} {v}" for k, v in run["by_status"].items())
+        out(
+            f"{label:<28}{run['customers_per_s']:>13}{run['api_calls_per_customer']:>20}"
+            f"{run['wall_s']:>9}  {outcome}{'' if run['valid'] else ' (INVALID RUN)'}"
+        )
+    if base:
+        label = f"baseline ({base['customers']} customers)"
+        out(
+            f"{label:<28}{base['customers_per_s']:>13}{base['api_calls_per_customer']:>20}"
+            f"{base['wall_s']:>9}  COMPLETED {base['completed']}, FAILED {base['failed']}"
+        )
+        out(
+            f"ratio: {report['speedup_vs_baseline']}x faster, "
+            f"{report['api_calls_ratio_baseline_over_worker']}x fewer API calls per customer"
+        )
+    rss = report["peak_rss_bytes"]
+    out(
+        f"worker peak RSS {rss / 2**20:.0f} MiB; asyncio tasks before/after: "
+        f"{report['tasks_before']}/{report['tasks_after']}"
+    )
+    target = report["target"]
+    out(
+        f"target >= {target['customers_per_s']} customers/s and <= "
+        f"{target['api_calls_per_customer']} calls/customer: "
+        f"{'MET' if target['met'] else 'NOT MET'}"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> BenchOptions:
+    parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=None, help="seeded V1 customers (2000)")
+    parser.add_argument("--latency-ms", type=int, default=50, help="sandbox latency per API call")
+    parser.add_argument("--baseline-customers", type=int, default=None, help="baseline size (100)")
+    parser.add_argument(
+        "--batch-size", default="200", help="worker batch size; a comma list runs each (sweep)"
+    )
+    parser.add_argument("--batch-within", type=float, default=0.5, help="seconds to fill a batch")
+    parser.add_argument("--timeout", type=float, default=300.0, help="max seconds per worker run")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
+    parser.add_argument("--keep-state", action="store_true", help="keep the temp state dir")
+    parser.add_argument("--quick", action="store_true", help="small smoke run (200 / 20)")
+    args = parser.parse_args(argv)
+    customers = args.customers or (200 if args.quick else 2000)
+    baseline = args.baseline_customers
+    if baseline is None:
+        baseline = 20 if args.quick else 100
+    sizes = tuple(int(s) for s in str(args.batch_size).split(",") if s.strip())
+    if not sizes or min(sizes) < 1 or customers < 1 or baseline < 0:
+        parser.error("sizes and customers must be positive")
+    return BenchOptions(
+        customers=customers,
+        latency_ms=args.latency_ms,
+        baseline_customers=min(baseline, customers),
+        batch_sizes=sizes,
+        batch_within=args.batch_within,
+        timeout_s=args.timeout,
+        output=args.output,
+        keep_state=args.keep_state,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    started = datetime.now(UTC)
+    root = Path(tempfile.mkdtemp(prefix="migration-bench-"))
+    runs = []
+    try:
+        for i, size in enumerate(opts.batch_sizes):
+            print(f"running worker with batch size {size} ...", flush=True)
+            runs.append(run_one(opts, size, root, with_baseline=i == 0))
+    finally:
+        if not opts.keep_state:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"state kept in {root}")
+    report = build_report(opts, runs, started)
+    opts.output.parent.mkdir(parents=True, exist_ok=True)
+    opts.output.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    print(f"written to {opts.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
