@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins packaging<24, which today's pytest refuses: it gets a venv of its own.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
 .PHONY: dev test lint format bench clean
 
@@ -12,11 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(TOOLS_STAMP):
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet 'checkov>=3.3.30,<4'
+	touch $(TOOLS_STAMP)
+
 dev: $(STAMP)
 	$(BIN)/migration-app dev $(ARGS)
 
-test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(STAMP) $(TOOLS_STAMP)
+	CHECKOV_BIN=$(TOOLS)/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
