@@ -220,18 +220,29 @@ class HealthAggregator:
         self.runs = 0  # checks actually executed (tests and /debug use it)
 
     async def results(self) -> dict[str, tuple[Check, CheckResult]]:
-        checks = self.registry.checks()
-        results = await asyncio.gather(*(self._result(c) for c in checks))
-        return {c.name: (c, r) for c, r in zip(checks, results, strict=True)}
+        """Fresh cached results as they are; stale ones joined to (or starting) the one run.
 
-    async def _result(self, check: Check) -> CheckResult:
-        slot = self._slots.setdefault(check.name, _Slot())
-        if slot.result is not None and self._clock() < slot.expires:
-            return slot.result
-        if slot.task is None:
-            slot.task = asyncio.create_task(self._refresh(check, slot), name=f"health:{check.name}")
-        # shield: a caller that goes away (client disconnect) must not cancel the shared run
-        return await asyncio.shield(slot.task)
+        No task per caller: under a probe storm the only tasks are the runs themselves.
+        """
+        checks = self.registry.checks()
+        now = self._clock()
+        done: dict[str, CheckResult] = {}
+        running: list[tuple[Check, asyncio.Task[CheckResult]]] = []
+        for check in checks:
+            slot = self._slots.setdefault(check.name, _Slot())
+            if slot.result is not None and now < slot.expires:
+                done[check.name] = slot.result
+                continue
+            if slot.task is None:
+                slot.task = asyncio.create_task(
+                    self._refresh(check, slot), name=f"health:{check.name}"
+                )
+            running.append((check, slot.task))
+        if running:
+            # shield: a caller that goes away (client disconnect) must not cancel a shared run
+            results = await asyncio.gather(*(asyncio.shield(task) for _, task in running))
+            done.update((check.name, r) for (check, _), r in zip(running, results, strict=True))
+        return {c.name: (c, done[c.name]) for c in checks}
 
     async def _refresh(self, check: Check, slot: _Slot) -> CheckResult:
         try:

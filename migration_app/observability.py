@@ -28,7 +28,7 @@ from migration_app.debug import views as debug_views
 from migration_app.debug.heap import HeapProfiler
 from migration_app.debug.looplag import LoopLagMonitor
 from migration_app.debug.monitor import AppMonitor, MonitorOps, start_monitor, stop_monitor
-from migration_app.debug.process import process_stats
+from migration_app.debug.process import RecentStats
 from migration_app.debug.profiler import SamplingProfiler
 from migration_app.debug.tasks import source_traceback
 from migration_app.debug.watchdog import LeakDetector, Watchdog
@@ -81,13 +81,14 @@ class Observability:
     consumer_lag: metrics.ConsumerLag | None = None
     monitor: AppMonitor | None = None
     loop: asyncio.AbstractEventLoop | None = None
+    stats: RecentStats = field(default_factory=RecentStats)
 
     def creation_site(self, task: asyncio.Task[Any]) -> list[traceback.FrameSummary] | None:
         site = self.monitor.creation_site(task) if self.monitor is not None else None
         return site or source_traceback(task)
 
     async def start(self) -> None:
-        self.loop = self.debug.loop = asyncio.get_running_loop()
+        self.loop = self.debug.loop = self.stats.loop = asyncio.get_running_loop()
         self.profiler.loop_thread_id = self.debug.loop_thread_id = threading.get_ident()
         metrics.RUNTIME.bind(
             loop=self.loop,
@@ -156,10 +157,10 @@ def build(
     )
     profiler = SamplingProfiler()
     heap = HeapProfiler()
-    obs: Observability
+    stats = RecentStats()
     health = Health(
         aggregator,
-        stats=lambda: process_stats(obs.loop),
+        stats=stats,
         lag=lag,
         leak=watchdog.suspect,
         app_state=app_state,
@@ -172,6 +173,7 @@ def build(
         profiler=profiler,
         heap=heap,
         debug=debug_views.DebugEndpoints(_reveal(settings.debug_token), profiler, heap),
+        stats=stats,
     )
     obs.debug.creation_site = obs.creation_site
     return obs

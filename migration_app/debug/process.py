@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import psutil
@@ -42,6 +44,29 @@ def count_tasks(loop: asyncio.AbstractEventLoop | None = None) -> int:
         except RuntimeError:
             return 0
     return len(asyncio.all_tasks(loop))
+
+
+class RecentStats:
+    """``process_stats`` reused for ``max_age`` seconds: counting thousands of tasks and listing
+    /proc/self/fd costs ~1 ms, too much to pay on every request of a probe storm."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        max_age: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.loop = loop
+        self.max_age = max_age
+        self._clock = clock
+        self._value: ProcessStats | None = None
+        self._at = 0.0
+
+    def __call__(self) -> ProcessStats:
+        now = self._clock()
+        if self._value is None or now - self._at >= self.max_age:
+            self._value, self._at = process_stats(self.loop), now
+        return self._value
 
 
 def process_stats(loop: asyncio.AbstractEventLoop | None = None) -> ProcessStats:

@@ -137,17 +137,16 @@ class LeakDetector:
             for name in METRICS
             if steady_growth([getattr(s, name) for s in samples], self.thresholds[name])
         )
+        if not grew:  # stacks alone can trade tasks back and forth; the totals must grow
+            return CLEAR
         growing = []
         for stack in samples[-1].groups:
             series = [s.groups.get(stack, 0) for s in samples]
             if series[-1] > series[0]:
                 steady = steady_growth(series, self.thresholds["tasks"])
                 growing.append((steady, GroupGrowth(stack, series[0], series[-1])))
-        steady_groups = [g for steady, g in growing if steady]
-        if not grew and not steady_groups:
-            return CLEAR
-        # name the steady groups; if only fds/threads/RSS grew, the groups that grew at all
-        shown = steady_groups or [g for _, g in growing]
+        # name the steadily growing groups; failing that (fds/threads/RSS), the ones that grew
+        shown = [g for steady, g in growing if steady] or [g for _, g in growing]
         shown.sort(key=lambda g: -g.delta)
         return Verdict(True, samples[-1].at - samples[0].at, grew, tuple(shown[: self.max_groups]))
 
@@ -162,8 +161,8 @@ def take_sample(loop: asyncio.AbstractEventLoop | None = None) -> Sample:
 
 
 class Watchdog:
-    """The owned sampling task. Logs a WARNING when a leak is first suspected (and once per window
-    while it lasts), INFO when it clears; ``on_change(suspect)`` drives the metric."""
+    """The owned sampling task. Logs a WARNING when a leak is suspected (at most once per window),
+    INFO when it clears; ``on_change(suspect)`` drives the metric."""
 
     def __init__(
         self,
@@ -178,7 +177,7 @@ class Watchdog:
         self._sample = sample
         self._on_change = on_change
         self._task: asyncio.Task[None] | None = None
-        self._since_warning = 0
+        self._steps_since_warning: int | None = None  # None: never warned
 
     @property
     def verdict(self) -> Verdict:
@@ -203,10 +202,13 @@ class Watchdog:
     def step(self) -> Verdict:
         was = self.detector.verdict.suspect
         verdict = self.detector.feed(self._sample())
+        if self._steps_since_warning is not None:
+            self._steps_since_warning += 1
         if verdict.suspect:
-            self._since_warning += 1
-            if not was or self._since_warning >= self.detector.window:
-                self._since_warning = 0
+            # at most one WARNING per window, even if the verdict flaps
+            quiet = self._steps_since_warning
+            if quiet is None or quiet >= self.detector.window:
+                self._steps_since_warning = 0
                 log.warning("leak suspected: %s", verdict.describe())
         elif was:
             log.info("leak suspicion cleared: no steady growth in the last window")
