@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -506,8 +507,14 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     )
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the worker, stack and scratch database are cleaned up."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     started = datetime.now(UTC)
     root = Path(tempfile.mkdtemp(prefix="migration-bench-"))
     runs = []
