@@ -154,6 +154,10 @@ def _on_app_loop(
         command_done.get().set()  # the command is not wrapped in auto_command_done
         return
     monitor, ops = found
+    # custom_help_option's eager callback has already set the "command done" event; clear it
+    # now, before the prompt loop awaits it, or the prompt is redrawn before our output and the
+    # session stops taking input (aiomonitor only clears it once the task has started)
+    command_done.get().clear()
 
     @auto_async_command_done
     async def _run(ctx: click.Context) -> None:

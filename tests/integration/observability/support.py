@@ -167,15 +167,22 @@ class TelnetSession:
                     raise EOFError(
                         f"connection closed before {marker!r}; got {self.text[start:]!r}"
                     )
-                self.text += _ANSI.sub("", self._negotiate(data).decode("utf-8", "replace"))
+                shown = self._negotiate(data)
+                # prompt_toolkit asks where the cursor is (CPR) and stalls until answered
+                for _ in range(shown.count(b"\x1b[6n")):
+                    self.writer.write(b"\x1b[1;1R")
+                self.text += _ANSI.sub("", shown.decode("utf-8", "replace"))
                 await self.writer.drain()
         return self.text[start:]
 
-    async def command(self, line: str, until: str, wait: float = 10.0) -> str:
+    async def command(self, line: str, expect: str, end: str, wait: float = 10.0) -> str:
+        """Send ``line``; return the output once ``expect`` and then ``end`` appeared (the
+        prompt is redrawn while the line echoes, so a prompt alone does not mean "done")."""
         start = len(self.text)
         self.writer.write(line.encode() + b"\r")
         await self.writer.drain()
-        await self.read_until(until, wait)
+        await self.read_until(expect, wait)
+        await self.read_until(end, wait)
         return self.text[start:]
 
     async def close(self) -> None:
