@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import faust
 
+from migration_app.debug.monitor import set_migration_lookup
+from migration_app.health import register_check
+from migration_app.observability import install as install_observability
 from migration_app.runtime import Runtime
 from migration_app.settings import Settings
 from migration_app.state import MigrationState
@@ -60,5 +63,14 @@ migration_state = app.Table(
 
 runtime = Runtime(settings)
 app.service(runtime)  # started after table recovery, stopped with the app
+
+# /health, /metrics, /debug/pprof/*, the leak watchdog and aiomonitor; the dependency checks each
+# run under their own timeout (MIGRATION_HEALTH_CHECK_TIMEOUT) through one long-lived client.
+observability = install_observability(app, settings)
+register_check("sf1", runtime.sf1.ping, critical=True)
+register_check("sf2", runtime.sf2.ping, critical=True)
+register_check("database", runtime.audit.ping, critical=True)
+register_check("registry", runtime.registry.ping, critical=True)
+set_migration_lookup(runtime.audit.last_run)  # aiomonitor's `migration <id>` shows the audit too
 
 from migration_app import agents, commands, web  # noqa: E402,F401  (register on app)

@@ -88,7 +88,6 @@ class BatchProcessor:
     # decode -----------------------------------------------------------------------------------
     async def _decode(self, event: EventT) -> CustomerReadyForMigration | None:
         """Decoded request; poison goes to the DLQ; a registry outage waits (never skips)."""
-        metrics.EVENTS_CONSUMED.inc()
         delays = backoff_delays(0.5, 10.0)
         while True:
             try:
