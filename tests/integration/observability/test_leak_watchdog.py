@@ -30,7 +30,7 @@ from tests.integration.observability.support import (
 )
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CAPTURE = os.environ.get("MIGRATION_OBS_CAPTURE")  # a directory: save outputs for docs/operating.md
+CAPTURE = os.environ.get("MIGRATION_OBS_CAPTURE")  # a directory: save outputs for the README "Operating it" section
 
 
 class LeakyRegistryCheck:
