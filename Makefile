@@ -24,7 +24,7 @@ dev: $(STAMP)
 	$(BIN)/migration-app dev $(ARGS)
 
 test: $(STAMP) $(TOOLS_STAMP)
-	CHECKOV_BIN=$(TOOLS)/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
+	CHECKOV_BIN=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

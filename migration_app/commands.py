@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from faust.cli import AppCommand, option
+from faust.cli import AppCommand, argument, option
 
 from migration_app.app import app
 
@@ -78,6 +78,7 @@ def dev(self: SyncCommand, **kw: Any) -> int:
 
 
 @app.command(
+    argument("customer_ids", nargs=-1),
     option(
         "--all-seeded", is_flag=True, help="Every Account in V1 (the sandbox's seeded customers)"
     ),
@@ -86,21 +87,26 @@ def dev(self: SyncCommand, **kw: Any) -> int:
     option("--force", is_flag=True, help="Re-migrate customers already COMPLETED"),
 )
 async def enqueue(
-    self: AppCommand, *ids: str, all_seeded: bool, id_file: str | None, dry_run: bool, force: bool
+    self: AppCommand,
+    customer_ids: tuple[str, ...],
+    all_seeded: bool,
+    id_file: str | None,
+    dry_run: bool,
+    force: bool,
 ) -> None:
     """Publish CustomerReadyForMigration events for customer ids (V1 Account Ids)."""
     from migration_app.app import settings
     from migration_app.enqueue import publish
 
-    customer_ids = list(ids)
+    ids = list(customer_ids)
     if id_file:
         text = await asyncio.to_thread(Path(id_file).read_text)
-        customer_ids += [line.strip() for line in text.splitlines() if line.strip()]
+        ids += [line.strip() for line in text.splitlines() if line.strip()]
     if all_seeded:
-        customer_ids += await _v1_account_ids()
-    if not customer_ids:
+        ids += await _v1_account_ids()
+    if not ids:
         raise SystemExit("enqueue: give customer ids, --file or --all-seeded")
-    count = await publish(settings, customer_ids, dry_run=dry_run, force=force)
+    count = await publish(settings, ids, dry_run=dry_run, force=force)
     self.say(f"enqueued {count} customer(s) on topic 'customer'")
 
 
@@ -117,14 +123,17 @@ async def _v1_account_ids() -> list[str]:
         await client.close()
 
 
-@app.command(option("--json", "as_json", is_flag=True, help="Machine-readable output"))
-async def status(self: AppCommand, *ids: str, as_json: bool) -> None:
+@app.command(
+    argument("customer_ids", nargs=-1),
+    option("--json", "as_json", is_flag=True, help="Machine-readable output"),
+)
+async def status(self: AppCommand, customer_ids: tuple[str, ...], as_json: bool) -> None:
     """Show a customer's migration state (from the owning worker) and its last audit run."""
     import json
 
     from migration_app.status import customer_status
 
-    for customer_id in ids:
+    for customer_id in customer_ids:
         report = await customer_status(customer_id)
         self.say(json.dumps(report, indent=2, default=str) if as_json else _render_status(report))
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from migration_app.migration.issues import ERROR, Issue
-from migration_app.migration.plan import UpsertChunk, plan_upserts
+from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
 from migration_app.migration.spec import MappingSpec
 from migration_app.migration.transform import CustomerPlan, transform_customer
 from migration_app.salesforce import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 from migration_app.state import Status
 
+EXTRACT_IDS_PER_QUERY = 200
 _SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 
 
@@ -150,8 +151,15 @@ class MigrationPipeline:
                 )
         if not ids:
             return {}
-        rows = await self.source.query_all(self.spec.extract_soql(sorted(set(ids))))
-        return {row["Id"][:15]: row for row in rows}
+        # One query per EXTRACT_IDS_PER_QUERY ids: the SOQL travels in a GET URL, and URLs are
+        # bounded (Salesforce ~16 KB; 200 ids take ~6 KB).
+        pages = await asyncio.gather(
+            *(
+                self.source.query_all(self.spec.extract_soql(chunk))
+                for chunk in chunked(sorted(set(ids)), EXTRACT_IDS_PER_QUERY)
+            )
+        )
+        return {row["Id"][:15]: row for rows in pages for row in rows}
 
     async def _load(self, plans: list[CustomerPlan], outcomes: dict[str, CustomerOutcome]) -> None:
         chunks = plan_upserts(plans, self.spec, max_batch=self._chunk_size)

@@ -27,12 +27,33 @@ class SummaryView(View):
 class MigrationView(View):
     """A customer's migration state, answered by the worker that owns its partition."""
 
-    @app.table_route(table=migration_state, match_info="customer_id")
     async def get(self, request: Request, customer_id: str) -> Response:
+        try:
+            await _ensure_routing_metadata()
+            return await self._routed(request, customer_id=customer_id)
+        except Exception as exc:  # routing before assignment: say so, not 500
+            log.debug("table route for %s failed: %r", customer_id, exc)
+            return self.json(
+                {"customer_id": customer_id, "error": "partition assignment in progress"},
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+
+    @app.table_route(table=migration_state, match_info="customer_id")
+    async def _routed(self, request: Request, customer_id: str) -> Response:
         state = migration_state.get(customer_id)
         if state is None:
             return self.json({"customer_id": customer_id, "error": "unknown customer"}, status=404)
         return self.json(state.asdict())
+
+
+async def _ensure_routing_metadata() -> None:
+    """table_route hashes the key with the producer's partitioner, which needs the changelog
+    topic in the producer's metadata; before the first table write it is not there (and the
+    route fails). Asking for its partitions loads it; immediate once known."""
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    topic = migration_state.changelog_topic.get_topic_name()
+    await asyncio.wait_for(producer.partitions_for(topic), timeout=2.0)
 
 
 @app.page("/migrations/")

@@ -70,7 +70,7 @@ def start_worker(devstack: DevStack, tmp_path: Path) -> Iterator[Callable[..., C
     """Start `migration-app worker` processes against the dev stack; all stopped at teardown."""
     workers: list[ChildProcess] = []
 
-    def start(ready_path: str = "/health/live", **env: str) -> ChildProcess:
+    def start(ready_path: str = "/health/ready", **env: str) -> ChildProcess:
         index = len(workers)
         full_env = {
             **devstack.env(),

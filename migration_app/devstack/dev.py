@@ -22,7 +22,7 @@ def worker_process(
     web_port: int,
     log_dir: Path,
     name: str = "worker",
-    ready_path: str = "/health/live",
+    ready_path: str = "/health/ready",
 ) -> ChildProcess:
     """A `migration-app worker` child pointed at a dev stack."""
     full_env = {**os.environ, **env, "MIGRATION_WEB_PORT": str(web_port)}

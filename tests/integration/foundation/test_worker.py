@@ -1,13 +1,14 @@
-"""A real worker against the real dev broker: events reach the agent and its table."""
+"""A real worker against the real dev stack: an event reaches the agent and its table."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 
-from aiokafka import AIOKafkaProducer
-
+from migration_app.enqueue import publish
+from migration_app.settings import Settings
 from tests.conftest import wait_for
 
 
@@ -21,26 +22,22 @@ def _get_json(url: str) -> tuple[int, dict]:
         return 0, {}
 
 
-async def _produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-
-
 def test_event_updates_table_and_web_views_answer(devstack, start_worker) -> None:
-    worker = start_worker(ready_path="/")
-    customer_id = "001000000000001AAA"
-    bootstrap = devstack.broker.url.removeprefix("kafka://")
-    asyncio.run(_produce(bootstrap, "customer", customer_id.encode(), b"\x00\x00\x00\x00\x01"))
+    worker = start_worker(MIGRATION_BATCH_WITHIN="0.2")
+    with urllib.request.urlopen(f"{devstack.sf1.url}/__admin/customers", timeout=5) as response:
+        customer_id = json.loads(response.read())[0]
+    asyncio.run(publish(Settings.from_env(devstack.env()), [customer_id], requested_by="test"))
 
     def state_seen():
         status, body = _get_json(f"{worker.url}/migrations/{customer_id}")
-        return body if status == 200 else None
+        return body if status == 200 and body.get("attempt", 0) >= 1 else None
 
     body = wait_for(state_seen, timeout=60)
     assert body["customer_id"] == customer_id
     with urllib.request.urlopen(f"{worker.url}/", timeout=2) as response:
         assert response.status == 200
+    unknown = wait_for(
+        lambda: _get_json(f"{worker.url}/migrations/001000000000000ZZZ")[0] in (404,) or None,
+        timeout=10,
+    )
+    assert unknown

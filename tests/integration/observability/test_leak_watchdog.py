@@ -30,7 +30,8 @@ from tests.integration.observability.support import (
 )
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CAPTURE = os.environ.get("MIGRATION_OBS_CAPTURE")  # a directory: save outputs for the README "Operating it" section
+# a directory: save outputs for the README "Operating it" section
+CAPTURE = os.environ.get("MIGRATION_OBS_CAPTURE")
 
 
 class LeakyRegistryCheck:

@@ -139,3 +139,12 @@ async def test_transient_failure_propagates_for_a_batch_retry(spec) -> None:
         await pipeline.migrate(_requests(ACC1))
     outcomes = await pipeline.migrate(_requests(ACC1))
     assert outcomes[0].status == Status.COMPLETED
+
+
+async def test_large_batches_extract_in_bounded_queries(spec) -> None:
+    ids = [f"001A{n:011d}AAA"[:18] for n in range(450)]
+    source = FakeSource([_account(i) for i in ids])
+    outcomes = await MigrationPipeline(spec, source, FakeTarget()).migrate(_requests(*ids))
+    assert all(o.status == Status.COMPLETED for o in outcomes)
+    assert len(source.queries) == 3
+    assert max(len(q) for q in source.queries) < 16_000

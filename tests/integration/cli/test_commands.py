@@ -1,0 +1,89 @@
+"""The CLI beyond the worker, as users run it: preflight, enqueue, status, standalone servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from migration_app.devstack.probes import free_port
+from tests.conftest import wait_for
+
+
+def _cli(devstack, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120):
+    env = {**os.environ, **devstack.env(), **(extra_env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "migration_app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_preflight_passes_against_the_sandbox_orgs(devstack) -> None:
+    result = _cli(devstack, "preflight")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sf1: connected" in result.stdout
+    assert "preflight OK" in result.stdout
+
+
+def test_preflight_fails_readably_when_an_org_is_unreachable(devstack) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = _cli(devstack, "preflight", extra_env={"MIGRATION_SF2_URL": dead})
+    assert result.returncode != 0
+    assert "sf2: cannot read describe metadata" in result.stdout
+    assert "sandbox-v2-password" not in result.stdout + result.stderr
+
+
+def test_enqueue_then_status_shows_state_and_audit(devstack, start_worker) -> None:
+    worker = start_worker(MIGRATION_BATCH_WITHIN="0.2")
+    with urllib.request.urlopen(f"{devstack.sf1.url}/__admin/customers", timeout=5) as response:
+        customer_id = json.loads(response.read())[-1]
+    web = {"MIGRATION_WEB_PORT": worker.url.rsplit(":", 1)[1]}
+    result = _cli(devstack, "enqueue", customer_id, extra_env=web)
+    assert result.returncode == 0, result.stderr
+    assert "enqueued 1 customer(s)" in result.stdout
+
+    def terminal_status():
+        out = _cli(devstack, "status", "--json", customer_id, extra_env=web)
+        report = json.loads(out.stdout[out.stdout.index("{") :]) if "{" in out.stdout else {}
+        state = report.get("state") or {}
+        return report if state.get("status") in ("COMPLETED", "FAILED") else None
+
+    report = wait_for(terminal_status, timeout=90, interval=1.0)
+    assert report["last_run"]["customer_id"] == customer_id
+    assert report["last_run"]["status"] == report["state"]["status"]
+
+
+def test_settings_errors_are_clear_and_exit_non_zero() -> None:
+    env = {**os.environ, "MIGRATION_DEV_MODE": "false", "MIGRATION_BROKER_URL": "nope"}
+    result = subprocess.run(
+        [sys.executable, "-m", "migration_app", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "MIGRATION_BROKER_URL: expected kafka://host:port" in result.stderr
+    assert "MIGRATION_SF1_USERNAME: required outside dev mode" in result.stderr
+
+
+def test_standalone_registry_server_runs_and_stops_on_sigterm() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "migration_app", "registry", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "REGISTRY READY" in (proc.stdout.readline() if proc.stdout else "")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/subjects", timeout=5) as response:
+            assert json.loads(response.read()) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
