@@ -65,6 +65,7 @@ class BenchOptions:
     timeout_s: float = 300.0
     output: Path = RESULTS_DIR / "latest.json"
     keep_state: bool = False
+    worker_env: tuple[str, ...] = ()
 
 
 # -- small HTTP helpers (bounded; the benchmark itself is synchronous) --------------------------
@@ -249,6 +250,7 @@ def measure_worker(
     sf1, sf2 = SandboxAdmin(stack.sf1.url), SandboxAdmin(stack.sf2.url)  # type: ignore[union-attr]
     ids = sf1.customers()
     env = worker_env(stack, state_dir, batch_size, opts.batch_within)
+    env.update(dict(item.split("=", 1) for item in opts.worker_env))
     worker = worker_process(
         env, web_port=free_port(), log_dir=state_dir / "logs", ready_path="/migrations/summary"
     )
@@ -445,6 +447,7 @@ def build_report(opts: BenchOptions, runs: list[dict], started: datetime) -> dic
             "batch_size": best["batch_size"],
             "batch_sizes_tried": list(opts.batch_sizes),
             "batch_within": opts.batch_within,
+            "worker_env": list(opts.worker_env),
         },
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
@@ -507,6 +510,13 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     parser.add_argument("--batch-within", type=float, default=0.5, help="seconds to fill a batch")
     parser.add_argument("--timeout", type=float, default=300.0, help="max seconds per worker run")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra MIGRATION_* setting for the worker (repeatable)",
+    )
     parser.add_argument("--keep-state", action="store_true", help="keep the temp state dir")
     parser.add_argument("--quick", action="store_true", help="small smoke run (200 / 20)")
     args = parser.parse_args(argv)
@@ -526,6 +536,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         timeout_s=args.timeout,
         output=args.output,
         keep_state=args.keep_state,
+        worker_env=tuple(args.worker_env),
     )
 
 
