@@ -110,7 +110,7 @@ class Settings:
     sf_max_retries: int = setting(5, "Retries of a transient Salesforce failure")
     sf_api_floor: int = setting(1000, "Pause new work while V2 remaining daily API calls < this")
     # Pipeline
-    batch_size: int = setting(100, "Customer events taken per batch (stream.take)")
+    batch_size: int = setting(200, "Customer events taken per batch (stream.take)")
     batch_within: float = setting(0.5, "Max seconds to wait filling a batch")
     concurrency: int = setting(1, "Agent concurrency (batches in flight per worker)")
     mapping_file: str = setting("", "Path of the V1->V2 mapping YAML (unset: packaged mapping)")

@@ -63,3 +63,13 @@ def test_known_env_vars_lists_every_field() -> None:
     assert "MIGRATION_BROKER_URL" in names
     assert "MIGRATION_DEBUG_TOKEN" in names
     assert all(name.startswith("MIGRATION_") for name in names)
+
+
+def test_readme_configuration_table_lists_every_variable_with_its_default() -> None:
+    from pathlib import Path
+
+    from migration_app.settings import documentation
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    for name, default, _meaning in documentation():
+        assert f"| `{name}` | `{default}` |" in readme, f"{name} missing or stale in README"
