@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,24 +64,24 @@ class BatchProcessor:
 
     async def handle(self, events: Sequence[EventT]) -> None:
         latest: dict[str, CustomerReadyForMigration] = {}
-        self._events: dict[str, EventT] = {}
+        sources: dict[str, EventT] = {}  # the event each customer's table writes belong to
         for event in events:
             request = await self._decode(event)
             if request is not None:
                 previous = latest.get(request.customer_id)
                 force = request.force or (previous.force if previous else False)
                 latest[request.customer_id] = request.derive(force=force)
-                self._events[request.customer_id] = event
+                sources[request.customer_id] = event
         if not latest:
             return
         await self._claim(latest)
         try:
-            requests = self._start(latest.values())
+            requests = self._start(latest.values(), sources)
             if requests:
                 await self._wait_for_api_allocation()
                 outcomes = await self._migrate(requests)
                 await self._audit(outcomes)
-                await self._finish(outcomes)
+                await self._finish(outcomes, sources)
         finally:
             await self._release(latest)
 
@@ -133,26 +133,28 @@ class BatchProcessor:
             self._released.notify_all()
 
     # state ------------------------------------------------------------------------------------
-    def _set_state(self, customer_id: str, state: MigrationState) -> None:
+    def _set_state(self, customer_id: str, state: MigrationState, source: EventT) -> None:
         """Write with the customer's own event as current, so the changelog entry lands on the
         partition of the customer's events (a batch holds events of several partitions)."""
-        token = _current_event.set(weakref.ref(self._events[customer_id]))
+        token = _current_event.set(weakref.ref(source))
         try:
             self.table[customer_id] = state
         finally:
             _current_event.reset(token)
 
-    def _start(self, requests: Sequence[CustomerReadyForMigration]) -> list[MigrationRequest]:
+    def _start(
+        self, requests: Iterable[CustomerReadyForMigration], sources: dict[str, EventT]
+    ) -> list[MigrationRequest]:
         out = []
         for request in requests:
             cid = request.customer_id
             state: MigrationState = self.table.get(cid) or new_state(cid)
             if should_skip(state, force=request.force):
-                self._set_state(cid, skipped(state))
+                self._set_state(cid, skipped(state), sources[cid])
                 metrics.MIGRATIONS.labels(status="SKIPPED").inc()
                 continue
             state = started(state, request.correlation_id)
-            self._set_state(cid, state)
+            self._set_state(cid, state, sources[cid])
             out.append(
                 MigrationRequest(cid, request.correlation_id, state.attempt, request.dry_run)
             )
@@ -207,7 +209,7 @@ class BatchProcessor:
                 log.warning("audit database unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _finish(self, outcomes: list[CustomerOutcome]) -> None:
+    async def _finish(self, outcomes: list[CustomerOutcome], sources: dict[str, EventT]) -> None:
         codec = self.runtime.codec
         for outcome in outcomes:
             cid = outcome.customer_id
@@ -225,6 +227,7 @@ class BatchProcessor:
                     last_error=outcome.error,
                     now=outcome.finished_at,
                 ),
+                sources[cid],
             )
             result = _result_event(outcome)
             await self.result_topic.send(
