@@ -38,7 +38,7 @@ import psutil
 
 from benchmarks.baseline import BaselineResult, run_baseline, sandbox_login
 from migration_app.devstack.dev import worker_process
-from migration_app.devstack.probes import free_port
+from migration_app.devstack.probes import free_port, postgres_ok
 from migration_app.devstack.process import ChildProcess
 from migration_app.devstack.stack import DevStack, DevStackConfig, sandbox_process
 from migration_app.enqueue import publish
@@ -98,22 +98,12 @@ class SandboxAdmin:
 
 
 # -- the database ------------------------------------------------------------------------------
-def _reachable(url: str) -> bool:
-    import psycopg2
-
-    try:
-        psycopg2.connect(url, connect_timeout=2).close()
-    except psycopg2.Error:
-        return False
-    return True
-
-
 def server_database_url() -> str:
     """MIGRATION_TEST_DATABASE_URL, else local PostgreSQL if it answers, else "" (embedded)."""
     url = os.environ.get("MIGRATION_TEST_DATABASE_URL", "")
     if url:
         return url
-    return LOCAL_DATABASE_URL if _reachable(LOCAL_DATABASE_URL) else ""
+    return LOCAL_DATABASE_URL if postgres_ok(LOCAL_DATABASE_URL, timeout=2) else ""
 
 
 @contextlib.contextmanager

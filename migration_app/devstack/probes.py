@@ -44,6 +44,17 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def postgres_ok(dsn: str, timeout: int = 1) -> bool:
+    """True when PostgreSQL accepts a connection for this DSN within the timeout."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(dsn, connect_timeout=timeout).close()
+    except psycopg2.Error:
+        return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """An unused TCP port (tests and parallel dev stacks)."""
     with socket.socket() as sock:

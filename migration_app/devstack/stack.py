@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migration_app.devstack.probes import http_ok, kafka_metadata_ok
+from migration_app.devstack.probes import http_ok, kafka_metadata_ok, postgres_ok
 from migration_app.devstack.process import ChildProcess
 
 log = logging.getLogger(__name__)
@@ -72,20 +72,10 @@ def postgres_process(config: DevStackConfig) -> ChildProcess:
             str(data_dir),
         ],
         url=uri,
-        ready=lambda: _postgres_ok(uri),
+        ready=lambda: postgres_ok(uri),
         log_dir=config.state_dir / "logs",
         start_timeout=120,
     )
-
-
-def _postgres_ok(uri: str) -> bool:
-    import psycopg2
-
-    try:
-        psycopg2.connect(uri, connect_timeout=1).close()
-    except psycopg2.Error:
-        return False
-    return True
 
 
 def registry_process(config: DevStackConfig) -> ChildProcess:

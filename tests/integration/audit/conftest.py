@@ -16,16 +16,9 @@ import psycopg2.extensions
 import pytest
 
 from migration_app.audit import AuditSettings
+from migration_app.devstack.probes import postgres_ok
 
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _reachable(dsn: str) -> bool:
-    try:
-        psycopg2.connect(dsn, connect_timeout=2).close()
-    except psycopg2.Error:
-        return False
-    return True
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +27,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         yield configured
         return
-    if _reachable(LOCAL_URL):
+    if postgres_ok(LOCAL_URL, timeout=2):
         yield LOCAL_URL
         return
     with EmbeddedPostgres(tmp_path_factory.mktemp("audit-pg")) as server:
