@@ -27,6 +27,8 @@ from aiokafka import AIOKafkaConsumer
 from simple_salesforce import Salesforce
 
 from migration_app.avro import AvroCodec
+from migration_app.devstack.dev import worker_process
+from migration_app.devstack.probes import free_port
 from migration_app.devstack.process import ChildProcess
 from migration_app.devstack.stack import DevStack
 from migration_app.enqueue import publish
@@ -34,7 +36,7 @@ from migration_app.registry import RegistryClient, RegistrySettings
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
 from migration_app.schemas import RESULT_SUBJECT, RESULT_TOPIC, load_schema
 from migration_app.settings import Settings
-from tests.conftest import wait_for
+from tests.conftest import FAST_GROUP_ENV, wait_for
 
 # Short batches for speed; no aiomonitor (ports and start-up time are not under test here).
 WORKER_ENV = {"MIGRATION_BATCH_WITHIN": "0.2", "MIGRATION_MONITOR_ENABLED": "false"}
@@ -152,39 +154,105 @@ def customer_pool(devstack: DevStack) -> CustomerPool:
 
 # --- the harness: enqueue, observe state, audit, results, V1/V2 counts ----------------------
 
+CHANGELOG_TOPIC = "migration-app-migration_state-changelog"
+
+
+class StateReader:
+    """The migration_state table as its changelog says (latest value per customer).
+
+    Why the changelog and not GET /migrations/{id}: that view routes through Faust's
+    table_route, which fails with HTTP 500 whenever the worker's producer metadata has lost the
+    changelog topic (see test_state_view_answers_after_a_run). The changelog is the table's own
+    source of truth. One consumer, read incrementally, on the harness's event loop.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._bootstrap = [s.removeprefix("kafka://") for s in settings.faust_broker()]
+        self._consumer: AIOKafkaConsumer | None = None
+        self.latest: dict[str, dict[str, Any]] = {}
+
+    async def refresh(self) -> None:
+        """Apply everything the changelog has now (one short fetch)."""
+        if self._consumer is None:  # aiokafka objects must be created on their loop
+            self._consumer = AIOKafkaConsumer(
+                CHANGELOG_TOPIC,
+                bootstrap_servers=self._bootstrap,
+                group_id=None,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                metadata_max_age_ms=1000,  # the topic may be created after we start
+                request_timeout_ms=10_000,
+            )
+            await self._consumer.start()
+        batch = await self._consumer.getmany(timeout_ms=100, max_records=10_000)
+        for records in batch.values():
+            for record in records:
+                if record.key is not None and record.value is not None:
+                    self.latest[_table_key(record.key)] = json.loads(record.value)
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+def _table_key(raw: bytes) -> str:
+    """Faust encodes a ``key_type=str`` table's keys as JSON strings (``"001..."``), not raw."""
+    try:
+        key = json.loads(raw)
+    except ValueError:
+        return raw.decode()
+    return key if isinstance(key, str) else raw.decode()
+
 
 @dataclass
 class Harness:
-    """What a pipeline test does to and reads from the stack, each call bounded by a timeout."""
+    """What a pipeline test does to and reads from the stack, each call bounded by a timeout.
+
+    Async work (producer, consumers, registry) runs on one event loop owned by the harness and
+    closed with it, so the changelog consumer lives across calls.
+    """
 
     devstack: DevStack
     settings: Settings
     sf1: Salesforce
     sf2: Salesforce
+    runner: asyncio.Runner = field(default_factory=asyncio.Runner)
+    reader: StateReader | None = None
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        return self.runner.run(asyncio.wait_for(coro, timeout))
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.run(self.reader.stop())
+        self.runner.close()
 
     # enqueue and state -----------------------------------------------------------------------
     def enqueue(self, ids: Sequence[str], *, force: bool = False, dry_run: bool = False) -> None:
-        sent = asyncio.run(
-            asyncio.wait_for(
-                publish(self.settings, ids, force=force, dry_run=dry_run, requested_by="e2e"),
-                timeout=30,
-            )
+        sent = self.run(
+            publish(self.settings, ids, force=force, dry_run=dry_run, requested_by="e2e")
         )
         assert sent == len(set(ids))
 
-    @staticmethod
-    def state(worker: ChildProcess, customer_id: str) -> dict[str, Any] | None:
-        """The customer's migration_state entry, None if the worker does not know it (yet)."""
-        quoted = urllib.parse.quote(customer_id, safe="")
-        status, body = get_json(f"{worker.url}/migrations/{quoted}")
-        return body if status == 200 else None
+    def states(self, ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """The customers' migration_state entries (None: never seen), as of now."""
+        if self.reader is None:
+            self.reader = StateReader(self.settings)
+        self.run(self.reader.refresh())
+        return {cid: self.reader.latest.get(cid) for cid in ids}
 
-    def states(self, worker: ChildProcess, ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
-        return {cid: self.state(worker, cid) for cid in ids}
+    def state(self, customer_id: str) -> dict[str, Any] | None:
+        return self.states([customer_id])[customer_id]
 
-    def attempts(self, worker: ChildProcess, ids: Iterable[str]) -> dict[str, int]:
+    def attempts(self, ids: Iterable[str]) -> dict[str, int]:
         """Current attempt numbers (0 if unknown): a later attempt proves a fresh migration."""
-        return {cid: (s or {}).get("attempt", 0) for cid, s in self.states(worker, ids).items()}
+        return {cid: (s or {}).get("attempt", 0) for cid, s in self.states(ids).items()}
+
+    @staticmethod
+    def view_state(worker: ChildProcess, customer_id: str) -> tuple[int, Any]:
+        """GET /migrations/{customer_id} on a worker: (HTTP status, body)."""
+        quoted = urllib.parse.quote(customer_id, safe="")
+        return get_json(f"{worker.url}/migrations/{quoted}")
 
     def wait_terminal(
         self,
@@ -195,32 +263,31 @@ class Harness:
     ) -> dict[str, dict[str, Any]]:
         """Poll until every customer has an attempt newer than ``after`` in a terminal state."""
         after = after or {}
-        done: dict[str, dict[str, Any]] = {}
 
-        def all_done() -> bool:
-            for cid in ids:
-                if cid in done:
-                    continue
-                s = self.state(worker, cid)
-                if s and s["status"] in TERMINAL and s["attempt"] > after.get(cid, 0):
-                    done[cid] = s
-            return len(done) == len(set(ids))
+        def fresh_terminal() -> dict[str, dict[str, Any]]:
+            return {
+                cid: s
+                for cid, s in self.states(ids).items()
+                if s and s["status"] in TERMINAL and s["attempt"] > after.get(cid, 0)
+            }
 
         try:
-            wait_for(all_done, timeout=timeout, interval=0.2)
+            wait_for(lambda: len(fresh_terminal()) == len(set(ids)), timeout=timeout, interval=0.2)
         except AssertionError:
-            missing = {cid: self.state(worker, cid) for cid in ids if cid not in done}
+            done = fresh_terminal()
+            missing = {cid: s for cid, s in self.states(ids).items() if cid not in done}
             raise AssertionError(
                 f"{len(missing)} customer(s) not terminal after {timeout}s: {missing}\n"
+                f"worker summary: {get_json(f'{worker.url}/migrations/summary')}\n"
                 f"worker log tail:\n{worker.log_tail(40)}"
             ) from None
-        return done
+        return fresh_terminal()
 
     def migrate(
         self, worker: ChildProcess, ids: Sequence[str], *, force: bool = False, timeout: float = 60
     ) -> dict[str, dict[str, Any]]:
         """Enqueue and wait for a fresh terminal attempt of each customer."""
-        before = self.attempts(worker, ids)
+        before = self.attempts(ids)
         self.enqueue(ids, force=force)
         return self.wait_terminal(worker, ids, before, timeout=timeout)
 
@@ -265,14 +332,15 @@ class Harness:
         self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0
     ) -> list[dict[str, Any]]:
         """Decoded result events on customer-migrations, read from the start until ``done``."""
-        return asyncio.run(
-            read_topic(self.settings, RESULT_TOPIC, done, timeout, decode_results=True)
+        return self.run(
+            read_topic(self.settings, RESULT_TOPIC, done, timeout, decode_results=True),
+            timeout + 10,
         )
 
     def raw_messages(
         self, topic: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0
     ) -> list[dict[str, Any]]:
-        return asyncio.run(read_topic(self.settings, topic, done, timeout))
+        return self.run(read_topic(self.settings, topic, done, timeout), timeout + 10)
 
 
 def audit_runs(dsn: str, ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -376,19 +444,91 @@ def harness(devstack: DevStack) -> Iterator[Harness]:
     """A Harness on the session stack; sandbox faults are reset after the test."""
     assert devstack.sf1 is not None and devstack.sf2 is not None
     settings = Settings.from_env(devstack.env())
-    yield Harness(devstack, settings, login(devstack.sf1.url, "v1"), login(devstack.sf2.url, "v2"))
-    for sandbox in (devstack.sf1, devstack.sf2):
-        admin(sandbox.url, "faults", NO_FAULTS)
+    harness = Harness(
+        devstack, settings, login(devstack.sf1.url, "v1"), login(devstack.sf2.url, "v2")
+    )
+    try:
+        yield harness
+    finally:
+        harness.close()
+        for sandbox in (devstack.sf1, devstack.sf2):
+            admin(sandbox.url, "faults", NO_FAULTS)
+
+
+class Workers:
+    """The module's workers: one shared worker for most tests, or one exclusive at a time.
+
+    Why: every worker start is a group join and a table recovery (seconds each), and tests
+    that kill a worker or point it at another database must be the only consumer in the
+    group. ``shared()`` reuses a running shared worker; ``exclusive(**env)`` stops it first.
+    """
+
+    def __init__(self, devstack: DevStack, log_dir: Path) -> None:
+        self.devstack = devstack
+        self.log_dir = log_dir
+        self._shared: ChildProcess | None = None
+        self._exclusive: list[ChildProcess] = []
+
+    def _start(self, name: str, env: dict[str, str]) -> ChildProcess:
+        full_env = {
+            **self.devstack.env(),
+            **FAST_GROUP_ENV,
+            **WORKER_ENV,
+            "MIGRATION_DATA_DIR": str(self.log_dir / f"{name}-data"),
+            **env,
+        }
+        worker = worker_process(
+            full_env, web_port=free_port(), log_dir=self.log_dir, name=name, ready_path=READY_PATH
+        )
+        worker.start()
+        return worker
+
+    def shared(self) -> ChildProcess:
+        self.stop_exclusive()
+        if self._shared is None or not self._shared.running():
+            self._shared = self._start(f"shared{time.monotonic_ns()}", {})
+        return self._shared
+
+    def exclusive(self, **env: str) -> ChildProcess:
+        """A fresh worker, the only one in the group (stopped by ``stop_exclusive``)."""
+        if self._shared is not None:
+            self._shared.stop()
+            self._shared = None
+        worker = self._start(f"exclusive{len(self._exclusive)}", env)
+        self._exclusive.append(worker)
+        return worker
+
+    def stop_exclusive(self) -> None:
+        while self._exclusive:
+            self._exclusive.pop().stop()
+
+    def stop(self) -> None:
+        self.stop_exclusive()
+        if self._shared is not None:
+            self._shared.stop()
+            self._shared = None
+
+
+@pytest.fixture(scope="module")
+def workers(devstack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    pool = Workers(devstack, tmp_path_factory.mktemp("pipeline-workers"))
+    try:
+        yield pool
+    finally:
+        pool.stop()
 
 
 @pytest.fixture
-def worker(start_worker: Callable[..., ChildProcess]) -> Callable[..., ChildProcess]:
-    """Start a worker with the pipeline tests' fast settings (extra env overrides them)."""
+def shared_worker(workers: Workers) -> ChildProcess:
+    """The module's shared worker (started if needed)."""
+    return workers.shared()
 
-    def start(**env: str) -> ChildProcess:
-        return start_worker(ready_path=READY_PATH, **{**WORKER_ENV, **env})
 
-    return start
+@pytest.fixture
+def exclusive_worker(workers: Workers) -> Iterator[Callable[..., ChildProcess]]:
+    """Start workers that are alone in the group; all stopped when the test ends."""
+    yield workers.exclusive
+    workers.stop_exclusive()
 
 
 # --- a PostgreSQL this test may stop and start ------------------------------------------------

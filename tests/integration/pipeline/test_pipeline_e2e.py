@@ -91,9 +91,11 @@ def results_for(
 # --- 1. the happy path, cross-checked four ways ----------------------------------------------
 
 
-def test_customers_migrate_and_state_audit_results_and_v2_agree(harness, customer_pool, worker):
+def test_customers_migrate_and_state_audit_results_and_v2_agree(
+    harness, customer_pool, shared_worker
+):
     ids = customer_pool.take(10)
-    w = worker()
+    w = shared_worker
     states = harness.migrate(w, ids)
     runs = harness.audit_runs(ids)
     messages = harness.results(lambda msgs: len(results_for(msgs, states)) == len(ids))
@@ -126,10 +128,10 @@ def test_customers_migrate_and_state_audit_results_and_v2_agree(harness, custome
 
 
 def test_duplicate_is_skipped_and_forced_remigration_adds_no_records(
-    harness, customer_pool, worker
+    harness, customer_pool, shared_worker
 ):
     ids = customer_pool.take(4)
-    w = worker()
+    w = shared_worker
     first = harness.migrate(w, ids)
     assert {s["status"] for s in first.values()} == {"COMPLETED"}
     v2_before, totals_before = harness.v2_counts(ids), harness.v2_totals()
@@ -138,14 +140,14 @@ def test_duplicate_is_skipped_and_forced_remigration_adds_no_records(
     harness.enqueue(ids)
 
     def all_skipped() -> bool:
-        now = harness.states(w, ids)
+        now = harness.states(ids)
         return all(
             s and s["skipped_duplicates"] == first[cid]["skipped_duplicates"] + 1
             for cid, s in now.items()
         )
 
     wait_for(all_skipped, timeout=30, interval=0.2)
-    for cid, state in harness.states(w, ids).items():
+    for cid, state in harness.states(ids).items():
         assert state["status"] == "COMPLETED"
         assert state["attempt"] == first[cid]["attempt"]
         assert state["correlation_id"] == first[cid]["correlation_id"]
@@ -162,44 +164,14 @@ def test_duplicate_is_skipped_and_forced_remigration_adds_no_records(
     assert_v2_matches(harness, ids, forced)
 
 
-# --- 3. SIGKILL mid-run, restart ---------------------------------------------------------------
-
-
-def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool, worker):
-    ids = customer_pool.take(14)
-    batch = {"MIGRATION_BATCH_SIZE": "2"}
-    first = worker(**batch)
-    before = harness.attempts(first, ids)
-    harness.faults("v2", latency_ms=150)  # ~0.6 s per batch of 2: the run lasts seconds
-    harness.enqueue(ids)
-
-    def some_completed() -> dict[str, Any] | None:
-        states = harness.states(first, ids)
-        fresh = [s for cid, s in states.items() if s and s["attempt"] > before[cid]]
-        return states if any(s["status"] == "COMPLETED" for s in fresh) else None
-
-    at_kill = wait_for(some_completed, timeout=60, interval=0.1)
-    first.kill()
-    unfinished = [
-        cid
-        for cid, s in at_kill.items()
-        if not (s and s["attempt"] > before[cid] and s["status"] in TERMINAL)
-    ]
-    assert unfinished, "the kill landed after the run: nothing left to resume"
-
-    harness.faults("v2")
-    second = worker(**batch)
-    states = harness.wait_terminal(second, ids, before, timeout=90)
-    assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
-    assert_v2_matches(harness, ids, states)
-
-
 # --- 4. a flaky V2 ------------------------------------------------------------------------------
 
 
-def test_v2_answering_500_to_a_fifth_of_calls_still_completes(harness, customer_pool, worker):
+def test_v2_answering_500_to_a_fifth_of_calls_still_completes(
+    harness, customer_pool, shared_worker
+):
     ids = customer_pool.take(8)
-    w = worker()
+    w = shared_worker
     harness.faults("v2", error_rates={"500": 0.2})
     states = harness.migrate(w, ids, timeout=90)
     harness.faults("v2")
@@ -218,7 +190,7 @@ def _unknown_account_id() -> str:
     return base + checksum(base)
 
 
-def test_unknown_and_malformed_customers_fail_clearly(harness, customer_pool, worker):
+def test_unknown_and_malformed_customers_fail_clearly(harness, customer_pool, shared_worker):
     good = customer_pool.take(2)
     unknown, malformed = _unknown_account_id(), f"not-an-id-{uuid.uuid4().hex[:8]}"
     expected = {
@@ -226,7 +198,7 @@ def test_unknown_and_malformed_customers_fail_clearly(harness, customer_pool, wo
         malformed: ("INVALID_ID", "invalid customer id"),
     }
     ids = [*good, unknown, malformed]  # one batch: bad ids must not fail the good ones
-    w = worker()
+    w = shared_worker
     states = harness.migrate(w, ids)
     runs = harness.audit_runs(ids)
     messages = harness.results(lambda msgs: len(results_for(msgs, states)) == len(ids))
@@ -251,12 +223,12 @@ def test_unknown_and_malformed_customers_fail_clearly(harness, customer_pool, wo
 # --- 6. dirty data --------------------------------------------------------------------------
 
 
-def test_dirty_data_gives_warnings_and_errors_in_audit(harness, customer_pool, worker):
+def test_dirty_data_gives_warnings_and_errors_in_audit(harness, customer_pool, shared_worker):
     dirty = customer_pool.dirty
     kinds = {"missing_last_name", "invalid_email", "long_description"}
     assert kinds <= dirty.keys(), f"seed has no customer for {kinds - dirty.keys()}"
     ids = sorted({cid for cid, _ in dirty.values()})
-    w = worker()
+    w = shared_worker
     states = harness.migrate(w, ids)
     runs = harness.audit_runs(ids)
 
@@ -290,39 +262,6 @@ def test_dirty_data_gives_warnings_and_errors_in_audit(harness, customer_pool, w
     assert_v2_matches(harness, ids, states)
 
 
-# --- 7. PostgreSQL down mid-run -----------------------------------------------------------------
-
-
-def test_postgres_down_holds_completion_until_audit_is_written(
-    harness, customer_pool, worker, stoppable_postgres
-):
-    pg = stoppable_postgres
-    warm, ids = customer_pool.take(1), customer_pool.take(5)
-    w = worker(MIGRATION_DATABASE_URL=pg.uri, MIGRATION_DATABASE_TIMEOUT="2")
-    harness.migrate(w, warm)  # the worker is consuming and its audit schema exists
-
-    pg.stop()
-    before = harness.attempts(w, ids)
-    harness.enqueue(ids)
-    seen_in_progress: set[str] = set()
-    window_end = time.monotonic() + 5.0  # an observation window, not a synchronisation sleep
-    while time.monotonic() < window_end:
-        for cid, s in harness.states(w, ids).items():
-            if s and s["attempt"] > before[cid]:
-                assert s["status"] not in TERMINAL, f"{cid} became {s['status']} without audit"
-                seen_in_progress.add(cid)
-        time.sleep(0.2)
-    assert seen_in_progress, "no customer was started while PostgreSQL was down"
-
-    pg.start()
-    states = harness.wait_terminal(w, ids, before, timeout=60)
-    runs = harness.audit_runs(ids, dsn=pg.uri)
-    for cid, state in states.items():
-        assert state["status"] == "COMPLETED"
-        run = run_of(runs, cid, state["attempt"])
-        assert run["status"] == "COMPLETED" and run["correlation_id"] == state["correlation_id"]
-
-
 # --- 8. poison messages go to the DLQ ------------------------------------------------------------
 
 
@@ -351,9 +290,11 @@ async def _produce(harness: Harness, key: bytes, values: list[bytes]) -> None:
         await producer.stop()
 
 
-def test_poison_messages_go_to_dlq_and_the_worker_keeps_consuming(harness, customer_pool, worker):
+def test_poison_messages_go_to_dlq_and_the_worker_keeps_consuming(
+    harness, customer_pool, shared_worker
+):
     (cid,) = customer_pool.take(1)
-    schema_id, good = asyncio.run(_good_event_bytes(harness, cid))
+    schema_id, good = harness.run(_good_event_bytes(harness, cid))
     body = good[5:]
     poison = {
         "empty_value": b"",
@@ -362,10 +303,10 @@ def test_poison_messages_go_to_dlq_and_the_worker_keeps_consuming(harness, custo
         "unknown_schema_id": b"\x00" + struct.pack(">I", 900_000 + schema_id) + body,
         "undecodable": good[:5] + b"\xff" * 8,
     }
-    w = worker()
-    before = harness.attempts(w, [cid])
+    w = shared_worker
+    before = harness.attempts([cid])
     # Same key as the good event: same partition, so the good event comes after all of them.
-    asyncio.run(_produce(harness, cid.encode(), list(poison.values())))
+    harness.run(_produce(harness, cid.encode(), list(poison.values())))
     harness.enqueue([cid])
     states = harness.wait_terminal(w, [cid], before)
     assert states[cid]["status"] == "COMPLETED"
@@ -390,7 +331,9 @@ def test_poison_messages_go_to_dlq_and_the_worker_keeps_consuming(harness, custo
 # --- 9. interop with confluent-kafka -----------------------------------------------------------
 
 
-def test_confluent_kafka_producer_event_migrates_and_result_decodes(harness, customer_pool, worker):
+def test_confluent_kafka_producer_event_migrates_and_result_decodes(
+    harness, customer_pool, shared_worker
+):
     from aiokafka.partitioner import murmur2
     from confluent_kafka import Producer
     from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -398,8 +341,8 @@ def test_confluent_kafka_producer_event_migrates_and_result_decodes(harness, cus
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     (cid,) = customer_pool.take(1)
-    w = worker()
-    before = harness.attempts(w, [cid])
+    w = shared_worker
+    before = harness.attempts([cid])
     bootstrap = ",".join(s.removeprefix("kafka://") for s in harness.settings.faust_broker())
     registry = SchemaRegistryClient({"url": harness.settings.registry_url, "timeout": 5})
     serializer = AvroSerializer(registry, json.dumps(load_schema(CUSTOMER_SUBJECT)))
@@ -452,3 +395,93 @@ def test_confluent_kafka_producer_event_migrates_and_result_decodes(harness, cus
     mine = ours(harness.raw_messages(RESULT_TOPIC, ours))
     assert [(d["customer_id"], d["status"]) for d in mine] == [(cid, "COMPLETED")]
     assert mine[0]["counts"] == states[cid]["counts"]
+
+
+# --- 10. the operators' view of one customer -------------------------------------------------
+
+
+def test_state_view_answers_after_a_run(harness, customer_pool, shared_worker):
+    """GET /migrations/{id} (Faust table_route) answers with the table's state after a run."""
+    (cid,) = customer_pool.take(1)
+    w = shared_worker
+    state = harness.migrate(w, [cid])[cid]
+
+    def answered() -> Any:
+        status, body = harness.view_state(w, cid)
+        return body if status == 200 else None
+
+    try:
+        body = wait_for(answered, timeout=15, interval=0.2)
+    except AssertionError:
+        status, body = harness.view_state(w, cid)
+        raise AssertionError(f"/migrations/{cid} answers {status}: {body}") from None
+    assert body["status"] == "COMPLETED"
+    assert body["attempt"] == state["attempt"]
+    assert body["correlation_id"] == state["correlation_id"]
+
+
+# Tests with exclusive workers last: each stops the shared worker (fewer restarts).
+
+# --- 3. SIGKILL mid-run, restart ---------------------------------------------------------------
+
+
+def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool, exclusive_worker):
+    ids = customer_pool.take(14)
+    batch = {"MIGRATION_BATCH_SIZE": "2"}
+    first = exclusive_worker(**batch)
+    before = harness.attempts(ids)
+    harness.faults("v2", latency_ms=150)  # ~0.6 s per batch of 2: the run lasts seconds
+    harness.enqueue(ids)
+
+    def some_completed() -> dict[str, Any] | None:
+        states = harness.states(ids)
+        fresh = [s for cid, s in states.items() if s and s["attempt"] > before[cid]]
+        return states if any(s["status"] == "COMPLETED" for s in fresh) else None
+
+    at_kill = wait_for(some_completed, timeout=60, interval=0.1)
+    first.kill()
+    unfinished = [
+        cid
+        for cid, s in at_kill.items()
+        if not (s and s["attempt"] > before[cid] and s["status"] in TERMINAL)
+    ]
+    assert unfinished, "the kill landed after the run: nothing left to resume"
+
+    harness.faults("v2")
+    second = exclusive_worker(**batch)
+    states = harness.wait_terminal(second, ids, before, timeout=90)
+    assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
+    assert_v2_matches(harness, ids, states)
+
+
+# --- 7. PostgreSQL down mid-run -----------------------------------------------------------------
+
+
+def test_postgres_down_holds_completion_until_audit_is_written(
+    harness, customer_pool, exclusive_worker, stoppable_postgres
+):
+    pg = stoppable_postgres
+    warm, ids = customer_pool.take(1), customer_pool.take(5)
+    w = exclusive_worker(MIGRATION_DATABASE_URL=pg.uri, MIGRATION_DATABASE_TIMEOUT="2")
+    harness.migrate(w, warm)  # the worker is consuming and its audit schema exists
+
+    pg.stop()
+    before = harness.attempts(ids)
+    harness.enqueue(ids)
+    seen_in_progress: set[str] = set()
+    window_end = time.monotonic() + 5.0  # an observation window, not a synchronisation sleep
+    while time.monotonic() < window_end:
+        for cid, s in harness.states(ids).items():
+            if s and s["attempt"] > before[cid]:
+                assert s["status"] not in TERMINAL, f"{cid} became {s['status']} without audit"
+                seen_in_progress.add(cid)
+        time.sleep(0.2)
+    assert seen_in_progress, "no customer was started while PostgreSQL was down"
+
+    pg.start()
+    states = harness.wait_terminal(w, ids, before, timeout=60)
+    runs = harness.audit_runs(ids, dsn=pg.uri)
+    for cid, state in states.items():
+        assert state["status"] == "COMPLETED"
+        run = run_of(runs, cid, state["attempt"])
+        assert run["status"] == "COMPLETED" and run["correlation_id"] == state["correlation_id"]
