@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
         broker_request_timeout=settings.broker_request_timeout,
         recovery_consistency_check=settings.recovery_consistency_check,
+        producer_max_batch_size=settings.producer_max_batch_size,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=60.0,
@@ -50,14 +51,15 @@ customer_topic = app.topic("customer", key_serializer="raw", value_serializer="r
 dlq_topic = app.topic("customer-dlq", key_serializer="raw", value_serializer="raw")
 result_topic = app.topic("customer-migrations", key_serializer="raw", value_serializer="raw")
 
-# Table keys use the app's default key serializer, "raw": the same bytes as the topic's keys, so
-# @app.table_route sends a lookup to the worker that owns the customer. A write goes to the
-# changelog partition of the current event: the processor sets the customer's own event as
-# current before each write (a batch mixes partitions).
+# Table keys are raw UTF-8 like the topic's keys (the default would store them as JSON strings,
+# which hash to other partitions), so @app.table_route sends a lookup to the worker that owns the
+# customer. A write goes to the changelog partition of the current event: the processor sets the
+# customer's own event as current before each write (a batch mixes partitions).
 migration_state = app.Table(
     "migration_state",
-    key_type=str,
-    value_type=MigrationState,
+    schema=faust.Schema(
+        key_type=str, value_type=MigrationState, key_serializer="raw", value_serializer="json"
+    ),
     partitions=settings.topic_partitions,
 )
 

@@ -42,6 +42,7 @@ async def publish(
         bootstrap_servers=bootstrap_servers(settings),
         request_timeout_ms=int(settings.broker_request_timeout * 1000),
         linger_ms=5,
+        max_batch_size=settings.producer_max_batch_size,
     )
     async with registry:
         codec = AvroCodec(

@@ -63,6 +63,9 @@ class Settings:
     broker_heartbeat_interval: float = setting(3.0, "Consumer heartbeat interval (s)")
     broker_rebalance_timeout: float = setting(60.0, "Consumer group rebalance timeout (s)")
     broker_request_timeout: float = setting(40.0, "Kafka request timeout (s)")
+    producer_max_batch_size: int = setting(
+        16384, "Producer batch size in bytes (the dev broker needs 16: one record per batch)"
+    )
     recovery_consistency_check: bool = setting(
         True, "Check table changelog offsets on recovery (false for the dev broker)"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from migration_app.devstack.dev import worker_process
 from migration_app.devstack.probes import free_port
 from migration_app.devstack.process import ChildProcess
 from migration_app.devstack.stack import DevStack, DevStackConfig
+
+DEBUG_TOKEN = "test-debug-token"  # workers serve /debug/pprof/* to the tests' failure reports
 
 FAST_GROUP_ENV = {
     "MIGRATION_BROKER_SESSION_TIMEOUT": "2",
@@ -45,6 +48,19 @@ def wait_for(
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def task_dump(worker: ChildProcess) -> str:
+    """The worker's asyncio tasks grouped by stack (pprof style): why is it stuck?"""
+    request = urllib.request.Request(
+        f"{worker.url}/debug/pprof/tasks?debug=1",
+        headers={"Authorization": f"Bearer {DEBUG_TOKEN}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read().decode(errors="replace")
+    except OSError as exc:
+        return f"(no task dump: {exc})"
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +92,7 @@ def start_worker(devstack: DevStack, tmp_path: Path) -> Iterator[Callable[..., C
             **devstack.env(),
             **FAST_GROUP_ENV,
             "MIGRATION_DATA_DIR": str(tmp_path / f"worker{index}-data"),
+            "MIGRATION_DEBUG_TOKEN": DEBUG_TOKEN,
             "MIGRATION_MONITOR_PORT": str(free_port()),
             "MIGRATION_MONITOR_CONSOLE_PORT": str(free_port()),
             "MIGRATION_MONITOR_WEBUI_PORT": str(free_port()),

@@ -176,6 +176,10 @@ class DevStack:
             "MIGRATION_DEV_MODE": "true",
             "MIGRATION_BROKER_URL": self.broker.url,
             "MIGRATION_DATABASE_URL": self.database_url,
+            # Tansu answers ListOffsets(latest) with the base offset of the partition's last
+            # batch + 1, so table recovery and consumers stop short of multi-record batches:
+            # one record per batch keeps its answer right. (Production: a real Kafka.)
+            "MIGRATION_PRODUCER_MAX_BATCH_SIZE": "16",
             "MIGRATION_RECOVERY_CONSISTENCY_CHECK": "false",
         }
         if self.registry:

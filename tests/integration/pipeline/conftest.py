@@ -36,7 +36,7 @@ from migration_app.registry import RegistryClient, RegistrySettings
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
 from migration_app.schemas import RESULT_SUBJECT, RESULT_TOPIC, load_schema
 from migration_app.settings import Settings
-from tests.conftest import FAST_GROUP_ENV, wait_for
+from tests.conftest import DEBUG_TOKEN, FAST_GROUP_ENV, task_dump, wait_for
 
 # Short batches for speed; no aiomonitor (ports and start-up time are not under test here).
 WORKER_ENV = {"MIGRATION_BATCH_WITHIN": "0.2", "MIGRATION_MONITOR_ENABLED": "false"}
@@ -196,7 +196,7 @@ class StateReader:
 
 
 def _table_key(raw: bytes) -> str:
-    """Faust encodes a ``key_type=str`` table's keys as JSON strings (``"001..."``), not raw."""
+    """Raw UTF-8 keys (the table schema); JSON-string keys from older workers are accepted."""
     try:
         key = json.loads(raw)
     except ValueError:
@@ -279,7 +279,8 @@ class Harness:
             raise AssertionError(
                 f"{len(missing)} customer(s) not terminal after {timeout}s: {missing}\n"
                 f"worker summary: {get_json(f'{worker.url}/migrations/summary')}\n"
-                f"worker log tail:\n{worker.log_tail(40)}"
+                f"worker log tail:\n{worker.log_tail(40)}\n"
+                f"worker tasks:\n{task_dump(worker)}"
             ) from None
         return fresh_terminal()
 
@@ -475,6 +476,7 @@ class Workers:
             **FAST_GROUP_ENV,
             **WORKER_ENV,
             "MIGRATION_DATA_DIR": str(self.log_dir / f"{name}-data"),
+            "MIGRATION_DEBUG_TOKEN": DEBUG_TOKEN,
             **env,
         }
         worker = worker_process(
