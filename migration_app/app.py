@@ -51,15 +51,15 @@ customer_topic = app.topic("customer", key_serializer="raw", value_serializer="r
 dlq_topic = app.topic("customer-dlq", key_serializer="raw", value_serializer="raw")
 result_topic = app.topic("customer-migrations", key_serializer="raw", value_serializer="raw")
 
-# Table keys are raw UTF-8 like the topic's keys (the default would store them as JSON strings,
-# which hash to other partitions), so @app.table_route sends a lookup to the worker that owns the
-# customer. A write goes to the changelog partition of the current event: the processor sets the
-# customer's own event as current before each write (a batch mixes partitions).
+# Keys are the customer id as UTF-8 bytes, exactly the topic's key bytes: Faust serializes a
+# bytes-keyed table's keys raw (a str key type would be JSON, '"001..."', and hash to another
+# partition), so @app.table_route sends a lookup to the worker that owns the customer. A write
+# goes to the changelog partition of the current event: the processor sets the customer's own
+# event as current before each write (a batch mixes partitions).
 migration_state = app.Table(
     "migration_state",
-    schema=faust.Schema(
-        key_type=str, value_type=MigrationState, key_serializer="raw", value_serializer="json"
-    ),
+    key_type=bytes,
+    value_type=MigrationState,
     partitions=settings.topic_partitions,
 )
 

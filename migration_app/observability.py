@@ -210,7 +210,7 @@ def install(
 
     async def migration_state(customer_id: str) -> dict[str, Any] | None:
         table = app.tables.get(table_name)
-        value = table.get(customer_id) if table is not None else None
+        value = table.get(customer_id.encode()) if table is not None else None
         return value.asdict() if value is not None else None
 
     obs.migration_state = migration_state

@@ -138,7 +138,7 @@ class BatchProcessor:
         partition of the customer's events (a batch holds events of several partitions)."""
         token = _current_event.set(weakref.ref(source))
         try:
-            self.table[customer_id] = state
+            self.table[customer_id.encode()] = state
         finally:
             _current_event.reset(token)
 
@@ -148,7 +148,7 @@ class BatchProcessor:
         out = []
         for request in requests:
             cid = request.customer_id
-            state: MigrationState = self.table.get(cid) or new_state(cid)
+            state: MigrationState = self.table.get(cid.encode()) or new_state(cid)
             if should_skip(state, force=request.force):
                 self._set_state(cid, skipped(state), sources[cid])
                 metrics.MIGRATIONS.labels(status="SKIPPED").inc()
@@ -214,7 +214,7 @@ class BatchProcessor:
         for outcome in outcomes:
             cid = outcome.customer_id
             errors = [i for i in outcome.issues if i.is_error]
-            state = self.table.get(cid) or new_state(cid)
+            state = self.table.get(cid.encode()) or new_state(cid)
             self._set_state(
                 cid,
                 finished(

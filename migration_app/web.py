@@ -41,7 +41,7 @@ class MigrationView(View):
 
     @app.table_route(table=migration_state, match_info="customer_id")
     async def _routed(self, request: Request, customer_id: str) -> Response:
-        state = migration_state.get(customer_id)
+        state = migration_state.get(customer_id.encode())
         if state is None:
             return self.json({"customer_id": customer_id, "error": "unknown customer"}, status=404)
         return self.json(state.asdict())

@@ -34,7 +34,7 @@ from migration_app.devstack.stack import DevStack
 from migration_app.enqueue import publish
 from migration_app.registry import RegistryClient, RegistrySettings
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
-from migration_app.schemas import RESULT_SUBJECT, RESULT_TOPIC, load_schema
+from migration_app.schemas import CUSTOMER_TOPIC, RESULT_SUBJECT, RESULT_TOPIC, load_schema
 from migration_app.settings import Settings
 from tests.conftest import DEBUG_TOKEN, FAST_GROUP_ENV, task_dump, wait_for
 
@@ -195,6 +195,25 @@ class StateReader:
             await self._consumer.stop()
 
 
+async def group_offsets(settings: Settings) -> dict[int, tuple[int | None, int]]:
+    """`customer` partition -> (the app group's committed offset, the broker's end offset)."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=[s.removeprefix("kafka://") for s in settings.faust_broker()],
+        group_id="migration-app",
+        enable_auto_commit=False,
+        request_timeout_ms=10_000,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(CUSTOMER_TOPIC, p) for p in range(settings.topic_partitions)]
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: (await consumer.committed(tp), ends[tp]) for tp in tps}
+    finally:
+        await consumer.stop()
+
+
 def _table_key(raw: bytes) -> str:
     """Raw UTF-8 keys (the table schema); JSON-string keys from older workers are accepted."""
     try:
@@ -280,6 +299,7 @@ class Harness:
                 f"{len(missing)} customer(s) not terminal after {timeout}s: {missing}\n"
                 f"worker summary: {get_json(f'{worker.url}/migrations/summary')}\n"
                 f"worker log tail:\n{worker.log_tail(40)}\n"
+                f"group offsets: {self.run(group_offsets(self.settings))}\n"
                 f"worker tasks:\n{task_dump(worker)}"
             ) from None
         return fresh_terminal()
