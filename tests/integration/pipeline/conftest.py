@@ -40,7 +40,7 @@ from tests.conftest import DEBUG_TOKEN, FAST_GROUP_ENV, task_dump, wait_for
 
 # Short batches for speed; no aiomonitor (ports and start-up time are not under test here).
 WORKER_ENV = {"MIGRATION_BATCH_WITHIN": "0.2", "MIGRATION_MONITOR_ENABLED": "false"}
-READY_PATH = "/migrations/summary"
+READY_PATH = "/health/ready"  # partitions assigned, tables recovered, dependencies up
 TERMINAL = {"COMPLETED", "FAILED", "DRY_RUN"}
 HTTP_TIMEOUT = 5.0
 NO_FAULTS = {"latency_ms": 0, "jitter_ms": 0, "error_rates": {}, "hang_rate": 0}
