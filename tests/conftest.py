@@ -20,6 +20,10 @@ from migration_app.devstack.probes import free_port
 from migration_app.devstack.process import ChildProcess
 from migration_app.devstack.stack import DevStack, DevStackConfig
 
+# The session's seeded customers are shared by modules: the last RESERVED_FOR_SMALL_TESTS belong
+# to the foundation and CLI tests (each takes its own index), the rest to the pipeline pool.
+RESERVED_FOR_SMALL_TESTS = 4
+
 DEBUG_TOKEN = "test-debug-token"  # workers serve /debug/pprof/* to the tests' failure reports
 
 FAST_GROUP_ENV = {

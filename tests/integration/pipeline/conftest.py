@@ -36,7 +36,13 @@ from migration_app.registry import RegistryClient, RegistrySettings
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
 from migration_app.schemas import CUSTOMER_TOPIC, RESULT_SUBJECT, RESULT_TOPIC, load_schema
 from migration_app.settings import Settings
-from tests.conftest import DEBUG_TOKEN, FAST_GROUP_ENV, task_dump, wait_for
+from tests.conftest import (
+    DEBUG_TOKEN,
+    FAST_GROUP_ENV,
+    RESERVED_FOR_SMALL_TESTS,
+    task_dump,
+    wait_for,
+)
 
 # Short batches for speed; no aiomonitor (ports and start-up time are not under test here).
 WORKER_ENV = {"MIGRATION_BATCH_WITHIN": "0.2", "MIGRATION_MONITOR_ENABLED": "false"}
@@ -146,7 +152,7 @@ def _find_dirty(sf1: Salesforce, customers: list[str]) -> dict[str, tuple[str, s
 @pytest.fixture(scope="session")
 def customer_pool(devstack: DevStack) -> CustomerPool:
     assert devstack.sf1 is not None, "the pipeline tests need the sandbox orgs"
-    customers = admin(devstack.sf1.url, "customers")
+    customers = admin(devstack.sf1.url, "customers")[:-RESERVED_FOR_SMALL_TESTS]
     dirty = _find_dirty(login(devstack.sf1.url, "v1"), customers)
     reserved = {cid for cid, _ in dirty.values()}
     return CustomerPool([c for c in customers if c not in reserved], dirty)
