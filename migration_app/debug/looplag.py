@@ -4,9 +4,10 @@ a forgotten ``time.sleep``) shows up here first."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
+
+from migration_app.debug.owned_task import OwnedTask
 
 
 class LoopLagMonitor:
@@ -21,7 +22,7 @@ class LoopLagMonitor:
         self.window = window
         self.stall_after = max(5.0, 20 * interval)
         self._recent: deque[tuple[float, float]] = deque()
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("loop-lag-monitor")
         self.last_tick: float | None = None
 
     @property
@@ -32,7 +33,7 @@ class LoopLagMonitor:
 
     def stalled(self) -> bool:
         """True when the monitor stopped ticking (the loop is blocked or the task died)."""
-        if self._task is None:
+        if not self._task.started:
             return False
         if self._task.done():
             return True
@@ -46,16 +47,12 @@ class LoopLagMonitor:
         self.last_tick = now
 
     def start(self) -> None:
-        if self._task is None:
+        if not self._task.started:
             self.last_tick = time.monotonic()
-            self._task = asyncio.create_task(self._run(), name="loop-lag-monitor")
+            self._task.start(self._run)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

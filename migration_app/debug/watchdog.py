@@ -8,7 +8,6 @@ A verdict names the stack groups that grew, the same groups ``/debug/pprof/tasks
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import math
@@ -17,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration_app.debug.owned_task import OwnedTask
 from migration_app.debug.process import process_stats
 from migration_app.debug.tasks import Stack, TaskGroup, all_tasks, group_tasks
 
@@ -176,7 +176,7 @@ class Watchdog:
         self.interval = interval
         self._sample = sample
         self._on_change = on_change
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("leak-watchdog")
         self._steps_since_warning: int | None = None  # None: never warned
 
     @property
@@ -189,15 +189,10 @@ class Watchdog:
         return verdict.asdict() if verdict.suspect else None
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="leak-watchdog")
+        self._task.start(self._run)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
 
     def step(self) -> Verdict:
         was = self.detector.verdict.suspect
