@@ -10,6 +10,7 @@ import faust
 
 from migration_app.debug.monitor import set_migration_lookup
 from migration_app.health import register_check
+from migration_app.kafka_consumer import Transport as RewindingTransport
 from migration_app.observability import install as install_observability
 from migration_app.runtime import Runtime
 from migration_app.settings import Settings
@@ -18,8 +19,15 @@ from migration_app.state import MigrationState
 settings = Settings.from_env()
 
 
+class MigrationApp(faust.App):
+    """faust.App whose consumer rewinds partitions that have no committed offset yet."""
+
+    def _new_transport(self) -> RewindingTransport:
+        return RewindingTransport(self.conf.broker_consumer, self)
+
+
 def create_app(settings: Settings) -> faust.App:
-    return faust.App(
+    return MigrationApp(
         "migration-app",
         broker=settings.faust_broker(),
         store=settings.store,

@@ -425,15 +425,6 @@ def test_state_view_answers_after_a_run(harness, customer_pool, shared_worker):
 # --- 3. SIGKILL mid-run, restart ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "Known, under investigation: in about one run of three, one customer of the killed "
-        "worker's in-flight batch stays IN_PROGRESS because its event's offset is committed "
-        "(group offsets = end offsets) though the batch never finished; no duplicates in V2 "
-        "either way. At-least-once across SIGKILL is not proven yet (see the issue notes)."
-    ),
-)
 def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool, exclusive_worker):
     ids = customer_pool.take(14)
     batch = {"MIGRATION_BATCH_SIZE": "2"}
