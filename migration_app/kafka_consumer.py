@@ -47,7 +47,10 @@ class RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         stream = {tp: offset for tp, offset in committed.items() if acks_enabled_for(tp.topic)}
         never = [tp for tp, offset in stream.items() if offset is None]
         if never and self.app.conf.consumer_auto_offset_reset == "earliest":
-            await consumer.seek_to_beginning(*never)
+            # Concrete offsets, not aiokafka's lazy seek_to_beginning: a partition awaiting a
+            # reset has no position, and Faust's livelock detector asserts on it.
+            for tp, offset in (await consumer.beginning_offsets(never)).items():
+                consumer.seek(tp, offset)
         for tp in (tp for tp, offset in stream.items() if offset == 0):
             consumer.seek(tp, 0)
         return committed

@@ -35,6 +35,7 @@ from tests.integration.pipeline.conftest import (
     OBJECTS,
     TERMINAL,
     Harness,
+    get_json,
     issue_codes,
 )
 
@@ -452,6 +453,61 @@ def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool
     states = harness.wait_terminal(second, ids, before, timeout=90)
     assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
     assert_v2_matches(harness, ids, states)
+
+
+# --- 3b. two workers share the group; one is killed, the other finishes its work -------------
+
+
+def readiness(worker: Any) -> tuple[int, dict[str, Any]]:
+    return get_json(f"{worker.url}/health/ready")
+
+
+def test_two_workers_share_partitions_and_the_survivor_finishes_a_killed_peers_work(
+    harness, customer_pool, exclusive_worker
+):
+    warm, ids = customer_pool.take(4), customer_pool.take(14)
+    batch = {"MIGRATION_BATCH_SIZE": "2"}
+    first = exclusive_worker(**batch)
+    alone = readiness(first)[1]["assigned_partitions"]  # every partition of every topic
+    second = exclusive_worker(**batch)  # its join rebalances the group
+
+    def shared() -> list[int] | None:
+        answers = [readiness(w) for w in (first, second)]
+        counts = [body.get("assigned_partitions") or 0 for _, body in answers]
+        ready = all(status == 200 for status, _ in answers)
+        return counts if ready and all(0 < n < alone for n in counts) else None
+
+    wait_for(shared, timeout=60, interval=0.2)
+
+    # Both serve every customer's state: @app.table_route forwards to the owner of the key.
+    states = harness.migrate(second, warm)
+    for worker in (first, second):
+        for cid in warm:
+            status, body = harness.view_state(worker, cid)
+            assert status == 200, (worker.name, cid, body)
+            assert body["status"] == "COMPLETED" and body["attempt"] == states[cid]["attempt"]
+
+    before = harness.attempts(ids)
+    harness.faults("v2", latency_ms=150)
+    harness.enqueue(ids)
+
+    def some_completed() -> dict[str, Any] | None:
+        now = harness.states(ids)
+        fresh = [s for cid, s in now.items() if s and s["attempt"] > before[cid]]
+        return now if any(s["status"] == "COMPLETED" for s in fresh) else None
+
+    at_kill = wait_for(some_completed, timeout=60, interval=0.1)
+    first.kill()
+    assert any(
+        not (s and s["attempt"] > before[cid] and s["status"] in TERMINAL)
+        for cid, s in at_kill.items()
+    ), "the kill landed after the run: nothing left to take over"
+
+    harness.faults("v2")
+    states = harness.wait_terminal(second, ids, before, timeout=90)
+    assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
+    assert_v2_matches(harness, ids, states)
+    wait_for(lambda: readiness(second)[1].get("assigned_partitions") == alone, timeout=30)
 
 
 # --- 7. PostgreSQL down mid-run -----------------------------------------------------------------
