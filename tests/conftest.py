@@ -77,7 +77,7 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         sf2_port=free_port(),
         database_url=os.environ.get("MIGRATION_TEST_DATABASE_URL", ""),
         state_dir=state_dir,
-        customers=int(os.environ.get("MIGRATION_TEST_CUSTOMERS", "60")),
+        customers=int(os.environ.get("MIGRATION_TEST_CUSTOMERS", "100")),
         with_registry=_has("migration_app.devstack.registry_server.__main__"),
         with_sandbox=_has("migration_app.devstack.sandbox.__main__"),
     )
