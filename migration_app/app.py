@@ -20,7 +20,8 @@ settings = Settings.from_env()
 
 
 class MigrationApp(faust.App):
-    """faust.App whose consumer rewinds partitions that have no committed offset yet."""
+    """faust.App on our kafka_consumer transport, so no event is skipped across restarts and
+    rebalances (see that module for the two Faust/aiokafka gaps it closes)."""
 
     def _new_transport(self) -> RewindingTransport:
         return RewindingTransport(self.conf.broker_consumer, self)
