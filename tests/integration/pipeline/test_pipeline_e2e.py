@@ -33,6 +33,7 @@ from migration_app.schemas import (
 from tests.conftest import wait_for
 from tests.integration.pipeline.conftest import (
     OBJECTS,
+    READY_PATH,
     TERMINAL,
     Harness,
     get_json,
@@ -465,7 +466,7 @@ def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool
 
 
 def readiness(worker: Any) -> tuple[int, dict[str, Any]]:
-    return get_json(f"{worker.url}/health/ready")
+    return get_json(f"{worker.url}{READY_PATH}")
 
 
 def test_two_workers_share_partitions_and_the_survivor_finishes_a_killed_peers_work(
