@@ -9,10 +9,10 @@ TOOLS_STAMP := $(TOOLS)/.installed
 
 .PHONY: dev test lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml devstack/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./devstack
 	touch $(STAMP)
 
 $(TOOLS_STAMP):

@@ -15,8 +15,8 @@ from typing import Any
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
+from migration_app.migration.customer_transform import transform_customer
 from migration_app.migration.spec import MappingSpec
-from migration_app.migration.transform import transform_customer
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
 
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from simple_salesforce import Salesforce
 
-from migration_app.devstack.sandbox import SandboxConfig, SandboxThread
-from migration_app.devstack.sandbox.ids import IdFactory
-from migration_app.devstack.sandbox.schema import v1_schema
-from migration_app.devstack.sandbox.seed import seed_v1
-from migration_app.devstack.sandbox.store import Store
+from devstack.sandbox import SandboxConfig, SandboxThread
+from devstack.sandbox.ids import IdFactory
+from devstack.sandbox.schema import v1_schema
+from devstack.sandbox.seed import seed_v1
+from devstack.sandbox.store import Store
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
 
 RESULTS = Path(__file__).parent / "results" / "sandbox.json"

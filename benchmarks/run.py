@@ -37,17 +37,17 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 
 from benchmarks.baseline import BaselineResult, run_baseline, sandbox_login
-from migration_app.devstack.dev import worker_process
-from migration_app.devstack.probes import free_port, postgres_ok
-from migration_app.devstack.process import ChildProcess
-from migration_app.devstack.stack import DevStack, DevStackConfig, sandbox_process
+from devstack.dev import worker_process
+from devstack.probes import free_port, postgres_ok
+from devstack.process import ChildProcess
+from devstack.stack import DevStack, DevStackConfig, sandbox_process
+from migration_app.customer_status import TERMINAL_STATUSES
 from migration_app.enqueue import publish
 from migration_app.migration.spec import load_mapping
 from migration_app.settings import Settings
 
 RESULTS_DIR = Path(__file__).parent / "results"
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-TERMINAL = ("COMPLETED", "FAILED", "DRY_RUN")
 HTTP_TIMEOUT = 5.0
 TARGET_CUSTOMERS_PER_S = 100.0
 TARGET_CALLS_PER_CUSTOMER = 0.1
@@ -208,7 +208,7 @@ def wait_until(
 
 
 def _terminal(summary: dict[str, Any]) -> int:
-    return sum(summary.get("by_status", {}).get(s, 0) for s in TERMINAL)
+    return sum(summary.get("by_status", {}).get(s, 0) for s in TERMINAL_STATUSES)
 
 
 def _calls(stats: dict[str, Any]) -> int:

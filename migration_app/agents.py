@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from migration_app.app import (
-    app,
-    customer_topic,
-    dlq_topic,
-    migration_state,
-    result_topic,
-    runtime,
-    settings,
-)
+import faust
+from faust.types import StreamT, TableT, TopicT
+
 from migration_app.processor import BatchProcessor
+from migration_app.runtime import Runtime
+from migration_app.settings import Settings
 
-# One processor for all actors (MIGRATION_CONCURRENCY > 1): it keeps the set of customers in
-# flight, so two batches never migrate the same customer at once.
-processor = BatchProcessor(runtime, migration_state, dlq_topic, result_topic)
+#: The agent's name, as it was when the agent was a module-level function (logs, `faust agents`).
+AGENT_NAME = "migration_app.agents.migrate"
 
 
-@app.agent(customer_topic, concurrency=settings.concurrency)
-async def migrate(stream):  # type: ignore[no-untyped-def]
-    """Batches share Salesforce calls across customers; Faust acks a batch after it is handled."""
-    await runtime.wait_ready()
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-        await processor.handle(events)
+def register(
+    app: faust.App,
+    settings: Settings,
+    runtime: Runtime,
+    *,
+    source: TopicT,
+    table: TableT,
+    dlq_topic: TopicT,
+    result_topic: TopicT,
+) -> BatchProcessor:
+    """Add the migrate agent to ``app``; returns the processor all its actors share."""
+    # One processor for all actors (MIGRATION_CONCURRENCY > 1): it keeps the set of customers in
+    # flight, so two batches never migrate the same customer at once.
+    processor = BatchProcessor(runtime, table, dlq_topic, result_topic)
+
+    async def migrate(stream: StreamT) -> None:
+        """Batches share Salesforce calls across customers; Faust acks a batch once handled."""
+        await runtime.wait_ready()
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+            await processor.handle(events)
+
+    app.agent(source, name=AGENT_NAME, concurrency=settings.concurrency)(migrate)
+    return processor

@@ -1,35 +1,66 @@
-"""The composition root: the faust.App, its topics and table, configured from Settings.
+"""The composition root: ``build(settings)`` makes the faust.App, its topics and table, the
+runtime and the observability, and registers the agent and the web views on them.
 
-`faust -A migration_app.app worker` and `migration-app worker` both load this module. Agents, web
-views and CLI commands register themselves on ``app`` when imported at the bottom.
+Nothing here reads the environment or a file at import; ``migration_app.main`` holds the
+module-level app that ``faust -A migration_app.main worker`` and ``migration-app worker`` load.
 """
 
 from __future__ import annotations
 
-import faust
+from dataclasses import dataclass
 
-from migration_app.debug.monitor import set_migration_lookup
-from migration_app.health import register_check
+import aiohttp
+import faust
+from faust.types import TableT, TopicT
+
+from migration_app import agents, web
+from migration_app.health import CheckRegistry
 from migration_app.kafka_consumer import Transport as RewindingTransport
+from migration_app.migration_state import MigrationState
+from migration_app.observability import Observability
 from migration_app.observability import install as install_observability
 from migration_app.runtime import Runtime
+from migration_app.schemas import CUSTOMER_TOPIC, DLQ_TOPIC, RESULT_TOPIC
 from migration_app.settings import Settings
-from migration_app.state import MigrationState
 
-settings = Settings.from_env()
+APP_ID = "migration-app"
+TABLE_NAME = "migration_state"
+#: Bounds of the client Faust uses to forward a table-routed request to the owning worker.
+ROUTING_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
 
 
 class MigrationApp(faust.App):
     """faust.App on our kafka_consumer transport, so no event is skipped across restarts and
     rebalances (see that module for the two Faust/aiokafka gaps it closes)."""
 
-    def _new_transport(self) -> RewindingTransport:
+    def _new_transport(self) -> RewindingTransport:  # faust: the one transport factory hook
         return RewindingTransport(self.conf.broker_consumer, self)
+
+
+@dataclass(frozen=True)
+class Components:
+    """Everything ``build`` made, for the worker module, the tests and the benchmark."""
+
+    settings: Settings
+    app: faust.App
+    customer_topic: TopicT
+    dlq_topic: TopicT
+    result_topic: TopicT
+    migration_state: TableT
+    runtime: Runtime
+    checks: CheckRegistry
+    observability: Observability
+
+
+def routing_http_client() -> aiohttp.ClientSession:
+    """Faust's ``HttpClient``: forwards table-routed views with timeouts (Faust's default session
+    waits up to aiohttp's 5 minutes). Faust closes it when the app stops."""
+    return aiohttp.ClientSession(timeout=ROUTING_TIMEOUT)
 
 
 def create_app(settings: Settings) -> faust.App:
     return MigrationApp(
-        "migration-app",
+        APP_ID,
         broker=settings.faust_broker(),
         store=settings.store,
         datadir=settings.data_dir,
@@ -49,39 +80,66 @@ def create_app(settings: Settings) -> faust.App:
         table_cleanup_interval=60.0,
         web_enabled=True,
         autodiscover=False,
+        HttpClient=routing_http_client,
     )
 
 
-app = create_app(settings)
+def build(settings: Settings) -> Components:
+    """The whole worker, wired; starting it is Faust's job (``app.main()`` / ``faust worker``)."""
+    app = create_app(settings)
+    # Keys are the customer id as plain UTF-8 (Kafka StringSerializer); values are Avro in the
+    # Confluent wire format, decoded by the agent itself so bad bytes can be routed to the DLQ.
+    customer_topic = app.topic(CUSTOMER_TOPIC, key_serializer="raw", value_serializer="raw")
+    dlq_topic = app.topic(DLQ_TOPIC, key_serializer="raw", value_serializer="raw")
+    result_topic = app.topic(RESULT_TOPIC, key_serializer="raw", value_serializer="raw")
+    # Keys are the customer id as UTF-8 bytes, exactly the topic's key bytes: Faust serializes a
+    # bytes-keyed table's keys raw (a str key type would be JSON, '"001..."', and hash to another
+    # partition), so @app.table_route sends a lookup to the worker that owns the customer. A
+    # write goes to the changelog partition of the current event: the processor sets the
+    # customer's own event as current before each write (a batch mixes partitions).
+    migration_state = app.Table(
+        TABLE_NAME,
+        key_type=bytes,
+        value_type=MigrationState,
+        partitions=settings.topic_partitions,
+    )
+    runtime = Runtime(settings)
+    app.service(runtime)  # started after table recovery, stopped with the app
 
-# Keys are the customer id as plain UTF-8 (Kafka StringSerializer); values are Avro in the
-# Confluent wire format, decoded by the agent itself so bad bytes can be routed to the DLQ.
-customer_topic = app.topic("customer", key_serializer="raw", value_serializer="raw")
-dlq_topic = app.topic("customer-dlq", key_serializer="raw", value_serializer="raw")
-result_topic = app.topic("customer-migrations", key_serializer="raw", value_serializer="raw")
-
-# Keys are the customer id as UTF-8 bytes, exactly the topic's key bytes: Faust serializes a
-# bytes-keyed table's keys raw (a str key type would be JSON, '"001..."', and hash to another
-# partition), so @app.table_route sends a lookup to the worker that owns the customer. A write
-# goes to the changelog partition of the current event: the processor sets the customer's own
-# event as current before each write (a batch mixes partitions).
-migration_state = app.Table(
-    "migration_state",
-    key_type=bytes,
-    value_type=MigrationState,
-    partitions=settings.topic_partitions,
-)
-
-runtime = Runtime(settings)
-app.service(runtime)  # started after table recovery, stopped with the app
-
-# /health, /metrics, /debug/pprof/*, the leak watchdog and aiomonitor; the dependency checks each
-# run under their own timeout (MIGRATION_HEALTH_CHECK_TIMEOUT) through one long-lived client.
-observability = install_observability(app, settings)
-register_check("sf1", runtime.sf1.ping, critical=True)
-register_check("sf2", runtime.sf2.ping, critical=True)
-register_check("database", runtime.audit.ping, critical=True)
-register_check("registry", runtime.registry.ping, critical=True)
-set_migration_lookup(runtime.audit.last_run)  # aiomonitor's `migration <id>` shows the audit too
-
-from migration_app import agents, commands, web  # noqa: E402,F401  (register on app)
+    # /health, /metrics, /debug/pprof/*, the leak watchdog and aiomonitor; each dependency check
+    # runs under its own timeout (MIGRATION_HEALTH_CHECK_TIMEOUT) through its long-lived client.
+    checks = CheckRegistry()
+    checks.register("sf1", runtime.sf1.ping, critical=True)
+    checks.register("sf2", runtime.sf2.ping, critical=True)
+    checks.register("database", runtime.audit.ping, critical=True)
+    checks.register("registry", runtime.registry.ping, critical=True)
+    observability = install_observability(
+        app,
+        settings,
+        checks,
+        audit_lookup=runtime.audit.last_run,  # aiomonitor's `migration <id>` shows the audit
+        events_topics=(CUSTOMER_TOPIC,),
+        table_name=TABLE_NAME,
+    )
+    components = Components(
+        settings=settings,
+        app=app,
+        customer_topic=customer_topic,
+        dlq_topic=dlq_topic,
+        result_topic=result_topic,
+        migration_state=migration_state,
+        runtime=runtime,
+        checks=checks,
+        observability=observability,
+    )
+    agents.register(
+        app,
+        settings,
+        runtime,
+        source=customer_topic,
+        table=migration_state,
+        dlq_topic=dlq_topic,
+        result_topic=result_topic,
+    )
+    web.register(app, migration_state, runtime)
+    return components

@@ -24,31 +24,22 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Protocol
 
 import aiopg
 import psycopg2
 import psycopg2.extensions
 
-if TYPE_CHECKING:
-    from migration_app.settings import Settings
+from migration_app.audit_errors import AuditError, AuditUnavailable
+from migration_app.customer_status import TERMINAL_STATUSES
+from migration_app.redaction import redact_dsn
 
 log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key serialising schema migrations across workers ("migr" in ASCII).
 MIGRATION_LOCK_KEY = 0x6D696772
-RUN_STATUSES = frozenset({"COMPLETED", "FAILED", "DRY_RUN"})
 SEVERITIES = frozenset({"warning", "error"})
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-class AuditError(Exception):
-    """The audit store failed for a reason a retry will not fix (bad data, bad SQL)."""
-
-
-class AuditUnavailable(AuditError):
-    """PostgreSQL is unreachable or too slow: transient, pause and retry the batch."""
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -80,16 +71,6 @@ class AuditSettings:
             f"migration_timeout={self.migration_timeout})"
         )
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AuditSettings:
-        """The audit part of the worker's settings (``database_url`` must be set by then)."""
-        return cls(
-            dsn=settings.database_url.reveal(),
-            pool_min=min(1, settings.database_pool_size),
-            pool_max=settings.database_pool_size,
-            timeout=settings.database_timeout,
-        )
-
     def connection_dsn(self) -> str:
         """The DSN with our timeouts, keepalives and application name merged into it."""
         params = psycopg2.extensions.parse_dsn(self.dsn)
@@ -104,17 +85,6 @@ class AuditSettings:
         params.setdefault("keepalives_interval", "10")
         params.setdefault("keepalives_count", "3")
         return psycopg2.extensions.make_dsn(**params)
-
-
-def redact_dsn(dsn: str) -> str:
-    """Host and database of a DSN, for logs: password and query parameters removed."""
-    if "://" not in dsn:
-        return "****"
-    parts = urlsplit(dsn)
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    netloc = f"{user}:****@{host}" if parts.password else (f"{user}@{host}" if user else host)
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -157,8 +127,10 @@ class RunRecord:
     issues: Sequence[IssueLike] = ()
 
     def __post_init__(self) -> None:
-        if self.status not in RUN_STATUSES:
-            raise ValueError(f"status must be one of {sorted(RUN_STATUSES)}, got {self.status!r}")
+        if self.status not in TERMINAL_STATUSES:
+            raise ValueError(
+                f"status must be one of {sorted(TERMINAL_STATUSES)}, got {self.status!r}"
+            )
         for issue in self.issues:
             if issue.severity not in SEVERITIES:
                 raise ValueError(f"issue severity must be warning or error: {issue.severity!r}")

@@ -1,15 +1,10 @@
-"""Confluent wire-format Avro codec on our async registry client, and its error classes.
+"""Confluent wire-format Avro codec on our async registry client.
 
 Wire format: magic byte 0, the writer schema's global id as 4 bytes big-endian, then the Avro
 binary body (no container header). Decoding resolves the writer schema (fetched by id, cached)
 against *our* reader schema, so both older and newer producers decode to the shape we expect.
 
-Errors form one hierarchy so the agent can decide in one place:
-
-* :class:`PoisonMessage` - permanent, the bytes are at fault; route to ``customer-dlq``.
-* :class:`RegistryUnavailable` - transient, the registry could not be asked; retry with backoff.
-* :class:`RegistryRejected` - the registry refused a write (incompatible/invalid schema); fatal
-  at start-up, a deploy problem rather than a message problem.
+Its errors (and the registry client's) are in ``registry_errors``.
 
 The hot path (known schema id) is synchronous CPU work: no awaits, no I/O.
 """
@@ -24,51 +19,17 @@ from typing import TYPE_CHECKING, Any
 import fastavro
 from fastavro.read import SchemaResolutionError
 
+from migration_app.registry_errors import (
+    EncodeError,
+    PoisonMessage,
+)
+
 if TYPE_CHECKING:
-    from .registry import RegistryClient
+    from migration_app.registry import RegistryClient
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
 _MAX_HEADER_TEXT = 512
-
-
-class CodecError(Exception):
-    """Base of everything the codec and the registry client raise."""
-
-
-class PoisonMessage(CodecError):
-    """A message that can never be decoded; ``reason`` is a short stable code for metrics/DLQ."""
-
-    def __init__(self, reason: str, message: str, schema_id: int | None = None) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.detail = message
-        self.schema_id = schema_id
-
-
-class SchemaNotFound(PoisonMessage):
-    """The registry does not know the writer schema id (HTTP 404, error code 40403)."""
-
-    def __init__(self, schema_id: int) -> None:
-        super().__init__("unknown_schema_id", f"schema id {schema_id} not in registry", schema_id)
-
-
-class RegistryUnavailable(CodecError):
-    """Transient: timeout, refused connection, 5xx, auth failure. Retry with backoff."""
-
-
-class RegistryRejected(CodecError):
-    """The registry refused a request (e.g. 409 incompatible, 422 invalid schema)."""
-
-    def __init__(self, status: int, error_code: int | None, message: str, subject: str) -> None:
-        super().__init__(f"registry rejected {subject}: HTTP {status} ({error_code}) {message}")
-        self.status = status
-        self.error_code = error_code
-        self.subject = subject
-
-
-class EncodeError(CodecError, ValueError):
-    """Our own record does not match our writer schema: a bug, never a DLQ case."""
 
 
 def encode_key(customer_id: str) -> bytes:

@@ -1,8 +1,9 @@
-"""The `migration-app` console script.
+"""The `migration-app` console script: Faust's own CLI group plus our commands.
 
-Faust's own CLI (`app.main()`) runs everything that needs the app: `worker`, our `@app.command`s
-(`dev`, `devstack`, `enqueue`, `status`, `preflight`) and Faust's built-ins. The standalone dev
-servers (`sandbox`, `registry`) are dispatched before the app is imported: they need no settings.
+The worker and Faust's built-ins (`worker`, `agents`, `tables`, ...) load the app from
+``migration_app.main`` only when they run, so `--help`, `--version` and `<command> --help` work
+with an empty environment. `sandbox` and `registry` are standalone dev servers (argparse, no
+settings) dispatched before Faust's CLI; they live in the ``devstack`` package.
 """
 
 from __future__ import annotations
@@ -10,37 +11,74 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from importlib import metadata
 
+from migration_app.settings import SettingsError
+
+WORKER_APP = "migration_app.main"
 STANDALONE_SERVERS = {
-    "sandbox": "migration_app.devstack.sandbox.__main__",
-    "registry": "migration_app.devstack.registry_server.__main__",
+    "sandbox": "devstack.sandbox.__main__",
+    "registry": "devstack.registry_server.__main__",
 }
 DEV_COMMANDS = {"dev", "devstack"}
+HELP = """Migrate CRM customers from the legacy Salesforce org (V1) to the new one (V2).
+
+Faust's CLI with the worker app at migration_app.main: `migration-app worker -l info` runs a
+worker; `enqueue`, `status` and `preflight` read MIGRATION_* settings when they run; `dev`,
+`devstack`, `sandbox` and `registry` need the dev services (`make dev`)."""
+
+
+def version() -> str:
+    try:
+        ours = metadata.version("migration-app")
+    except metadata.PackageNotFoundError:  # running from a checkout without an install
+        ours = "unknown"
+    return f"migration-app {ours} (faust-streaming {metadata.version('faust-streaming')})"
 
 
 def _command(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+def _standalone(name: str, argv: list[str]) -> int:
+    from migration_app.commands import DEVSTACK_MISSING
+
+    try:
+        module = importlib.import_module(STANDALONE_SERVERS[name])
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "devstack":
+            print(f"migration-app {name}: {DEVSTACK_MISSING}", file=sys.stderr)
+            return 2
+        raise
+    return int(module.main(argv[argv.index(name) + 1 :]) or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv in (["--version"], ["-V"]):
+        print(version())
+        return 0
     command = _command(argv)
     if command in STANDALONE_SERVERS:
-        module = importlib.import_module(STANDALONE_SERVERS[command])
-        rest = argv[argv.index(command) + 1 :]
-        return int(module.main(rest) or 0)
+        return _standalone(command, argv)
     if command in DEV_COMMANDS:
         os.environ.setdefault("MIGRATION_DEV_MODE", "true")
 
-    from migration_app.settings import SettingsError
+    from faust.cli.faust import cli
 
+    import migration_app.commands  # noqa: F401  (defining the commands registers them)
+
+    cli.help = HELP
+
+    sys.argv = [sys.argv[0], *argv]
     try:
-        from migration_app.app import app
+        # --app defaults to the worker module; Faust imports it only for commands that need it.
+        cli.main(args=argv, prog_name="migration-app", default_map={"app": WORKER_APP})
     except SettingsError as exc:
         print(f"migration-app: {exc}", file=sys.stderr)
         return 2
-    sys.argv = [sys.argv[0], *argv]
-    app.main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 
 

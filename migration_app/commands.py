@@ -1,22 +1,60 @@
-"""`@app.command`s: the CLI beyond Faust's built-ins."""
+"""The CLI beyond Faust's built-ins, as Faust commands that need no app.
+
+Defining a ``faust.cli.Command`` subclass registers it on Faust's ``cli`` group, so importing
+this module is what adds the commands; none of them builds the worker's app. Commands read
+their settings when they run (``SettingsCommand``), so ``--help`` works with an empty
+environment. The dev commands (`dev`, `devstack`) hand over to the ``devstack`` package, which
+is installed next to the product for development only; without it they say how to get it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from faust.cli import AppCommand, argument, option
+import click
+from faust.cli import Command, argument, option
 
-from migration_app.app import app
+from migration_app.client_config import salesforce_config
+from migration_app.settings import Settings
+
+DEVSTACK_MISSING = (
+    "the dev services are not installed in this environment (they never ship in the image): "
+    "from a checkout run `make dev`, or `pip install -e ./devstack`"
+)
 
 
-class SyncCommand(AppCommand):
-    """A command that runs in the foreground without starting the app's event loop.
+class DevStackMissing(click.ClickException):
+    exit_code = 2
+
+    def __init__(self) -> None:
+        super().__init__(DEVSTACK_MISSING)
+
+
+def load_settings() -> Settings:
+    """The settings a command runs with (``SettingsError`` names every missing variable)."""
+    return Settings.from_env()
+
+
+class SettingsCommand(Command):
+    """An async command that reads the settings before Faust's worker wrapper starts it, so a
+    configuration problem is reported as such and not as a crashed service."""
+
+    abstract = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = load_settings()
+
+
+class SyncCommand(Command):
+    """A command that runs in the foreground without an event loop of its own.
 
     Faust documents that overriding ``__call__`` gives a non-async command; `dev` and `devstack`
-    supervise child processes and need no loop of their own.
+    supervise child processes and need no loop.
     """
 
     abstract = True
@@ -38,10 +76,20 @@ _stack_options = [
 ]
 
 
-def _config(**kw: Any) -> Any:
-    from migration_app.devstack.stack import DevStackConfig
+def _devstack(module: str) -> Any:
+    import importlib
 
-    return DevStackConfig(
+    try:
+        return importlib.import_module(f"devstack.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "devstack":
+            raise DevStackMissing() from None
+        raise
+
+
+def _stack_config(settings: Settings, **kw: Any) -> Any:
+    stack = _devstack("stack")
+    return stack.DevStackConfig(
         customers=kw["customers"],
         seed=kw["seed"],
         broker_port=kw["broker_port"],
@@ -50,72 +98,71 @@ def _config(**kw: Any) -> Any:
         sf2_port=kw["sf2_port"],
         sandbox_latency_ms=kw["latency_ms"],
         state_dir=Path(kw["state_dir"]),
-        database_url=app_settings_database_url(),
+        database_url=settings.database_url.reveal(),
     )
 
 
-def app_settings_database_url() -> str:
-    from migration_app.app import settings
-
-    return settings.database_url.reveal()
-
-
-@app.command(*_stack_options, base=SyncCommand)
-def devstack(self: SyncCommand, **kw: Any) -> int:
+class devstack(SyncCommand):
     """Run the dev services alone (broker, PostgreSQL, registry, sandbox orgs) and print URLs."""
-    from migration_app.devstack.dev import run_devstack
 
-    return run_devstack(_config(**kw))
+    options = _stack_options
+
+    def run(self, **kw: Any) -> int:  # type: ignore[override]
+        settings = load_settings()
+        return _devstack("dev").run_devstack(_stack_config(settings, **kw))
 
 
-@app.command(*_stack_options, base=SyncCommand)
-def dev(self: SyncCommand, **kw: Any) -> int:
+class dev(SyncCommand):
     """Run the embedded default: dev services plus a worker, until Ctrl-C."""
-    from migration_app.app import settings
-    from migration_app.devstack.dev import run_dev
 
-    return run_dev(_config(**kw), web_port=settings.web_port, monitor_port=settings.monitor_port)
+    options = _stack_options
+
+    def run(self, **kw: Any) -> int:  # type: ignore[override]
+        settings = load_settings()
+        return _devstack("dev").run_dev(
+            _stack_config(settings, **kw),
+            web_port=settings.web_port,
+            monitor_port=settings.monitor_port,
+        )
 
 
-@app.command(
-    argument("customer_ids", nargs=-1),
-    option(
-        "--all-seeded", is_flag=True, help="Every Account in V1 (the sandbox's seeded customers)"
-    ),
-    option("--file", "id_file", type=str, default=None, help="File with one customer id per line"),
-    option("--dry-run", is_flag=True, help="Transform and validate without writing to V2"),
-    option("--force", is_flag=True, help="Re-migrate customers already COMPLETED"),
-)
-async def enqueue(
-    self: AppCommand,
-    customer_ids: tuple[str, ...],
-    all_seeded: bool,
-    id_file: str | None,
-    dry_run: bool,
-    force: bool,
-) -> None:
+class enqueue(SettingsCommand):
     """Publish CustomerReadyForMigration events for customer ids (V1 Account Ids)."""
-    from migration_app.app import settings
-    from migration_app.enqueue import publish
 
-    ids = list(customer_ids)
-    if id_file:
-        text = await asyncio.to_thread(Path(id_file).read_text)
-        ids += [line.strip() for line in text.splitlines() if line.strip()]
-    if all_seeded:
-        ids += await _v1_account_ids()
-    if not ids:
-        raise SystemExit("enqueue: give customer ids, --file or --all-seeded")
-    count = await publish(settings, ids, dry_run=dry_run, force=force)
-    self.say(f"enqueued {count} customer(s) on topic 'customer'")
+    options = [
+        argument("customer_ids", nargs=-1),
+        option("--all-seeded", is_flag=True, help="Every Account in V1 (the seeded customers)"),
+        option("--file", "id_file", type=str, default=None, help="File with one id per line"),
+        option("--dry-run", is_flag=True, help="Transform and validate without writing to V2"),
+        option("--force", is_flag=True, help="Re-migrate customers already COMPLETED"),
+    ]
+
+    async def run(  # type: ignore[override]
+        self,
+        customer_ids: tuple[str, ...],
+        all_seeded: bool,
+        id_file: str | None,
+        dry_run: bool,
+        force: bool,
+    ) -> None:
+        from migration_app.enqueue import publish
+
+        ids = list(customer_ids)
+        if id_file:
+            text = await asyncio.to_thread(Path(id_file).read_text)
+            ids += [line.strip() for line in text.splitlines() if line.strip()]
+        if all_seeded:
+            ids += await _v1_account_ids(self.settings)
+        if not ids:
+            raise SystemExit("enqueue: give customer ids, --file or --all-seeded")
+        count = await publish(self.settings, ids, dry_run=dry_run, force=force)
+        self.say(f"enqueued {count} customer(s) on topic 'customer'")
 
 
-async def _v1_account_ids() -> list[str]:
-    from migration_app.app import settings
-    from migration_app.runtime import _sf_settings
+async def _v1_account_ids(settings: Settings) -> list[str]:
     from migration_app.salesforce import SalesforceClient
 
-    client = SalesforceClient(_sf_settings(settings, "sf1"))
+    client = SalesforceClient(salesforce_config(settings, "sf1"))
     await client.start()
     try:
         return [r["Id"] for r in await client.query_all("SELECT Id FROM Account ORDER BY Id")]
@@ -123,22 +170,25 @@ async def _v1_account_ids() -> list[str]:
         await client.close()
 
 
-@app.command(
-    argument("customer_ids", nargs=-1),
-    option("--json", "as_json", is_flag=True, help="Machine-readable output"),
-)
-async def status(self: AppCommand, customer_ids: tuple[str, ...], as_json: bool) -> None:
+class status(SettingsCommand):
     """Show a customer's migration state (from the owning worker) and its last audit run."""
-    import json
 
-    from migration_app.status import customer_status
+    options = [
+        argument("customer_ids", nargs=-1),
+        option("--json", "as_json", is_flag=True, help="Machine-readable output"),
+    ]
 
-    for customer_id in customer_ids:
-        report = await customer_status(customer_id)
-        self.say(json.dumps(report, indent=2, default=str) if as_json else _render_status(report))
+    async def run(self, customer_ids: tuple[str, ...], as_json: bool) -> None:  # type: ignore[override]
+        from migration_app.status_report import customer_status
+
+        for customer_id in customer_ids:
+            report = await customer_status(self.settings, customer_id)
+            self.say(
+                json.dumps(report, indent=2, default=str) if as_json else render_status(report)
+            )
 
 
-def _render_status(report: dict[str, Any]) -> str:
+def render_status(report: dict[str, Any]) -> str:
     state = report.get("state") or {}
     run = report.get("last_run") or {}
     lines = [
@@ -152,6 +202,8 @@ def _render_status(report: dict[str, Any]) -> str:
         lines.append(f"  counts:   {run['counts']}")
     if run.get("error"):
         lines.append(f"  error:    {run['error']}")
+    if report.get("audit_error"):
+        lines.append(f"  audit:    {report['audit_error']}")
     for issue in (run.get("issues") or [])[:20]:
         lines.append(
             f"  {issue['severity']:<7} {issue['object']} {issue['legacy_id']} "
@@ -160,12 +212,13 @@ def _render_status(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@app.command()
-async def preflight(self: AppCommand) -> None:
+class preflight(SettingsCommand):
     """Check the mapping against both orgs' describe metadata and connectivity."""
-    from migration_app.preflight_run import run_preflight
 
-    ok, text = await run_preflight()
-    self.say(text)
-    if not ok:
-        raise SystemExit(1)
+    async def run(self) -> None:  # type: ignore[override]
+        from migration_app.preflight_live import run_preflight
+
+        ok, text = await run_preflight(self.settings)
+        self.say(text)
+        if not ok:
+            raise SystemExit(1)

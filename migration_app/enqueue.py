@@ -10,14 +10,11 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 
 from migration_app.avro import AvroCodec, encode_key
+from migration_app.client_config import producer_config, registry_config
 from migration_app.events import CustomerReadyForMigration
-from migration_app.registry import RegistryClient, RegistrySettings
+from migration_app.registry import RegistryClient
 from migration_app.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, RESULT_SUBJECT, load_schema
 from migration_app.settings import Settings
-
-
-def bootstrap_servers(settings: Settings) -> list[str]:
-    return [server.removeprefix("kafka://") for server in settings.faust_broker()]
 
 
 async def publish(
@@ -30,20 +27,8 @@ async def publish(
 ) -> int:
     """Encode through the registry (Confluent wire format) and send keyed by customer id."""
     ids = list(dict.fromkeys(customer_ids))
-    registry = RegistryClient(
-        RegistrySettings(
-            url=settings.registry_url,
-            username=settings.registry_username or None,
-            password=settings.registry_password.reveal() or None,
-            total_timeout=settings.registry_timeout,
-        )
-    )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings),
-        request_timeout_ms=int(settings.broker_request_timeout * 1000),
-        linger_ms=5,
-        max_batch_size=settings.producer_max_batch_size,
-    )
+    registry = RegistryClient(registry_config(settings))
+    producer = AIOKafkaProducer(**producer_config(settings))
     async with registry:
         codec = AvroCodec(
             registry,

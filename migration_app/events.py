@@ -14,8 +14,9 @@ from typing import Any
 import faust
 
 
-class MigrationStatus(enum.StrEnum):
-    """Symbols of the ``MigrationStatus`` Avro enum (reader default: UNKNOWN)."""
+class ResultStatus(enum.StrEnum):
+    """Status of a customer-migrations result event: the symbols of its Avro enum (named
+    ``MigrationStatus`` in the schema; reader default UNKNOWN). A superset of `CustomerStatus`."""
 
     PENDING = "PENDING"
     IN_PROGRESS = "IN_PROGRESS"
@@ -121,7 +122,7 @@ class CustomerMigrationResult(faust.Record, serializer="json", isodates=True):
     def to_avro(self) -> dict[str, Any]:
         return {
             "customer_id": self.customer_id,
-            "status": MigrationStatus(self.status).value,
+            "status": ResultStatus(self.status).value,
             "attempt": self.attempt,
             "correlation_id": self.correlation_id,
             "v2_account_id": self.v2_account_id,
@@ -136,7 +137,7 @@ class CustomerMigrationResult(faust.Record, serializer="json", isodates=True):
     def from_avro(cls, data: dict[str, Any]) -> CustomerMigrationResult:
         return cls(
             customer_id=data["customer_id"],
-            status=data.get("status", MigrationStatus.UNKNOWN.value),
+            status=data.get("status", ResultStatus.UNKNOWN.value),
             attempt=data.get("attempt", 1),
             correlation_id=data.get("correlation_id"),
             v2_account_id=data.get("v2_account_id"),

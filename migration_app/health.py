@@ -1,8 +1,8 @@
 """Dependency health checks: register, run in parallel with timeouts, cache, single-flight, report.
 
-Other modules register their checks at import or start-up::
+The app factory registers each client's check on the app's own registry (no global)::
 
-    health.register_check("registry", registry.ping, critical=True)
+    checks.register("registry", registry.ping, critical=True)
 
 A check is ``async def () -> Mapping | None``: return (optionally with details to show) when the
 dependency is usable, raise when it is not. The aggregator runs every check in its own task under
@@ -61,9 +61,6 @@ class CheckRegistry:
         return list(self._checks.values())
 
 
-default_registry = CheckRegistry()
-
-
 def http_check(
     session: aiohttp.ClientSession,
     url: str,
@@ -88,17 +85,6 @@ def http_check(
             return {"http_status": resp.status}
 
     return check
-
-
-def register_check(
-    name: str, fn: CheckFn, *, critical: bool = True, timeout: float | None = None
-) -> Check:
-    """Register ``fn`` as the health check of dependency ``name`` in the default registry.
-
-    ``critical=True``: the worker cannot do its job without it (DOWN, 503, not ready);
-    ``critical=False``: it can limp along (DEGRADED, 200).
-    """
-    return default_registry.register(name, fn, critical=critical, timeout=timeout)
 
 
 # --- secrets never leave the process -----------------------------------------------------------

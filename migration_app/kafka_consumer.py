@@ -28,6 +28,8 @@ from faust.transport.consumer import ConsumerThread
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, Message
 
+from migration_app.compat import faust_internals
+
 
 class RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Runs the seeks on the aiokafka thread, where the aiokafka consumer lives."""
@@ -40,7 +42,7 @@ class RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return await self.call_thread(self._seek_to_committed_or_reset, partitions)
 
     async def _seek_to_committed_or_reset(self, partitions: tuple[Any, ...]) -> Mapping[Any, int]:
-        consumer = self._ensure_consumer()
+        consumer = faust_internals.aiokafka_consumer(self)
         committed = await consumer.seek_to_committed(*partitions)
         acks_enabled_for = self.app.topics.acks_enabled_for
         # Only stream topics, whose offsets Faust commits; table changelogs have their own seeks.
@@ -92,10 +94,12 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         tps = {tp for tp in tps if tp in assigned}
         if not tps:
             return
-        committed = await self._thread.rewind_to_committed(tps)
+        committed = await faust_internals.consumer_thread(self).rewind_to_committed(tps)
         for tp, offset in committed.items():
             # As Faust's perform_seek does: the next record read is the committed one.
-            self._read_offset[TP(tp.topic, tp.partition)] = offset if offset else None
+            faust_internals.set_read_offset(
+                self, TP(tp.topic, tp.partition), offset if offset else None
+            )
         self.log.info(
             "refetching %d partition(s) whose records arrived during the rebalance", len(tps)
         )

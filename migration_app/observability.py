@@ -22,8 +22,7 @@ import faust
 import mode
 from faust.web import Request, Response, View
 
-from migration_app import metrics
-from migration_app.debug import faustapp
+from migration_app import faust_introspection, metrics
 from migration_app.debug import views as debug_views
 from migration_app.debug.heap import HeapProfiler
 from migration_app.debug.looplag import LoopLagMonitor
@@ -39,7 +38,6 @@ from migration_app.health import (
     Health,
     HealthAggregator,
     Scrubber,
-    default_registry,
 )
 from migration_app.settings import Secret, Settings
 
@@ -78,6 +76,7 @@ class Observability:
     debug: debug_views.DebugEndpoints
     monitor_locals: dict[str, Any] = field(default_factory=dict)
     migration_state: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
+    audit_lookup: Callable[[str], Awaitable[Any]] | None = None
     consumer_lag: metrics.ConsumerLag | None = None
     monitor: AppMonitor | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -110,6 +109,7 @@ class Observability:
                     health=self._health_doc,
                     leaks=self._leaks_doc,
                     migration_state=self._migration_state,
+                    audit=self.audit_lookup,
                 ),
             )
 
@@ -196,16 +196,17 @@ class ObservabilityService(mode.Service):
 def install(
     app: faust.App,
     settings: Settings,
-    checks: CheckRegistry | None = None,
+    checks: CheckRegistry,
     *,
+    audit_lookup: Callable[[str], Awaitable[Any]] | None = None,
     events_topics: Iterable[str] = ("customer",),
     table_name: str = "migration_state",
 ) -> Observability:
     """Register the views, the kafka check, the events sensor and the start/stop service."""
-    registry = checks if checks is not None else default_registry
-    registry.register("kafka", faustapp.kafka_check(app), critical=True)
-    obs = build(settings, registry, app_state=lambda: faustapp.app_state(app))
-    obs.consumer_lag = lambda: faustapp.consumer_lag(app)
+    checks.register("kafka", faust_introspection.kafka_check(app), critical=True)
+    obs = build(settings, checks, app_state=lambda: faust_introspection.app_state(app))
+    obs.audit_lookup = audit_lookup
+    obs.consumer_lag = lambda: faust_introspection.consumer_lag(app)
     obs.monitor_locals.update({"app": app, "tables": app.tables, "obs": obs})
 
     async def migration_state(customer_id: str) -> dict[str, Any] | None:
@@ -215,7 +216,7 @@ def install(
 
     obs.migration_state = migration_state
     register_views(app, obs)
-    app.sensors.add(faustapp.EventsSensor(events_topics))
+    app.sensors.add(faust_introspection.EventsSensor(events_topics))
     app.add_dependency(ObservabilityService(obs))
     return obs
 

@@ -9,22 +9,21 @@ external id make that safe); per-record failures make their customer FAILED.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from migration_app.customer_status import CustomerStatus
+from migration_app.migration.customer_transform import CustomerPlan, transform_customer
 from migration_app.migration.issues import ERROR, Issue
 from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
+from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
-from migration_app.migration.transform import CustomerPlan, transform_customer
-from migration_app.salesforce import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
-from migration_app.state import Status
+from migration_app.salesforce_errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 
 EXTRACT_IDS_PER_QUERY = 200
-_SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 
 
 class SourceOrg(Protocol):
@@ -50,7 +49,7 @@ class CustomerOutcome:
     """What happened to one customer in one attempt: state, audit rows and result event."""
 
     request: MigrationRequest
-    status: Status
+    status: CustomerStatus
     started_at: float
     finished_at: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
@@ -64,7 +63,7 @@ class CustomerOutcome:
         return self.request.customer_id
 
     def fail(self, error: str, issue: Issue | None = None) -> None:
-        self.status = Status.FAILED
+        self.status = CustomerStatus.FAILED
         self.error = self.error or error
         if issue is not None:
             self.issues.append(issue)
@@ -91,13 +90,13 @@ class MigrationPipeline:
     async def migrate(self, requests: Sequence[MigrationRequest]) -> list[CustomerOutcome]:
         started = time.time()
         outcomes = [
-            CustomerOutcome(request=r, status=Status.IN_PROGRESS, started_at=started)
+            CustomerOutcome(request=r, status=CustomerStatus.IN_PROGRESS, started_at=started)
             for r in requests
         ]
-        records = await self._extract([o for o in outcomes if o.status != Status.FAILED])
+        records = await self._extract([o for o in outcomes if o.status != CustomerStatus.FAILED])
         plans: dict[str, CustomerPlan] = {}
         for outcome in outcomes:
-            if outcome.status == Status.FAILED:
+            if outcome.status == CustomerStatus.FAILED:
                 continue
             record = records.get(outcome.customer_id[:15])
             if record is None:
@@ -119,7 +118,7 @@ class MigrationPipeline:
             if plan.account_rejected:
                 outcome.fail("the V1 Account cannot be migrated: " + _first_error(plan))
             elif outcome.request.dry_run:
-                outcome.status = Status.DRY_RUN
+                outcome.status = CustomerStatus.DRY_RUN
                 outcome.counts = {o: len(r) for o, r in plan.records_by_object.items() if r}
             else:
                 plans[outcome.customer_id] = plan
@@ -127,15 +126,15 @@ class MigrationPipeline:
         await self._load(list(plans.values()), by_customer)
         finished = time.time()
         for outcome in outcomes:
-            if outcome.status == Status.IN_PROGRESS:
-                outcome.status = Status.COMPLETED
+            if outcome.status == CustomerStatus.IN_PROGRESS:
+                outcome.status = CustomerStatus.COMPLETED
             outcome.finished_at = finished
         return outcomes
 
     async def _extract(self, outcomes: Sequence[CustomerOutcome]) -> dict[str, dict[str, Any]]:
         ids = []
         for outcome in outcomes:
-            if _SALESFORCE_ID.match(outcome.customer_id):
+            if is_salesforce_id(outcome.customer_id):
                 ids.append(outcome.customer_id)
             else:
                 outcome.fail(
@@ -176,7 +175,9 @@ class MigrationPipeline:
     ) -> UpsertChunk | None:
         """Children of a customer that already failed are not loaded (their parent is missing)."""
         keep = [
-            i for i, cid in enumerate(chunk.customer_ids) if outcomes[cid].status != Status.FAILED
+            i
+            for i, cid in enumerate(chunk.customer_ids)
+            if outcomes[cid].status != CustomerStatus.FAILED
         ]
         if len(keep) == len(chunk.records):
             return chunk

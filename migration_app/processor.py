@@ -10,32 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from faust.streams import _current_event
 from faust.types import EventT, TableT, TopicT
 
 from migration_app import metrics
-from migration_app.audit import AuditUnavailable, RunRecord
-from migration_app.avro import PoisonMessage, RegistryUnavailable, dlq_headers
+from migration_app.audit import RunRecord
+from migration_app.audit_errors import AuditUnavailable
+from migration_app.avro import dlq_headers
 from migration_app.backoff import backoff_delays
+from migration_app.compat import faust_internals
+from migration_app.customer_status import CustomerStatus
 from migration_app.events import CustomerMigrationResult, CustomerReadyForMigration, MigrationIssue
-from migration_app.pipeline import CustomerOutcome, MigrationPipeline, MigrationRequest
-from migration_app.runtime import Runtime
-from migration_app.salesforce import SalesforcePermanentError, SalesforceTransientError
-from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT
-from migration_app.state import (
+from migration_app.migration_state import (
     MigrationState,
-    Status,
     finished,
     new_state,
     should_skip,
     skipped,
     started,
 )
+from migration_app.pipeline import CustomerOutcome, MigrationPipeline, MigrationRequest
+from migration_app.registry_errors import PoisonMessage, RegistryUnavailable
+from migration_app.runtime import Runtime
+from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,8 @@ class BatchProcessor:
     def _set_state(self, customer_id: str, state: MigrationState, source: EventT) -> None:
         """Write with the customer's own event as current, so the changelog entry lands on the
         partition of the customer's events (a batch holds events of several partitions)."""
-        token = _current_event.set(weakref.ref(source))
-        try:
+        with faust_internals.current_event(source):
             self.table[customer_id.encode()] = state
-        finally:
-            _current_event.reset(token)
 
     def _start(
         self, requests: Iterable[CustomerReadyForMigration], sources: dict[str, EventT]
@@ -241,7 +239,7 @@ def _all_failed(requests: Sequence[MigrationRequest], error: str) -> list[Custom
     now = datetime.now(UTC).timestamp()
     return [
         CustomerOutcome(
-            request=r, status=Status.FAILED, started_at=now, finished_at=now, error=error
+            request=r, status=CustomerStatus.FAILED, started_at=now, finished_at=now, error=error
         )
         for r in requests
     ]

@@ -15,34 +15,17 @@ from typing import Any
 from mode import Service
 
 from migration_app import metrics
-from migration_app.audit import AuditSettings, AuditStore
+from migration_app.audit import AuditStore
 from migration_app.avro import AvroCodec
+from migration_app.backoff import backoff_delays
+from migration_app.client_config import audit_config, registry_config, salesforce_config
 from migration_app.migration.spec import MappingSpec, load_mapping
-from migration_app.registry import RegistryClient, RegistrySettings
-from migration_app.salesforce import SalesforceClient, SalesforceSettings
-from migration_app.salesforce_http import HttpSettings
+from migration_app.registry import RegistryClient
+from migration_app.salesforce import SalesforceClient
 from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT, load_schema
 from migration_app.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _sf_settings(settings: Settings, org: str) -> SalesforceSettings:
-    return SalesforceSettings(
-        name=org,
-        url=getattr(settings, f"{org}_url"),
-        username=getattr(settings, f"{org}_username"),
-        password=getattr(settings, f"{org}_password"),
-        security_token=getattr(settings, f"{org}_security_token"),
-        api_version=settings.sf_api_version,
-        http=HttpSettings(
-            connect_timeout=settings.sf_connect_timeout,
-            read_timeout=settings.sf_read_timeout,
-            pool_maxsize=settings.sf_max_workers,
-        ),
-        max_workers=settings.sf_max_workers,
-        max_retries=settings.sf_max_retries,
-    )
 
 
 class Runtime(Service):
@@ -53,15 +36,7 @@ class Runtime(Service):
         self.settings = settings
         self.worker_name = socket.gethostname()
         self.spec: MappingSpec = load_mapping(settings.mapping_file or None)
-        self.registry = RegistryClient(
-            RegistrySettings(
-                url=settings.registry_url,
-                username=settings.registry_username or None,
-                password=settings.registry_password.reveal() or None,
-                total_timeout=settings.registry_timeout,
-                connect_timeout=min(2.0, settings.registry_timeout),
-            )
-        )
+        self.registry = RegistryClient(registry_config(settings))
         self.codec = AvroCodec(
             self.registry,
             {
@@ -69,15 +44,9 @@ class Runtime(Service):
                 RESULT_SUBJECT: load_schema(RESULT_SUBJECT),
             },
         )
-        self.sf1 = SalesforceClient(_sf_settings(settings, "sf1"), on_call=self._count_call)
-        self.sf2 = SalesforceClient(_sf_settings(settings, "sf2"), on_call=self._count_call)
-        self.audit = AuditStore(
-            AuditSettings(
-                dsn=settings.database_url.reveal(),
-                pool_max=settings.database_pool_size,
-                timeout=settings.database_timeout,
-            )
-        )
+        self.sf1 = SalesforceClient(salesforce_config(settings, "sf1"), on_call=self._count_call)
+        self.sf2 = SalesforceClient(salesforce_config(settings, "sf2"), on_call=self._count_call)
+        self.audit = AuditStore(audit_config(settings))
         self.ready_event = asyncio.Event()
 
     def _count_call(self, org: str, endpoint: str, status: int) -> None:
@@ -95,9 +64,10 @@ class Runtime(Service):
 
     async def _connect(self) -> None:
         """Register schemas and prepare the audit schema, retrying until both work."""
-        delay = 0.5
+        delays = backoff_delays(0.5, 10.0)
         pending = {"registry": self.codec.start, "database": self.audit.start}
         while pending and not self.should_stop:
+            delay = next(delays)
             for name, start in list(pending.items()):
                 try:
                     await start()
@@ -107,7 +77,6 @@ class Runtime(Service):
                     del pending[name]
             if pending:
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
         self.ready_event.set()
         log.info("runtime: registry and database ready")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -28,6 +27,8 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
 )
 
+from migration_app.backoff import backoff_delays
+from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
 from migration_app.settings import Secret
 
@@ -35,23 +36,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
-# Per-record errors that mean "try again later" rather than "this record is wrong".
-TRANSIENT_RECORD_ERRORS = frozenset(
-    {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE"}
-)
-
-
-class SalesforceTransientError(RuntimeError):
-    """Still failing after retries (5xx, timeouts, REQUEST_LIMIT_EXCEEDED): retry the work later."""
-
-
-class SalesforcePermanentError(RuntimeError):
-    """The request itself is wrong (4xx other than limits): retrying cannot help."""
-
-    def __init__(self, message: str, status: int | None = None, content: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.content = content
 
 
 @dataclass(frozen=True)
@@ -182,6 +166,7 @@ class SalesforceClient:
         loop = asyncio.get_running_loop()
         max_retries = self.settings.max_retries if retries is None else retries
         attempt = 0
+        delays = backoff_delays(2 * self.settings.backoff_base, self.settings.backoff_cap)
         while True:
             try:
                 return await loop.run_in_executor(self._executor, self._call_sync, fn)
@@ -191,8 +176,7 @@ class SalesforceClient:
                 if attempt >= max_retries:
                     raise
                 attempt += 1
-                delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2**attempt)
-                delay = random.uniform(delay / 2, delay)
+                delay = next(delays)
                 log.info("%s: %s; retry %d in %.2fs", self.name, exc, attempt, delay)
                 if self._on_call:
                     self._on_call(self.name, "retry", 0)

@@ -6,69 +6,95 @@ import asyncio
 import html
 import logging
 
+import aiohttp
+import faust
+from faust.exceptions import NotReady
+from faust.types import TableT
 from faust.web import Request, Response, View
+from faust.web.exceptions import ServiceUnavailable
 
-from migration_app.app import app, migration_state, runtime
-from migration_app.audit import AuditError
-from migration_app.summary import summarize
+from migration_app.audit_errors import AuditError
+from migration_app.compat import faust_internals
+from migration_app.runtime import Runtime
+from migration_app.state_summary import summarize
 
 log = logging.getLogger(__name__)
 
-
-@app.page("/migrations/summary")
-class SummaryView(View):
-    """Counts by status of the customers this worker owns (JSON, for scripts and `dev`)."""
-
-    async def get(self, request: Request) -> Response:
-        return self.json(summarize(migration_state.values()))
-
-
-@app.page("/migrations/{customer_id}")
-class MigrationView(View):
-    """A customer's migration state, answered by the worker that owns its partition."""
-
-    async def get(self, request: Request, customer_id: str) -> Response:
-        try:
-            await _ensure_routing_metadata()
-            return await self._routed(request, customer_id=customer_id)
-        except Exception as exc:  # routing before assignment: say so, not 500
-            log.debug("table route for %s failed: %r", customer_id, exc)
-            return self.json(
-                {"customer_id": customer_id, "error": "partition assignment in progress"},
-                status=503,
-                headers={"Retry-After": "1"},
-            )
-
-    @app.table_route(table=migration_state, match_info="customer_id")
-    async def _routed(self, request: Request, customer_id: str) -> Response:
-        state = migration_state.get(customer_id.encode())
-        if state is None:
-            return self.json({"customer_id": customer_id, "error": "unknown customer"}, status=404)
-        return self.json(state.asdict())
+#: Routing failures that mean "ask again shortly": no owner known for the partition yet (Faust's
+#: ServiceUnavailable), the producer not started, the changelog metadata not loaded in time, or
+#: the owning worker unreachable (it is leaving the group). Anything else is a bug: 500 + stack.
+ROUTING_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ServiceUnavailable,
+    NotReady,
+    TimeoutError,
+    aiohttp.ClientError,
+)
+ROUTING_METADATA_TIMEOUT = 2.0
 
 
-async def _ensure_routing_metadata() -> None:
+def register(app: faust.App, migration_state: TableT, runtime: Runtime) -> None:
+    """/migrations/ (HTML), /migrations/summary (JSON) and /migrations/{id} (table-routed)."""
+
+    @app.page("/migrations/summary")
+    class SummaryView(View):
+        """Counts by status of the customers this worker owns (JSON, for scripts and `dev`)."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json(summarize(migration_state.values()))
+
+    @app.page("/migrations/{customer_id}")
+    class MigrationView(View):
+        """A customer's migration state, answered by the worker that owns its partition."""
+
+        async def get(self, request: Request, customer_id: str) -> Response:
+            try:
+                await ensure_routing_metadata(app, migration_state)
+                return await self._routed(request, customer_id=customer_id)
+            except ROUTING_UNAVAILABLE as exc:
+                log.info("table route for %s not available yet: %r", customer_id, exc)
+                return self.json(
+                    {"customer_id": customer_id, "error": "partition assignment in progress"},
+                    status=503,
+                    headers={"Retry-After": "1"},
+                )
+            except Exception:
+                log.exception("table route for %s failed", customer_id)
+                return self.json(
+                    {"customer_id": customer_id, "error": "internal error (see worker log)"},
+                    status=500,
+                )
+
+        @app.table_route(table=migration_state, match_info="customer_id")
+        async def _routed(self, request: Request, customer_id: str) -> Response:
+            state = migration_state.get(customer_id.encode())
+            if state is None:
+                return self.json(
+                    {"customer_id": customer_id, "error": "unknown customer"}, status=404
+                )
+            return self.json(state.asdict())
+
+    @app.page("/migrations/")
+    class OverviewView(View):
+        """A small HTML page: counts by status, throughput, recent failures with their errors."""
+
+        async def get(self, request: Request) -> Response:
+            summary = summarize(migration_state.values())
+            failures: list[dict] = []
+            note = ""
+            try:
+                failures = await asyncio.wait_for(runtime.audit.recent_failures(20), timeout=2.0)
+            except (AuditError, TimeoutError, RuntimeError) as exc:
+                note = f"audit database unavailable: {html.escape(type(exc).__name__)}"
+            return self.html(_render(summary, failures, note))
+
+
+async def ensure_routing_metadata(app: faust.App, table: TableT) -> None:
     """table_route hashes the key with the producer's partitioner, which needs the changelog
     topic in the producer's metadata; before the first table write it is not there (and the
     route fails). Asking for its partitions loads it; immediate once known."""
-    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-    topic = migration_state.changelog_topic.get_topic_name()
-    await asyncio.wait_for(producer.partitions_for(topic), timeout=2.0)
-
-
-@app.page("/migrations/")
-class OverviewView(View):
-    """A small HTML page: counts by status, throughput, recent failures with their errors."""
-
-    async def get(self, request: Request) -> Response:
-        summary = summarize(migration_state.values())
-        failures: list[dict] = []
-        note = ""
-        try:
-            failures = await asyncio.wait_for(runtime.audit.recent_failures(20), timeout=2.0)
-        except (AuditError, TimeoutError, RuntimeError) as exc:
-            note = f"audit database unavailable: {html.escape(type(exc).__name__)}"
-        return self.html(_render(summary, failures, note))
+    producer = faust_internals.kafka_producer(app)
+    topic = table.changelog_topic.get_topic_name()
+    await asyncio.wait_for(producer.partitions_for(topic), timeout=ROUTING_METADATA_TIMEOUT)
 
 
 def _render(summary: dict, failures: list[dict], note: str) -> str:

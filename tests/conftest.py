@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from migration_app.devstack.dev import worker_process
-from migration_app.devstack.probes import free_port
-from migration_app.devstack.process import ChildProcess
-from migration_app.devstack.stack import DevStack, DevStackConfig
+from devstack.dev import worker_process
+from devstack.probes import free_port
+from devstack.process import ChildProcess
+from devstack.stack import DevStack, DevStackConfig
 
 # The session's seeded customers are shared by modules: the last RESERVED_FOR_SMALL_TESTS belong
 # to the foundation and CLI tests (each takes its own index), the rest to the pipeline pool.
@@ -78,8 +78,8 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         database_url=os.environ.get("MIGRATION_TEST_DATABASE_URL", ""),
         state_dir=state_dir,
         customers=int(os.environ.get("MIGRATION_TEST_CUSTOMERS", "100")),
-        with_registry=_has("migration_app.devstack.registry_server.__main__"),
-        with_sandbox=_has("migration_app.devstack.sandbox.__main__"),
+        with_registry=_has("devstack.registry_server.__main__"),
+        with_sandbox=_has("devstack.sandbox.__main__"),
     )
     with DevStack(config) as stack:
         yield stack

@@ -1,8 +1,9 @@
 """aiomonitor, started and stopped by the app itself, with our commands in its telnet UI.
 
 Commands (added to ``aiomonitor.monitor_cli`` at import): ``health`` (the /health JSON),
-``migration <customer_id>`` (the migration_state table, plus whatever ``set_migration_lookup``
-adds), ``tasks-top`` (grouped task stacks, like tasks?debug=1) and ``leaks`` (the watchdog's view).
+``migration <customer_id>`` (the migration_state table, plus the audit rows when
+``MonitorOps.audit`` is given), ``tasks-top`` (grouped task stacks, like tasks?debug=1) and
+``leaks`` (the watchdog's view).
 
 Commands run in aiomonitor's own thread and loop. ``tasks-top`` reads the app loop's tasks from
 there (like aiomonitor's ``ps``) so it still answers when the app loop is blocked; the others run
@@ -32,6 +33,7 @@ from aiomonitor.termui.commands import (
     print_fail,
 )
 
+from migration_app.compat import aiomonitor_internals
 from migration_app.debug.tasks import all_tasks, format_groups, group_tasks
 
 log = logging.getLogger(__name__)
@@ -39,14 +41,6 @@ log = logging.getLogger(__name__)
 COMMAND_TIMEOUT = 10.0
 
 MigrationLookup = Callable[[str], Awaitable[Mapping[str, Any] | None]]
-_migration_lookup: MigrationLookup | None = None
-
-
-def set_migration_lookup(fn: MigrationLookup | None) -> None:
-    """Hook for the pipeline: ``async fn(customer_id) -> mapping`` (e.g. the audit rows), shown by
-    the ``migration`` command under ``"audit"`` next to the table state."""
-    global _migration_lookup
-    _migration_lookup = fn
 
 
 @dataclass(frozen=True)
@@ -55,7 +49,9 @@ class MonitorOps:
 
     health: Callable[[], Awaitable[Mapping[str, Any]]]
     leaks: Callable[[], Awaitable[Mapping[str, Any]]]
-    migration_state: Callable[[str], Awaitable[Mapping[str, Any] | None]]
+    migration_state: MigrationLookup
+    #: ``async fn(customer_id) -> mapping`` (the audit rows), shown by ``migration`` under "audit"
+    audit: MigrationLookup | None = None
 
 
 class AppMonitor(Monitor):
@@ -70,11 +66,11 @@ class AppMonitor(Monitor):
         except BaseException as exc:  # ports taken etc.: surface it, do not hang start()
             self.start_error = exc
         finally:
-            self._ui_started.set()
+            aiomonitor_internals.mark_ui_started(self)
 
     def creation_site(self, task: asyncio.Task[Any]) -> list[traceback.FrameSummary] | None:
         """Where ``task`` was created, recorded by the hooked task factory (if enabled)."""
-        return self._created_tracebacks.get(task)
+        return aiomonitor_internals.creation_traceback(self, task)
 
 
 def port_free(host: str, port: int) -> bool:
@@ -118,11 +114,11 @@ async def start_monitor(
     monitor.ops = ops
     loop_thread = threading.get_ident()
     await asyncio.to_thread(monitor.start)  # waits for its thread to bind: not on the loop
-    monitor._event_loop_thread_id = loop_thread  # start() recorded the helper thread
+    aiomonitor_internals.set_loop_thread(monitor, loop_thread)  # start() saw the helper thread
     if monitor.start_error is not None:
         log.error("aiomonitor failed to start: %r", monitor.start_error)
-        await asyncio.to_thread(monitor._ui_thread.join)
-        monitor._monitored_loop.set_task_factory(monitor._original_task_factory)
+        await asyncio.to_thread(aiomonitor_internals.join_ui_thread, monitor)
+        aiomonitor_internals.restore_task_factory(monitor)
         return None
     log.info("aiomonitor: telnet %s %s (web UI port %s)", host, port, webui_port)
     return monitor
@@ -164,7 +160,9 @@ def _on_app_loop(
         async def call() -> Any:
             return await make(ops)
 
-        future = asyncio.run_coroutine_threadsafe(call(), monitor._monitored_loop)
+        future = asyncio.run_coroutine_threadsafe(
+            call(), aiomonitor_internals.monitored_loop(monitor)
+        )
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), COMMAND_TIMEOUT)
         except TimeoutError:
@@ -174,8 +172,8 @@ def _on_app_loop(
         else:
             click.echo(render(result))
 
-    task = monitor._ui_loop.create_task(_run(ctx))
-    monitor._termui_tasks.add(task)
+    task = aiomonitor_internals.ui_loop(monitor).create_task(_run(ctx))
+    aiomonitor_internals.track_ui_task(monitor, task)
 
 
 def _json(value: Any) -> str:
@@ -205,8 +203,8 @@ def do_migration(ctx: click.Context, customer_id: str) -> None:
     async def lookup(ops: MonitorOps) -> dict[str, Any]:
         state = await ops.migration_state(customer_id)
         out: dict[str, Any] = {"customer_id": customer_id, "state": state}
-        if _migration_lookup is not None:
-            out["audit"] = await _migration_lookup(customer_id)
+        if ops.audit is not None:
+            out["audit"] = await ops.audit(customer_id)
         return out
 
     _on_app_loop(ctx, lookup, _json)
@@ -219,7 +217,7 @@ def do_migration(ctx: click.Context, customer_id: str) -> None:
 def do_tasks_top(ctx: click.Context, limit: int) -> None:
     """Tasks grouped by identical stack, most frequent first (like tasks?debug=1)"""
     monitor: Monitor = ctx.obj
-    groups = group_tasks(all_tasks(monitor._monitored_loop))
+    groups = group_tasks(all_tasks(aiomonitor_internals.monitored_loop(monitor)))
     total = sum(g.count for g in groups)
     click.echo(format_groups(groups[:limit], total=total))
     if len(groups) > limit:

@@ -8,13 +8,14 @@ speedscope "import") or speedscope JSON. One profile at a time.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
+
+from migration_app.compat import python_internals
 
 MAX_SECONDS = 60.0
 DEFAULT_INTERVAL = 0.005
@@ -93,7 +94,7 @@ def sample_stacks(
     start = time.monotonic()
     deadline = start + seconds
     while not stop.is_set() and time.monotonic() < deadline:
-        for tid, frame in sys._current_frames().items():
+        for tid, frame in python_internals.current_frames().items():
             if tid == me:
                 continue
             if tid not in names:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from migration_app.compat import python_internals
+
 MAX_DEPTH = 128
 
 
@@ -144,8 +146,7 @@ CreationSite = Callable[[asyncio.Task[Any]], list[traceback.FrameSummary] | None
 
 def source_traceback(task: asyncio.Task[Any]) -> list[traceback.FrameSummary] | None:
     """Where the task was created, recorded by asyncio only when the loop runs in debug mode."""
-    tb = getattr(task, "_source_traceback", None)
-    return list(tb) if tb else None
+    return python_internals.task_source_traceback(task)
 
 
 def format_tasks(tasks: Iterable[asyncio.Task[Any]], creation_site: CreationSite | None) -> str:

@@ -4,9 +4,9 @@ but showing what each thread is doing now: a stuck executor or a leaked thread n
 
 from __future__ import annotations
 
-import sys
 import threading
 
+from migration_app.compat import python_internals
 from migration_app.debug.tasks import Frame
 
 
@@ -14,7 +14,7 @@ def thread_stacks() -> list[tuple[threading.Thread | None, int, list[Frame]]]:
     """(thread or None if not a ``threading`` thread, ident, frames innermost first)."""
     by_ident = {t.ident: t for t in threading.enumerate()}
     result = []
-    for ident, frame in sys._current_frames().items():
+    for ident, frame in python_internals.current_frames().items():
         frames: list[Frame] = []
         f = frame
         while f is not None:

@@ -12,9 +12,9 @@ import random
 import time
 from typing import Any
 
+from migration_app.migration.customer_transform import transform_customer
 from migration_app.migration.plan import plan_upserts
 from migration_app.migration.spec import MappingSpec, load_mapping
-from migration_app.migration.transform import transform_customer
 
 
 def _sid(prefix: str, n: int) -> str:

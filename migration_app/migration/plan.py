@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from migration_app.migration.customer_transform import CustomerPlan
 from migration_app.migration.spec import MappingSpec
-from migration_app.migration.transform import CustomerPlan
 
 MAX_COLLECTION_SIZE = 200  # Salesforce sObject Collections limit per request
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from migration_app.migration.transforms import (
+from migration_app.migration.field_transforms import (
     ON_UNKNOWN_DEFAULT,
     ON_UNKNOWN_DROP,
     ON_UNKNOWN_ERROR,
@@ -29,9 +29,9 @@ from migration_app.migration.transforms import (
     Trim,
     Truncate,
 )
+from migration_app.migration.salesforce_ids import is_salesforce_id
 
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_SF_ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
 class MappingError(ValueError):
@@ -163,7 +163,7 @@ class MappingSpec:
         if not ids:
             raise ValueError("extract_soql needs at least one account id")
         for account_id in ids:
-            if not isinstance(account_id, str) or _SF_ID_RE.fullmatch(account_id) is None:
+            if not is_salesforce_id(account_id):
                 raise ValueError(f"not a Salesforce id: {account_id!r}")
         root = self.root
         parts = list(root.v1_fields)

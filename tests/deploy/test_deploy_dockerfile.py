@@ -137,3 +137,54 @@ def test_dockerignore_keeps_the_build_inputs() -> None:
 def test_image_defaults_agree_with_settings_field_types(name: str) -> None:
     env = dict(re.findall(r"(\w+)=(\S+)", " ".join(runtime("ENV"))))
     Settings.from_env({name: env[name], "MIGRATION_DEV_MODE": "true"})
+
+
+def test_image_context_and_wheel_hold_no_dev_service_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The dev services (sandbox, registry server, broker/PostgreSQL runners) are a distribution
+    of their own: neither the build context nor the product wheel may carry them."""
+    lines = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert not any(a.split("/")[0] in {"devstack", "tests", "benchmarks"} for a in allowed)
+    assert not (REPO / "migration_app" / "devstack").exists()
+    # Build from a copy of exactly what the Dockerfile copies into its build stage.
+    import shutil
+
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, context / name)
+    shutil.copytree(
+        REPO / "migration_app",
+        context / "migration_app",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "--wheel-dir",
+            str(tmp_path),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import zipfile
+
+    (wheel,) = tmp_path.glob("migration_app-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("migration_app/app.py") for n in names)
+    leaked = [n for n in names if "devstack" in n or "sandbox" in n or n.startswith("tests/")]
+    assert leaked == [], leaked

@@ -15,8 +15,8 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
+from devstack.probes import postgres_ok
 from migration_app.audit import AuditSettings
-from migration_app.devstack.probes import postgres_ok
 
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import urllib.request
 
-from migration_app.devstack.probes import free_port
+from devstack.probes import free_port
 from tests.conftest import wait_for
 
 

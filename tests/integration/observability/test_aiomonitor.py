@@ -8,7 +8,6 @@ import json
 import threading
 from pathlib import Path
 
-from migration_app.debug.monitor import set_migration_lookup
 from migration_app.health import CheckRegistry
 from migration_app.observability import install
 from tests.integration.observability.support import (
@@ -35,16 +34,16 @@ async def test_telnet_ui_runs_our_commands_and_stops_cleanly(tmp_path: Path) -> 
     )
     checks = CheckRegistry()
     app = make_app(tmp_path, free_port())
-    obs = install(app, settings, checks)
-    checks.unregister("kafka")
-    checks.register("database", ok)
 
     async def audit(customer_id: str) -> dict[str, object]:
         return {"runs": 2, "customer": customer_id}
 
+    obs = install(app, settings, checks, audit_lookup=audit)
+    checks.unregister("kafka")
+    checks.register("database", ok)
+
     threads_before = {t.ident for t in threading.enumerate()}
     await obs.start()
-    set_migration_lookup(audit)
     try:
         assert obs.monitor is not None
         session = await TelnetSession.connect("127.0.0.1", port)
@@ -74,7 +73,6 @@ async def test_telnet_ui_runs_our_commands_and_stops_cleanly(tmp_path: Path) -> 
         finally:
             await session.close()
     finally:
-        set_migration_lookup(None)
         await obs.stop()
 
     leftover = [

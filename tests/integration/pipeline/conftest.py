@@ -26,11 +26,12 @@ import requests
 from aiokafka import AIOKafkaConsumer
 from simple_salesforce import Salesforce
 
+from devstack.dev import worker_process
+from devstack.probes import free_port
+from devstack.process import ChildProcess
+from devstack.stack import DevStack
 from migration_app.avro import AvroCodec
-from migration_app.devstack.dev import worker_process
-from migration_app.devstack.probes import free_port
-from migration_app.devstack.process import ChildProcess
-from migration_app.devstack.stack import DevStack
+from migration_app.customer_status import TERMINAL_STATUSES
 from migration_app.enqueue import publish
 from migration_app.registry import RegistryClient, RegistrySettings
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
@@ -47,7 +48,6 @@ from tests.conftest import (
 # Short batches for speed; no aiomonitor (ports and start-up time are not under test here).
 WORKER_ENV = {"MIGRATION_BATCH_WITHIN": "0.2", "MIGRATION_MONITOR_ENABLED": "false"}
 READY_PATH = "/health/ready"  # partitions assigned, tables recovered, dependencies up
-TERMINAL = {"COMPLETED", "FAILED", "DRY_RUN"}
 HTTP_TIMEOUT = 5.0
 NO_FAULTS = {"latency_ms": 0, "jitter_ms": 0, "error_rates": {}, "hang_rate": 0}
 
@@ -293,7 +293,7 @@ class Harness:
             return {
                 cid: s
                 for cid, s in self.states(ids).items()
-                if s and s["status"] in TERMINAL and s["attempt"] > after.get(cid, 0)
+                if s and s["status"] in TERMINAL_STATUSES and s["attempt"] > after.get(cid, 0)
             }
 
         try:

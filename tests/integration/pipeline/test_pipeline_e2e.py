@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devstack.sandbox.ids import checksum
 from migration_app.avro import AvroCodec
-from migration_app.devstack.sandbox.ids import checksum
+from migration_app.customer_status import TERMINAL_STATUSES
 from migration_app.events import CustomerReadyForMigration
 from migration_app.registry import RegistryClient, RegistrySettings
 from migration_app.schemas import (
@@ -34,7 +35,6 @@ from tests.conftest import wait_for
 from tests.integration.pipeline.conftest import (
     OBJECTS,
     READY_PATH,
-    TERMINAL,
     Harness,
     get_json,
     issue_codes,
@@ -444,7 +444,7 @@ def kill_mid_run(harness: Harness, worker: Any, ids: list[str], before: dict[str
     unfinished = [
         cid
         for cid, s in at_kill.items()
-        if not (s and s["attempt"] > before[cid] and s["status"] in TERMINAL)
+        if not (s and s["attempt"] > before[cid] and s["status"] in TERMINAL_STATUSES)
     ]
     assert unfinished, "the kill landed after the run: nothing left to resume"
 
@@ -522,7 +522,9 @@ def test_postgres_down_holds_completion_until_audit_is_written(
     while time.monotonic() < window_end:
         for cid, s in harness.states(ids).items():
             if s and s["attempt"] > before[cid]:
-                assert s["status"] not in TERMINAL, f"{cid} became {s['status']} without audit"
+                assert s["status"] not in TERMINAL_STATUSES, (
+                    f"{cid} became {s['status']} without audit"
+                )
                 seen_in_progress.add(cid)
         time.sleep(0.2)
     assert seen_in_progress, "no customer was started while PostgreSQL was down"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from migration_app.devstack.registry_server import build_app
+from devstack.registry_server import build_app
 
 
 @dataclass

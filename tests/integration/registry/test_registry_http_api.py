@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from migration_app.devstack.registry_server import build_app
-from migration_app.devstack.registry_server.server import CONTENT_TYPE
+from devstack.registry_server import build_app
+from devstack.registry_server.server import CONTENT_TYPE
 from tests.unit.registry_server.compat_cases import TABLE
 
 V1 = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "string"}]}
@@ -125,7 +125,7 @@ def test_cli_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "migration_app.devstack.registry_server",
+        "devstack.registry_server",
         "--port",
         "0",
         "--data-file",

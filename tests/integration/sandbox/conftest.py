@@ -9,7 +9,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from migration_app.devstack.sandbox import SandboxConfig, SandboxThread
+from devstack.sandbox import SandboxConfig, SandboxThread
 from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
 
 V1_CUSTOMERS = 40

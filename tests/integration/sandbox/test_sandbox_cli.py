@@ -36,7 +36,7 @@ def test_cli_ready_line_and_sigterm() -> None:
         [
             sys.executable,
             "-m",
-            "migration_app.devstack.sandbox",
+            "devstack.sandbox",
             "--org",
             "v1",
             "--port",

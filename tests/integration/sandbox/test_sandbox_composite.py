@@ -6,7 +6,7 @@ import pytest
 from conftest import admin
 from simple_salesforce import Salesforce, SalesforceMalformedRequest
 
-from migration_app.devstack.sandbox import SandboxThread
+from devstack.sandbox import SandboxThread
 
 BASE = "/services/data/v59.0"
 

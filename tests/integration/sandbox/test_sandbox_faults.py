@@ -11,7 +11,7 @@ import requests
 from conftest import admin, login
 from simple_salesforce import Salesforce, SalesforceGeneralError, SalesforceRefusedRequest
 
-from migration_app.devstack.sandbox import SandboxConfig, SandboxThread
+from devstack.sandbox import SandboxConfig, SandboxThread
 from migration_app.salesforce_http import HttpSettings
 
 Q = "SELECT Id FROM Account LIMIT 1"

@@ -6,7 +6,7 @@ import pytest
 from conftest import FAST, admin, login
 from simple_salesforce import Salesforce, SalesforceAuthenticationFailed, SalesforceExpiredSession
 
-from migration_app.devstack.sandbox import SandboxThread
+from devstack.sandbox import SandboxThread
 from migration_app.salesforce_http import build_session, login_domain_for
 
 

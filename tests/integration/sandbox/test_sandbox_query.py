@@ -9,7 +9,7 @@ import pytest
 from conftest import V1_CUSTOMERS, admin
 from simple_salesforce import Salesforce, SalesforceMalformedRequest
 
-from migration_app.devstack.sandbox import SandboxThread
+from devstack.sandbox import SandboxThread
 
 
 def test_child_subqueries_and_parent_paths(sf1: Salesforce) -> None:

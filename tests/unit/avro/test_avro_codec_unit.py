@@ -8,26 +8,21 @@ import io
 import fastavro
 import pytest
 
-from migration_app.avro import (
-    HEADER,
-    AvroCodec,
+from migration_app.avro import HEADER, AvroCodec, decode_key, dlq_headers, encode_key, split_frame
+from migration_app.events import (
+    CustomerMigrationResult,
+    CustomerReadyForMigration,
+    MigrationIssue,
+    ResultStatus,
+)
+from migration_app.registry import RegistrySettings
+from migration_app.registry_errors import (
     CodecError,
     EncodeError,
     PoisonMessage,
     RegistryUnavailable,
     SchemaNotFound,
-    decode_key,
-    dlq_headers,
-    encode_key,
-    split_frame,
 )
-from migration_app.events import (
-    CustomerMigrationResult,
-    CustomerReadyForMigration,
-    MigrationIssue,
-    MigrationStatus,
-)
-from migration_app.registry import RegistrySettings
 from migration_app.schemas import (
     CUSTOMER_SUBJECT,
     RESULT_SUBJECT,
@@ -72,7 +67,7 @@ async def _codec() -> tuple[AvroCodec, MemoryRegistry]:
 def _result() -> CustomerMigrationResult:
     return CustomerMigrationResult(
         customer_id="001000000000000AAA",
-        status=MigrationStatus.COMPLETED,
+        status=ResultStatus.COMPLETED,
         attempt=2,
         v2_account_id="001000000000000BBB",
         counts={"Account": 1, "Contact": 2},
@@ -198,7 +193,7 @@ def test_records_mirror_the_schemas() -> None:
     by_name = {f["name"]: f for f in result_schema()["fields"]}
     assert names(by_name["warnings"]["type"]["items"]) == set(MigrationIssue._options.fields)
     status = by_name["status"]["type"]
-    assert status["symbols"] == [s.value for s in MigrationStatus]
+    assert status["symbols"] == [s.value for s in ResultStatus]
     assert status["default"] == "UNKNOWN"
     assert subject_for("customer") == CUSTOMER_SUBJECT
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from migration_app.migration.customer_transform import CustomerPlan, transform_customer
 from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
 from migration_app.migration.spec import MappingSpec
-from migration_app.migration.transform import CustomerPlan, transform_customer
 
 Factory = Callable[..., dict[str, Any]]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migration_app.migration.preflight import Finding, check_mapping
+from migration_app.migration.mapping_check import Finding, check_mapping
 from migration_app.migration.spec import MappingSpec
 
 Describes = dict[str, dict[str, Any]]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from migration_app.migration.field_transforms import Phone, Picklist, Truncate
 from migration_app.migration.spec import MappingError, MappingSpec, load_mapping, parse_mapping
-from migration_app.migration.transforms import Phone, Picklist, Truncate
 
 A1 = "001000000000001AAA"
 A2 = "001000000000002"

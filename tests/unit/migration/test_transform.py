@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from migration_app.migration.customer_transform import IncompleteExtractError, transform_customer
 from migration_app.migration.issues import Issue
 from migration_app.migration.spec import MappingSpec
-from migration_app.migration.transform import IncompleteExtractError, transform_customer
 
 ACCOUNT_ID = "001000000000001AAA"
 Factory = Callable[..., dict[str, Any]]

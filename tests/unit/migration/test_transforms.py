@@ -7,6 +7,7 @@ import random
 import phonenumbers
 import pytest
 
+from migration_app.migration.field_transforms import Boolean, Email, Phone, Picklist, Trim, Truncate
 from migration_app.migration.issues import (
     ERROR,
     NORMALISED,
@@ -15,7 +16,6 @@ from migration_app.migration.issues import (
     VALUE_DROPPED,
     WARNING,
 )
-from migration_app.migration.transforms import Boolean, Email, Phone, Picklist, Trim, Truncate
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from migration_app.customer_status import CustomerStatus
 from migration_app.migration.spec import load_mapping
 from migration_app.pipeline import MigrationPipeline, MigrationRequest
-from migration_app.salesforce import SalesforceTransientError
-from migration_app.state import Status
+from migration_app.salesforce_errors import SalesforceTransientError
 
 ACC1 = "001A00000000001AAA"
 ACC2 = "001A00000000002AAA"
@@ -81,7 +81,7 @@ def spec():
 async def test_batch_shares_one_query_and_one_call_per_object(spec) -> None:
     source, target = FakeSource([_account(ACC1), _account(ACC2)]), FakeTarget()
     outcomes = await MigrationPipeline(spec, source, target).migrate(_requests(ACC1, ACC2))
-    assert [o.status for o in outcomes] == [Status.COMPLETED, Status.COMPLETED]
+    assert [o.status for o in outcomes] == [CustomerStatus.COMPLETED, CustomerStatus.COMPLETED]
     assert len(source.queries) == 1
     assert target.calls == [("Account", 2), ("Contact", 2)]
     assert outcomes[0].v2_account_id == "V2" + ACC1
@@ -94,8 +94,8 @@ async def test_missing_and_malformed_customers_fail_clearly(spec) -> None:
         _requests(ACC1, ACC2, "not-an-id'); DROP")
     )
     by_id = {o.customer_id: o for o in outcomes}
-    assert by_id[ACC1].status == Status.COMPLETED
-    assert by_id[ACC2].status == Status.FAILED
+    assert by_id[ACC1].status == CustomerStatus.COMPLETED
+    assert by_id[ACC2].status == CustomerStatus.FAILED
     assert "not found in V1" in (by_id[ACC2].error or "")
     assert by_id["not-an-id'); DROP"].issues[0].code == "INVALID_ID"
     assert "DROP" not in source.queries[0]
@@ -107,8 +107,8 @@ async def test_rejected_parent_skips_its_children_and_fails_only_that_customer(s
         spec, FakeSource([_account(ACC1), _account(ACC2)]), target
     ).migrate(_requests(ACC1, ACC2))
     by_id = {o.customer_id: o for o in outcomes}
-    assert by_id[ACC1].status == Status.COMPLETED
-    assert by_id[ACC2].status == Status.FAILED
+    assert by_id[ACC1].status == CustomerStatus.COMPLETED
+    assert by_id[ACC2].status == CustomerStatus.FAILED
     assert by_id[ACC2].issues[-1].code == "DUPLICATE_VALUE"
     assert target.calls == [("Account", 2), ("Contact", 1)]
 
@@ -118,7 +118,7 @@ async def test_dry_run_transforms_without_writing(spec) -> None:
     outcomes = await MigrationPipeline(spec, FakeSource([_account(ACC1)]), target).migrate(
         _requests(ACC1, dry_run=True)
     )
-    assert outcomes[0].status == Status.DRY_RUN
+    assert outcomes[0].status == CustomerStatus.DRY_RUN
     assert outcomes[0].counts == {"Account": 1, "Contact": 1}
     assert target.calls == []
 
@@ -128,7 +128,7 @@ async def test_record_errors_in_transform_are_audited_not_loaded(spec) -> None:
     outcomes = await MigrationPipeline(
         spec, FakeSource([_account(ACC1, last_name=None)]), target
     ).migrate(_requests(ACC1))
-    assert outcomes[0].status == Status.COMPLETED
+    assert outcomes[0].status == CustomerStatus.COMPLETED
     assert any(i.code == "REQUIRED_MISSING" for i in outcomes[0].issues)
     assert target.calls == [("Account", 1)]
 
@@ -138,13 +138,13 @@ async def test_transient_failure_propagates_for_a_batch_retry(spec) -> None:
     with pytest.raises(SalesforceTransientError):
         await pipeline.migrate(_requests(ACC1))
     outcomes = await pipeline.migrate(_requests(ACC1))
-    assert outcomes[0].status == Status.COMPLETED
+    assert outcomes[0].status == CustomerStatus.COMPLETED
 
 
 async def test_large_batches_extract_in_bounded_queries(spec) -> None:
     ids = [f"001A{n:011d}AAA"[:18] for n in range(450)]
     source = FakeSource([_account(i) for i in ids])
     outcomes = await MigrationPipeline(spec, source, FakeTarget()).migrate(_requests(*ids))
-    assert all(o.status == Status.COMPLETED for o in outcomes)
+    assert all(o.status == CustomerStatus.COMPLETED for o in outcomes)
     assert len(source.queries) == 3
     assert max(len(q) for q in source.queries) < 16_000

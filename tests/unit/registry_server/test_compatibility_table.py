@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from migration_app.devstack.registry_server.canonical import parse
-from migration_app.devstack.registry_server.compatibility import check
+from devstack.registry_server.canonical import parse
+from devstack.registry_server.compatibility import check
 from tests.unit.registry_server.compat_cases import B_NODEF, TABLE, A, rec
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from migration_app.devstack.registry_server.canonical import InvalidSchema, parse
-from migration_app.devstack.registry_server.store import RegistryError, Store
+from devstack.registry_server.canonical import InvalidSchema, parse
+from devstack.registry_server.store import RegistryError, Store
 
 V1 = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "string"}]}
 V2 = {

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from migration_app.devstack.sandbox import validation
-from migration_app.devstack.sandbox.errors import SfError
-from migration_app.devstack.sandbox.ids import IdFactory
-from migration_app.devstack.sandbox.schema import v2_schema
-from migration_app.devstack.sandbox.soql import parse
-from migration_app.devstack.sandbox.soql_eval import Evaluator
-from migration_app.devstack.sandbox.store import Store
+from devstack.sandbox import validation
+from devstack.sandbox.errors import SfError
+from devstack.sandbox.ids import IdFactory
+from devstack.sandbox.schema import v2_schema
+from devstack.sandbox.soql import parse
+from devstack.sandbox.soql_eval import Evaluator
+from devstack.sandbox.store import Store
 
 
 @pytest.fixture

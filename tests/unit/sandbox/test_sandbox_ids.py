@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migration_app.devstack.sandbox import ids
+from devstack.sandbox import ids
 
 
 @pytest.mark.parametrize(

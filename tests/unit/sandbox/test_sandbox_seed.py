@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from migration_app.devstack.sandbox.ids import IdFactory
-from migration_app.devstack.sandbox.schema import v1_schema
-from migration_app.devstack.sandbox.seed import seed_v1
-from migration_app.devstack.sandbox.store import Store
+from devstack.sandbox.ids import IdFactory
+from devstack.sandbox.schema import v1_schema
+from devstack.sandbox.seed import seed_v1
+from devstack.sandbox.store import Store
 
 
 def _seeded(customers: int, seed: int, dirty: float = 0.05) -> Store:

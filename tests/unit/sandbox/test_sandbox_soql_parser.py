@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from migration_app.devstack.sandbox.errors import SfError
-from migration_app.devstack.sandbox.soql import (
+from devstack.sandbox.errors import SfError
+from devstack.sandbox.soql import (
     BoolOp,
     Comparison,
     Count,

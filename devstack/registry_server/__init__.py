@@ -1,6 +1,6 @@
 """A Confluent-compatible schema registry for dev and tests (production: Confluent's own).
 
-``python -m migration_app.devstack.registry_server --port 8081 [--data-file store.json]``
+``python -m devstack.registry_server --port 8081 [--data-file store.json]``
 """
 
 from .server import RunningRegistry, build_app, start_registry

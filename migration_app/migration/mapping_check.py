@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from migration_app.migration.field_transforms import Picklist, Truncate
 from migration_app.migration.spec import FieldMap, MappingSpec, ObjectSpec, ReferenceMap
-from migration_app.migration.transforms import Picklist, Truncate
 
 Level = Literal["ok", "warning", "error"]
 Describe = Mapping[str, Any]

@@ -7,12 +7,14 @@ from typing import Any
 
 import aiohttp
 
-from migration_app.audit import AuditSettings, AuditStore, AuditUnavailable
+from migration_app.audit import AuditStore
+from migration_app.audit_errors import AuditUnavailable
+from migration_app.client_config import audit_config
+from migration_app.settings import Settings
 
 
-async def customer_status(customer_id: str) -> dict[str, Any]:
-    from migration_app.app import settings
-
+async def customer_status(settings: Settings, customer_id: str) -> dict[str, Any]:
+    """The owning worker's table entry (through the web view) and the last audit run."""
     report: dict[str, Any] = {"customer_id": customer_id}
     url = f"http://{settings.web_host}:{settings.web_port}/migrations/{customer_id}"
     timeout = aiohttp.ClientTimeout(total=5, connect=2)
@@ -25,7 +27,7 @@ async def customer_status(customer_id: str) -> dict[str, Any]:
     except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
         report["state"] = None
         report["state_error"] = f"worker not reachable at {url}: {type(exc).__name__}"
-    store = AuditStore(AuditSettings(dsn=settings.database_url.reveal(), pool_max=1))
+    store = AuditStore(audit_config(settings, pool_max=1))
     try:
         await store.start()
         report["last_run"] = await store.last_run(customer_id)

@@ -10,8 +10,8 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from .api import ApiRequest, ApiResponse, request_from_url
 from .errors import SfError
+from .messages import ApiRequest, ApiResponse, request_from_url
 
 if TYPE_CHECKING:
     from .api import Org

@@ -11,6 +11,7 @@ import faust
 from faust.types import TP, Message
 
 from migration_app import metrics
+from migration_app.compat import faust_internals
 from migration_app.health import AppState
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def kafka_check(app: faust.App):  # type: ignore[no-untyped-def]
     the aggregator's timeout cancels it if the brokers do not answer."""
 
     async def check() -> Mapping[str, Any]:
-        producer = app.producer._ensure_producer()  # raises NotReady before start
+        producer = faust_internals.kafka_producer(app)  # raises NotReady before start
         cluster = await producer.client.fetch_all_metadata()
         assigned = assignment(app)
         return {

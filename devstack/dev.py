@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from migration_app.devstack.probes import http_ok
-from migration_app.devstack.process import ChildProcess
-from migration_app.devstack.progress import enqueue_seeded, render_summary, show_progress
-from migration_app.devstack.stack import DevStack, DevStackConfig
+from devstack.probes import http_ok
+from devstack.process import ChildProcess
+from devstack.progress import enqueue_seeded, render_summary, show_progress
+from devstack.stack import DevStack, DevStackConfig
 
 
 def worker_process(

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-from migration_app.migration.preflight import check_mapping
+from migration_app.client_config import ORGS, salesforce_config
+from migration_app.migration.mapping_check import check_mapping
 from migration_app.migration.spec import load_mapping
-from migration_app.salesforce import (
-    SalesforceClient,
-    SalesforcePermanentError,
-    SalesforceTransientError,
-)
+from migration_app.salesforce import SalesforceClient
+from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.settings import Settings
 
 
-async def run_preflight() -> tuple[bool, str]:
-    from migration_app.app import settings
-    from migration_app.runtime import _sf_settings
-
+async def run_preflight(settings: Settings) -> tuple[bool, str]:
+    """(ok, report): both orgs described, the mapping checked against what they hold."""
     spec = load_mapping(settings.mapping_file or None)
-    clients = {org: SalesforceClient(_sf_settings(settings, org)) for org in ("sf1", "sf2")}
+    clients = {org: SalesforceClient(salesforce_config(settings, org)) for org in ORGS}
     describes: dict[str, dict[str, dict]] = {"sf1": {}, "sf2": {}}
     lines = []
     try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import ids
-from .api import ApiRequest, ApiResponse
 from .errors import SfError, not_found
+from .messages import ApiRequest, ApiResponse
 
 if TYPE_CHECKING:
     from .api import Org

@@ -6,41 +6,25 @@ as real HTTP calls, so every resource behaves identically in both.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+from dataclasses import dataclass
 
 from . import ids, validation
+from .composite import CompositeApi
 from .config import SandboxConfig
 from .errors import SfError, not_found
 from .faults import ApiUsage
 from .ids import IdFactory
+from .messages import ApiRequest, ApiResponse
 from .schema import API_VERSION, ObjectDef, schema_for
+from .sobject_collections import CollectionsApi
 from .soql import parse
 from .soql_eval import CompiledQuery, Evaluator
 from .store import Store
 
 DEFAULT_BATCH = 2000
 MAX_CURSORS = 1000
-_VERSION_PREFIX = re.compile(r"^/services/data/v(\d+\.\d+)/?")
-
-
-@dataclass
-class ApiRequest:
-    method: str
-    path: str  # below /services/data/vXX.X/, without leading or trailing slash
-    query: Mapping[str, str] = field(default_factory=dict)
-    body: object = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    version: str = API_VERSION
-
-
-@dataclass
-class ApiResponse:
-    status: int
-    body: object = None
 
 
 @dataclass
@@ -48,20 +32,6 @@ class _Cursor:
     cq: CompiledQuery
     rids: list[str]
     batch: int
-
-
-def request_from_url(
-    method: str, url: str, body: object, headers: Mapping[str, str] | None = None
-) -> ApiRequest:
-    """An ApiRequest for a composite subrequest url like /services/data/v59.0/sobjects/Account."""
-    parts = urlsplit(url)
-    m = _VERSION_PREFIX.match(parts.path)
-    if m is None:
-        raise not_found(f"Unsupported subrequest url: {url}")
-    path = unquote(parts.path[m.end() :]).strip("/")
-    return ApiRequest(
-        method.upper(), path, dict(parse_qsl(parts.query)), body, headers or {}, m.group(1)
-    )
 
 
 class Org:
@@ -76,8 +46,6 @@ class Org:
         self.user_id = self.ids.new_id("005")
         self.usage = ApiUsage(self.config.api_daily_max)
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
-        from .composite import CompositeApi
-        from .sobject_collections import CollectionsApi
 
         self._collections = CollectionsApi(self)
         self._composite = CompositeApi(self)

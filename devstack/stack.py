@@ -11,8 +11,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migration_app.devstack.probes import http_ok, kafka_metadata_ok, postgres_ok
-from migration_app.devstack.process import ChildProcess
+from devstack.probes import http_ok, kafka_metadata_ok, postgres_ok
+from devstack.process import ChildProcess
+from migration_app.redaction import redact_dsn
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def postgres_process(config: DevStackConfig) -> ChildProcess:
         [
             sys.executable,
             "-m",
-            "migration_app.devstack.postgres_runner",
+            "devstack.postgres_runner",
             "--data-dir",
             str(data_dir),
         ],
@@ -85,7 +86,7 @@ def registry_process(config: DevStackConfig) -> ChildProcess:
         [
             sys.executable,
             "-m",
-            "migration_app.devstack.registry_server",
+            "devstack.registry_server",
             "--host",
             config.host,
             "--port",
@@ -107,7 +108,7 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
         [
             sys.executable,
             "-m",
-            "migration_app.devstack.sandbox",
+            "devstack.sandbox",
             "--org",
             org,
             "--host",
@@ -192,15 +193,5 @@ class DevStack:
     def urls(self) -> dict[str, str]:
         urls = {p.name: p.url for p in self.processes}
         if "postgres" in urls or self.config.database_url:
-            urls["postgres"] = _mask_password(self.database_url)
+            urls["postgres"] = redact_dsn(self.database_url)
         return urls
-
-
-def _mask_password(dsn: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(dsn)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return dsn

@@ -16,7 +16,7 @@ from .server import start_registry
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m migration_app.devstack.registry_server")
+    parser = argparse.ArgumentParser(prog="python -m devstack.registry_server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
     parser.add_argument("--data-file", default=None, help="JSON file that keeps ids across runs")

@@ -1,4 +1,4 @@
-"""`python -m migration_app.devstack.sandbox --org v1|v2 ...`: run one org until SIGTERM/SIGINT."""
+"""`python -m devstack.sandbox --org v1|v2 ...`: run one org until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .runner import start_sandbox
 
 def parse_args(argv: list[str] | None) -> SandboxConfig:
     p = argparse.ArgumentParser(
-        prog="python -m migration_app.devstack.sandbox",
+        prog="python -m devstack.sandbox",
         description="Local Salesforce REST API sandbox (one org).",
     )
     p.add_argument("--org", choices=("v1", "v2"), default="v1")

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from migration_app.state import MigrationState
+from migration_app.migration_state import MigrationState
 
 THROUGHPUT_WINDOW_S = 60.0
 

@@ -10,10 +10,9 @@ import time
 import urllib.request
 from typing import Any, TextIO
 
+from migration_app.customer_status import TERMINAL_STATUSES
 from migration_app.enqueue import publish
 from migration_app.settings import Settings
-
-TERMINAL = ("COMPLETED", "FAILED", "DRY_RUN")
 
 
 def seeded_customer_ids(sf1_url: str) -> list[str]:
@@ -51,7 +50,7 @@ def show_progress(
     while not stop.is_set():
         summary = fetch_summary(web_url) or summary
         counts = (summary or {}).get("by_status", {})
-        done = sum(counts.get(status, 0) for status in TERMINAL)
+        done = sum(counts.get(status, 0) for status in TERMINAL_STATUSES)
         out.write("\r" + render_bar(done, total, counts))
         out.flush()
         if done >= total:

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from . import auth
-from .api import ApiRequest, Org
+from .api import Org
 from .config import SandboxConfig
 from .errors import SfError
 from .faults import Faults, HangInterrupted
+from .messages import ApiRequest
 from .seed import seed_v1
 
 VERSIONS = [

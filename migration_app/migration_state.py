@@ -7,27 +7,17 @@ the agent stays a loop over a stream and the rules can be unit-tested without Ka
 from __future__ import annotations
 
 import time
-from enum import StrEnum
 
 import faust
 
-
-class Status(StrEnum):
-    PENDING = "PENDING"
-    IN_PROGRESS = "IN_PROGRESS"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    DRY_RUN = "DRY_RUN"
-
-
-TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.DRY_RUN})
+from migration_app.customer_status import TERMINAL_STATUSES, CustomerStatus
 
 
 class MigrationState(faust.Record, serializer="json"):
     """What operators see at /migrations/{customer_id}."""
 
     customer_id: str
-    status: str = Status.PENDING.value
+    status: str = CustomerStatus.PENDING.value
     attempt: int = 0
     correlation_id: str = ""
     updated_at: float = 0.0
@@ -47,13 +37,13 @@ def new_state(customer_id: str) -> MigrationState:
 
 def should_skip(state: MigrationState | None, *, force: bool) -> bool:
     """A replayed or duplicated event for a COMPLETED customer is skipped unless forced."""
-    return state is not None and state.status == Status.COMPLETED and not force
+    return state is not None and state.status == CustomerStatus.COMPLETED and not force
 
 
 def started(state: MigrationState, correlation_id: str, now: float | None = None) -> MigrationState:
     now = time.time() if now is None else now
     return state.derive(
-        status=Status.IN_PROGRESS.value,
+        status=CustomerStatus.IN_PROGRESS.value,
         attempt=state.attempt + 1,
         correlation_id=correlation_id,
         started_at=now,
@@ -65,7 +55,7 @@ def started(state: MigrationState, correlation_id: str, now: float | None = None
 
 def finished(
     state: MigrationState,
-    status: Status,
+    status: CustomerStatus,
     *,
     counts: dict[str, int],
     warnings: int,
@@ -74,7 +64,7 @@ def finished(
     last_error: str | None = None,
     now: float | None = None,
 ) -> MigrationState:
-    if status not in TERMINAL:
+    if status not in TERMINAL_STATUSES:
         raise ValueError(f"{status} is not a terminal status")
     now = time.time() if now is None else now
     return state.derive(

@@ -1,0 +1,81 @@
+"""Faust (faust-streaming 0.15.x) and its aiokafka driver: the private API we rely on.
+
+* ``faust.streams._current_event``: the processor writes a customer's table entry with that
+  customer's own event as current, so the changelog record lands on the right partition.
+* ``Producer._ensure_producer``: the aiokafka producer behind Faust's, for metadata requests
+  (health check, table-route metadata) without opening a new connection.
+* ``App._new_transport``, ``Consumer._new_consumer_thread``, ``Consumer._thread``,
+  ``Consumer._read_offset``, ``ConsumerThread._ensure_consumer``: the hooks and state the
+  rewinding transport (``kafka_consumer``) overrides and adjusts.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import faust
+from faust import streams
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, EventT
+
+from migration_app.compat._required import Required, missing
+
+REQUIRED = [
+    Required(streams, "_current_event", "table writes on the customer's own partition"),
+    Required(faust_aiokafka.Producer, "_ensure_producer", "metadata through the app's producer"),
+    Required(faust.App, "_new_transport", "the rewinding kafka:// transport"),
+    Required(faust_aiokafka.Consumer, "_new_consumer_thread", "the rewinding consumer thread"),
+    Required(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", "seeks on the thread"),
+    Required(faust_aiokafka.AIOKafkaConsumerThread, "call_thread", "run seeks on its loop"),
+    Required(faust_aiokafka, "ensure_aiokafka_TP", "Faust TP -> aiokafka TopicPartition"),
+]
+
+
+def missing_attributes() -> list[str]:
+    return missing(REQUIRED) + _missing_instance_state()
+
+
+def _missing_instance_state() -> list[str]:
+    """``_read_offset`` and ``_thread`` are set in ``Consumer.__init__``: look at the source."""
+    import inspect
+
+    source = inspect.getsource(faust.transport.consumer.Consumer.__init__)
+    source += inspect.getsource(faust.transport.consumer.ThreadDelegateConsumer.__init__)
+    return [
+        f"faust.transport.consumer.Consumer.{name} (used for: rewinding held-back partitions)"
+        for name in ("_read_offset", "_thread")
+        if f"self.{name}" not in source
+    ]
+
+
+@contextmanager
+def current_event(event: EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event for table writes inside the block."""
+    token = streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        streams._current_event.reset(token)
+
+
+def kafka_producer(app: faust.App) -> Any:
+    """The running aiokafka producer behind ``app.producer`` (``NotReady`` before it starts)."""
+    return app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+
+def consumer_thread(consumer: Any) -> Any:
+    """The consumer's thread delegate (where the aiokafka consumer lives)."""
+    return consumer._thread
+
+
+def aiokafka_consumer(thread: Any) -> Any:
+    """The aiokafka consumer owned by a Faust consumer thread (call on that thread)."""
+    return thread._ensure_consumer()
+
+
+def set_read_offset(consumer: Any, tp: TP, offset: int | None) -> None:
+    """As Faust's ``perform_seek`` does: the next record read after a seek is ``offset``."""
+    consumer._read_offset[tp] = offset

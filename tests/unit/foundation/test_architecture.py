@@ -1,0 +1,174 @@
+"""The product package's shape: no import cycles, nothing read at import, no dev code inside."""
+
+from __future__ import annotations
+
+import ast
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import migration_app
+
+PACKAGE_DIR = Path(migration_app.__file__).parent
+
+
+def _modules() -> dict[str, Path]:
+    out = {"migration_app": PACKAGE_DIR / "__init__.py"}
+    for info in pkgutil.walk_packages([str(PACKAGE_DIR)], prefix="migration_app."):
+        spec = info.module_finder.find_spec(info.name, None)  # type: ignore[call-arg]
+        if spec is not None and spec.origin:
+            out[info.name] = Path(spec.origin)
+    return out
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(module: str, path: Path, known: set[str]) -> set[str]:
+    """Package modules ``module`` imports (anywhere but under ``if TYPE_CHECKING:``)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            names = []
+        found.update(name for name in names if name in known and name != module)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def strongconnect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strongconnect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            strongconnect(v)
+    return out
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles_in_the_product_package() -> None:
+    modules = _modules()
+    graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
+    # A parent package's __init__ is imported by its children implicitly, not a dependency.
+    cycles = _cycles(graph)
+    assert not cycles, "import cycles (TYPE_CHECKING imports excluded):\n" + "\n".join(
+        " <-> ".join(c) for c in cycles
+    )
+
+
+def test_the_product_never_imports_the_dev_services() -> None:
+    offenders = sorted(
+        name
+        for name, path in _modules().items()
+        if any(
+            isinstance(node, ast.ImportFrom | ast.Import)
+            and any(
+                (getattr(node, "module", None) or alias.name).split(".")[0] == "devstack"
+                for alias in node.names
+            )
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    )
+    assert offenders == [], f"modules importing devstack (import it by name, lazily): {offenders}"
+    assert not (PACKAGE_DIR / "devstack").exists()
+
+
+def _clean_env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
+
+
+def test_every_module_but_the_worker_module_imports_with_an_empty_environment() -> None:
+    names = sorted(
+        n for n in _modules() if n not in ("migration_app.main", "migration_app.__main__")
+    )
+    code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *names],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migration_app", *args],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_help_and_version_work_with_an_empty_environment() -> None:
+    top = _cli("--help")
+    assert top.returncode == 0, top.stderr
+    for command in ("worker", "enqueue", "status", "preflight", "dev", "devstack"):
+        assert f"  {command} " in top.stdout, command
+    version = _cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("migration-app "), version
+    for command in ("worker", "enqueue", "status", "preflight", "dev", "sandbox", "registry"):
+        sub = _cli(command, "--help")
+        assert sub.returncode == 0, (command, sub.stderr)
+        assert "usage" in sub.stdout.lower(), (command, sub.stdout)
+
+
+def test_a_command_that_needs_configuration_names_the_missing_variables() -> None:
+    for args in (("worker",), ("enqueue", "001000000000001AAA"), ("status", "x")):
+        result = _cli(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "MIGRATION_SF1_USERNAME" in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
