@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -122,3 +123,17 @@ def test_empty_plans_and_bad_batch_size(spec: MappingSpec) -> None:
 def test_chunk_is_immutable_view() -> None:
     chunk = UpsertChunk("Account", "Legacy_Id__c", ({"Legacy_Id__c": "a"},), ("c",), 0)
     assert chunk.legacy_ids() == ("a",) and len(chunk) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chunk.object = "Contact"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chunk.records += ({"Legacy_Id__c": "b"},)  # type: ignore[misc]
+    with pytest.raises((AttributeError, TypeError)):  # slots: no new attributes either
+        chunk.extra = 1  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):  # the sequences are tuples, not lists
+        chunk.customer_ids.append("d")  # type: ignore[attr-defined]
+    assert (chunk.object, chunk.records, chunk.customer_ids, chunk.level) == (
+        "Account",
+        ({"Legacy_Id__c": "a"},),
+        ("c",),
+        0,
+    )

@@ -45,8 +45,8 @@ async def test_tasks_and_bad_params(endpoints: DebugEndpoints) -> None:
 
 async def test_one_profile_at_a_time(endpoints: DebugEndpoints) -> None:
     auth = f"Bearer {TOKEN}"
-    first = asyncio.create_task(endpoints.handle("/profile", {"seconds": "0.3"}, auth))
-    await asyncio.sleep(0.05)
+    first = asyncio.create_task(endpoints.handle("/profile", {"seconds": "1"}, auth))
+    await until(lambda: endpoints.profiler.running)
     second = await endpoints.handle("/profile", {"seconds": "0.1"}, auth)
     assert second.status == 409
     reply = await first
@@ -54,6 +54,15 @@ async def test_one_profile_at_a_time(endpoints: DebugEndpoints) -> None:
     assert int(reply.headers["X-Profile-Samples"]) > 10
     # the event-loop thread was sampled while it awaited the sampler
     assert any(line.startswith("loop:MainThread;") for line in reply.body.splitlines())
+
+
+async def until(condition, deadline: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``condition`` on the loop (yielding between tries) until it holds or time is up."""
+    async with asyncio.timeout(deadline):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.001)  # nothing to wait on: the profiler has no event
 
 
 def busy(stop: threading.Event) -> None:
