@@ -15,9 +15,11 @@ from typing import Any
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
+from devstack.stack import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 from migration_app.migration.customer_transform import transform_customer
 from migration_app.migration.spec import MappingSpec
-from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
+from migration_app.salesforce_http import HttpSettings, build_session
+from migration_app.salesforce_login import SANDBOX_MY_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,12 @@ def sandbox_login(url: str, org: str) -> OrgLogin:
 
 
 def connect(login: OrgLogin, http: HttpSettings | None = None) -> Salesforce:
-    """A simple-salesforce client on a session with timeouts (one login call)."""
+    """A simple-salesforce client on a session with timeouts (one login call: the sandbox's
+    External Client App, client credentials; the dev V2 org has SOAP login() disabled)."""
     return Salesforce(
-        username=login.username,
-        password=login.password,
-        security_token=login.security_token,
-        domain=login_domain_for(login.url),
+        consumer_key=DEV_CLIENT_ID,
+        consumer_secret=DEV_CLIENT_SECRET,
+        domain=SANDBOX_MY_DOMAIN,
         session=build_session(http or HttpSettings(), login.url),
     )
 

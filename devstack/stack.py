@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.keys import ensure_jwt_key_pair
 from devstack.probes import http_ok, kafka_metadata_ok, postgres_ok
 from devstack.process import ChildProcess
 from migration_app.redaction import redact_dsn
@@ -123,11 +124,38 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
             str(config.sandbox_latency_ms),
             "--dirty-rate",
             str(config.sandbox_dirty_rate),
+            *(_v2_login_args(config) if org == "v2" else []),
         ],
         url=base,
         ready=lambda: http_ok(f"{base}/__admin/ready"),
         log_dir=config.state_dir / "logs",
     )
+
+
+#: The sandbox orgs' External Client App (the sandbox's defaults).
+DEV_CLIENT_ID = "sandbox-client-id"
+DEV_CLIENT_SECRET = "sandbox-client-secret"
+DEV_V2_USERNAME = "migration@v2.sandbox"
+
+
+def _v2_login_args(config: DevStackConfig) -> list[str]:
+    """V2 is a new org: SOAP login() disabled, the worker logs in with JWT (key pair below)."""
+    _, cert = ensure_jwt_key_pair(config.state_dir / "keys")
+    return ["--jwt-cert", str(cert.resolve()), "--soap-login", "disabled"]
+
+
+def login_env(config: DevStackConfig) -> dict[str, str]:
+    """How a worker logs in to the sandbox orgs: V1 client credentials, V2 JWT bearer."""
+    key, _ = ensure_jwt_key_pair(config.state_dir / "keys")
+    return {
+        "MIGRATION_SF1_AUTH": "client_credentials",
+        "MIGRATION_SF1_CLIENT_ID": DEV_CLIENT_ID,
+        "MIGRATION_SF1_CLIENT_SECRET": DEV_CLIENT_SECRET,
+        "MIGRATION_SF2_AUTH": "jwt",
+        "MIGRATION_SF2_CLIENT_ID": DEV_CLIENT_ID,
+        "MIGRATION_SF2_USERNAME": DEV_V2_USERNAME,
+        "MIGRATION_SF2_PRIVATE_KEY_FILE": str(key.resolve()),
+    }
 
 
 class DevStack:
@@ -188,6 +216,7 @@ class DevStack:
         if self.sf1 and self.sf2:
             env["MIGRATION_SF1_URL"] = self.sf1.url
             env["MIGRATION_SF2_URL"] = self.sf2.url
+            env.update(login_env(self.config))
         return env
 
     def urls(self) -> dict[str, str]:

@@ -27,6 +27,10 @@ def salesforce_config(settings: Settings, org: Org) -> SalesforceSettings:
         username=getattr(settings, f"{org}_username"),
         password=getattr(settings, f"{org}_password"),
         security_token=getattr(settings, f"{org}_security_token"),
+        auth=settings.auth_flow(org),
+        client_id=getattr(settings, f"{org}_client_id"),
+        client_secret=getattr(settings, f"{org}_client_secret"),
+        private_key_file=getattr(settings, f"{org}_private_key_file"),
         api_version=settings.sf_api_version,
         http=HttpSettings(
             connect_timeout=settings.sf_connect_timeout,

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-from simple_salesforce import Salesforce, SalesforceLogin
+from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
@@ -28,9 +28,14 @@ from simple_salesforce.exceptions import (
 )
 
 from migration_app.backoff import backoff_delays
-from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
-from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
-from migration_app.settings import Secret
+from migration_app.salesforce_errors import (
+    SalesforceAuthError,
+    SalesforcePermanentError,
+    SalesforceTransientError,
+)
+from migration_app.salesforce_http import HttpSettings, build_session
+from migration_app.salesforce_login import LoginSettings, obtain_session, warn_if_legacy
+from migration_app.settings import DEFAULT_API_VERSION, Secret
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,20 +45,37 @@ _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 @dataclass(frozen=True)
 class SalesforceSettings:
-    """One org's connection settings (the password and token are masked in reprs)."""
+    """One org's connection settings (secrets are ``Secret``: masked in reprs)."""
 
     name: str
     url: str
-    username: str
-    password: Secret
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
     security_token: Secret = field(default_factory=lambda: Secret(""))
-    api_version: str = "59.0"
+    auth: str = "password"  # jwt | client_credentials | password (client_config sets it)
+    client_id: str = ""
+    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    private_key_file: str = ""
+    api_version: str = DEFAULT_API_VERSION
     http: HttpSettings = field(default_factory=HttpSettings)
     max_workers: int = 8
     max_retries: int = 5
     backoff_base: float = 0.2
     backoff_cap: float = 5.0
     max_relogins: int = 3
+
+    @property
+    def login(self) -> LoginSettings:
+        return LoginSettings(
+            url=self.url,
+            flow=self.auth,
+            username=self.username,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            private_key_file=self.private_key_file,
+            password=self.password,
+            security_token=self.security_token,
+        )
 
 
 CallObserver = Callable[[str, str, int], None]  # (org, endpoint kind, HTTP status or 0)
@@ -91,6 +113,7 @@ class SalesforceClient:
 
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        warn_if_legacy(self.name, self.settings.login)
         self._executor = ThreadPoolExecutor(
             max_workers=self.settings.max_workers, thread_name_prefix=f"salesforce-{self.name}"
         )
@@ -214,17 +237,11 @@ class SalesforceClient:
             if self._generation != stale_generation and self._sf is not None:
                 return  # another thread already refreshed it
             s = self.settings
+            assert self._session is not None
             try:
-                session_id, instance = SalesforceLogin(
-                    username=s.username,
-                    password=s.password.reveal(),
-                    security_token=s.security_token.reveal(),
-                    domain=login_domain_for(s.url),
-                    session=self._session,
-                    sf_version=s.api_version,
-                )
+                session_id, instance = obtain_session(s.login, self._session, s.api_version)
             except SalesforceAuthenticationFailed as exc:
-                raise SalesforcePermanentError(f"{self.name}: login failed: {exc.code}") from None
+                raise _login_error(self.name, s.auth, exc) from None
             except requests.RequestException as exc:
                 raise SalesforceTransientError(
                     f"{self.name}: login failed: {type(exc).__name__}"
@@ -246,6 +263,16 @@ class SalesforceClient:
         if self._on_call:
             kind = endpoint_kind(response.request.method or "GET", response.url)
             self._on_call(self.name, kind, response.status_code)
+
+
+def _login_error(org: str, flow: str, exc: SalesforceAuthenticationFailed) -> Exception:
+    """OAuth errors (invalid_grant, invalid_client, ...) and SOAP faults are permanent, with
+    Salesforce's description; a token endpoint answering 5xx is transient."""
+    code = exc.code
+    message = str(getattr(exc, "auth_message", "") or "").strip()
+    if isinstance(code, int) and code >= 500:
+        return SalesforceTransientError(f"{org}: login failed ({flow}): HTTP {code}")
+    return SalesforceAuthError(f"{org}: login failed ({flow}): {code}: {message[:300]}")
 
 
 def _classify(org: str, exc: SalesforceError) -> Exception:

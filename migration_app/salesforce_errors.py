@@ -22,3 +22,7 @@ class SalesforcePermanentError(RuntimeError):
         super().__init__(message)
         self.status = status
         self.content = content
+
+
+class SalesforceAuthError(SalesforcePermanentError):
+    """The org refused our credentials (OAuth error or SOAP fault): fix the configuration."""

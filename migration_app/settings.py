@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +37,19 @@ class Secret(str):
 
     def reveal(self) -> str:
         return str.__str__(self)
+
+
+AUTH_FLOWS = ("jwt", "client_credentials", "password")
+AUTH_HELP = (
+    "Login flow: jwt, client_credentials or password (legacy SOAP login); "
+    "unset: jwt (dev mode: password)"
+)
+#: Spring '26: the latest version public docs confirm; SOAP login() is gone from 65.0 on, and
+#: every call the worker makes (query, sObject Collections, composite/graph, limits, describe)
+#: is there.
+DEFAULT_API_VERSION = "66.0"
+#: Salesforce Help 005132110: SOAP API login() retires for all API versions in Summer '27.
+SOAP_LOGIN_RETIREMENT = "Summer '27 (June 2027)"
 
 
 def _env(name: str) -> str:
@@ -97,16 +111,48 @@ class Settings:
         Secret(""), "Schema registry basic-auth password", secret=True
     )
     registry_timeout: float = setting(5.0, "Total timeout of one registry call (s)")
-    # Salesforce
-    sf1_url: str = setting("http://127.0.0.1:8101", "V1 org login URL (sandbox: its http URL)")
-    sf1_username: str = setting("", "V1 org username")
-    sf1_password: Secret = setting(Secret(""), "V1 org password", secret=True)
-    sf1_security_token: Secret = setting(Secret(""), "V1 org security token", secret=True)
-    sf2_url: str = setting("http://127.0.0.1:8102", "V2 org login URL (sandbox: its http URL)")
-    sf2_username: str = setting("", "V2 org username")
-    sf2_password: Secret = setting(Secret(""), "V2 org password", secret=True)
-    sf2_security_token: Secret = setting(Secret(""), "V2 org security token", secret=True)
-    sf_api_version: str = setting("59.0", "Salesforce REST API version")
+    # Salesforce (one block per org: sf1 = V1, the source; sf2 = V2, the target)
+    sf1_url: str = setting(
+        "http://127.0.0.1:8101",
+        "V1 login URL: https://login.salesforce.com, or the My Domain URL (client_credentials)",
+    )
+    sf1_auth: str = setting("", AUTH_HELP)
+    sf1_client_id: str = setting(
+        "", "V1 External Client App consumer key (jwt, client_credentials)"
+    )
+    sf1_client_secret: Secret = setting(
+        Secret(""), "V1 consumer secret (client_credentials)", secret=True
+    )
+    sf1_private_key_file: str = setting(
+        "", "V1 path of the PEM private key that signs the JWT (jwt; mount it from a Secret)"
+    )
+    sf1_username: str = setting("", "V1 integration user (jwt: the JWT subject; password)")
+    sf1_password: Secret = setting(Secret(""), "V1 org password (password auth)", secret=True)
+    sf1_security_token: Secret = setting(
+        Secret(""), "V1 org security token (password auth)", secret=True
+    )
+    sf2_url: str = setting(
+        "http://127.0.0.1:8102",
+        "V2 login URL: https://login.salesforce.com, or the My Domain URL (client_credentials)",
+    )
+    sf2_auth: str = setting("", AUTH_HELP)
+    sf2_client_id: str = setting(
+        "", "V2 External Client App consumer key (jwt, client_credentials)"
+    )
+    sf2_client_secret: Secret = setting(
+        Secret(""), "V2 consumer secret (client_credentials)", secret=True
+    )
+    sf2_private_key_file: str = setting(
+        "", "V2 path of the PEM private key that signs the JWT (jwt; mount it from a Secret)"
+    )
+    sf2_username: str = setting("", "V2 integration user (jwt: the JWT subject; password)")
+    sf2_password: Secret = setting(Secret(""), "V2 org password (password auth)", secret=True)
+    sf2_security_token: Secret = setting(
+        Secret(""), "V2 org security token (password auth)", secret=True
+    )
+    sf_api_version: str = setting(
+        DEFAULT_API_VERSION, "Salesforce REST API version (README: why this one)"
+    )
     sf_connect_timeout: float = setting(3.0, "Salesforce connect timeout (s)")
     sf_read_timeout: float = setting(30.0, "Salesforce read timeout (s)")
     sf_max_workers: int = setting(8, "Threads for Salesforce calls (bounded executor), per org")
@@ -158,6 +204,8 @@ class Settings:
         updates: dict[str, Any] = {}
         for org in ("sf1", "sf2"):
             n = org[-1]
+            if not getattr(self, f"{org}_auth"):
+                updates[f"{org}_auth"] = "password"
             if not getattr(self, f"{org}_username"):
                 updates[f"{org}_username"] = f"migration@v{n}.sandbox"
             if not getattr(self, f"{org}_password"):
@@ -199,14 +247,9 @@ class Settings:
             ("postgresql://", "postgres://")
         ):
             problems.append(f"{_env('database_url')}: expected postgresql://... (value hidden)")
+        for org in ("sf1", "sf2"):
+            problems += self._auth_problems(org)
         if not self.dev_mode:
-            for org in ("sf1", "sf2"):
-                for part in ("username", "password"):
-                    if not getattr(self, f"{org}_{part}"):
-                        problems.append(
-                            f"{_env(f'{org}_{part}')}: required outside dev mode "
-                            f"(set it, or MIGRATION_DEV_MODE=true for the sandbox)"
-                        )
             if not self.database_url:
                 problems.append(f"{_env('database_url')}: required outside dev mode")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
@@ -214,8 +257,66 @@ class Settings:
         if problems:
             raise SettingsError(problems)
 
+    def auth_flow(self, org: str) -> str:
+        """The org's login flow: the setting, else jwt (dev mode fills in password)."""
+        return getattr(self, f"{org}_auth").strip().lower() or "jwt"
+
+    def _auth_problems(self, org: str) -> list[str]:
+        """What the org's login flow needs, each problem naming its variable (never a value)."""
+        flow = self.auth_flow(org)
+        if flow not in AUTH_FLOWS:
+            return [f"{_env(f'{org}_auth')}: one of {', '.join(AUTH_FLOWS)}, got {flow!r}"]
+        needs = {
+            "jwt": ("client_id", "username", "private_key_file"),
+            "client_credentials": ("client_id", "client_secret"),
+            "password": ("username", "password"),
+        }[flow]
+        problems = [
+            f"{_env(f'{org}_{part}')}: required for {_env(f'{org}_auth')}={flow}"
+            + ("" if self.dev_mode else " (or MIGRATION_DEV_MODE=true for the sandbox)")
+            for part in needs
+            if not getattr(self, f"{org}_{part}")
+        ]
+        if flow == "jwt" and self.private_key_file(org):
+            problems += _private_key_problems(
+                _env(f"{org}_private_key_file"), self.private_key_file(org)
+            )
+        url = urlsplit(getattr(self, f"{org}_url"))
+        host = (url.hostname or "").lower()
+        if (
+            flow == "client_credentials"
+            and url.scheme == "https"
+            and not host.endswith(".my.salesforce.com")
+        ):
+            problems.append(
+                f"{_env(f'{org}_url')}: the client credentials flow needs the org's My Domain "
+                f"login URL (https://<domain>.my.salesforce.com), got {url.geturl()!r}"
+            )
+        return problems
+
+    def private_key_file(self, org: str) -> str:
+        return str(getattr(self, f"{org}_private_key_file"))
+
     def faust_broker(self) -> list[str]:
         return [s.strip() for s in self.broker_url.split(";") if s.strip()]
+
+
+def _private_key_problems(variable: str, path: str) -> list[str]:
+    """A readable PEM private key (RSA, as the JWT bearer flow's RS256 needs); never its bytes."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return [f"{variable}: cannot read the private key file {path!r} ({exc.strerror})"]
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        return [f"{variable}: {path!r} is not an unencrypted PEM private key"]
+    if not isinstance(key, RSAPrivateKey):
+        return [f"{variable}: {path!r} is not an RSA key (the JWT bearer flow signs with RS256)"]
+    return []
 
 
 def _parse_bool(raw: str) -> bool:

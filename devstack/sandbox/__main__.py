@@ -28,6 +28,10 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--dirty-rate", type=float, default=0.05)
     p.add_argument("--api-daily-max", type=int, default=100_000)
+    p.add_argument("--client-id", default="sandbox-client-id", help="External Client App key")
+    p.add_argument("--client-secret", default="sandbox-client-secret")
+    p.add_argument("--jwt-cert", default=None, help="PEM certificate/public key: enables JWT")
+    p.add_argument("--soap-login", choices=("enabled", "disabled"), default="enabled")
     a = p.parse_args(argv)
     return SandboxConfig(
         org=a.org,
@@ -42,6 +46,10 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         jitter_ms=a.jitter_ms,
         dirty_rate=a.dirty_rate,
         api_daily_max=a.api_daily_max,
+        client_id=a.client_id,
+        client_secret=a.client_secret,
+        jwt_cert=a.jwt_cert,
+        soap_login=a.soap_login == "enabled",
     ).resolved()
 
 

@@ -16,6 +16,8 @@ from .config import SandboxConfig
 from .errors import SfError
 
 INVALID_LOGIN = "Invalid username, password, security token; or user locked out."
+#: Salesforce removed SOAP login() from API 65.0 (Help article 005132110).
+FIRST_VERSION_WITHOUT_SOAP_LOGIN = (65, 0)
 
 
 @dataclass
@@ -94,3 +96,70 @@ xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/X
 <sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>{code}</sf:exceptionCode>\
 <sf:exceptionMessage>{escape(message)}</sf:exceptionMessage></sf:LoginFault>\
 </detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"""
+
+
+# -- OAuth 2.0 JWT bearer flow --------------------------------------------------------------------
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: Salesforce: "exp ... within 3 minutes" of the request; allow a little clock skew on top.
+JWT_MAX_LIFETIME_S = 3 * 60
+JWT_LEEWAY_S = 30
+JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+
+
+class OAuthError(Exception):
+    """An OAuth error in Salesforce's shape: HTTP 400 {"error", "error_description"}."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+
+
+def load_verification_key(path: str) -> object:
+    """The app's certificate (or bare public key), as the org keeps it for the JWT flow."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    data = open(path, "rb").read()
+    if b"BEGIN CERTIFICATE" in data:
+        return x509.load_pem_x509_certificate(data).public_key()
+    return load_pem_public_key(data)
+
+
+def verify_jwt_assertion(
+    assertion: str, key: object | None, config: SandboxConfig, own_url: str
+) -> str:
+    """The assertion's subject if Salesforce would accept it; else OAuthError as Salesforce says.
+
+    Checked as documented for the JWT bearer flow: RS256 signature against the app's
+    certificate, ``iss`` = the app's client id, ``aud`` = the login URL (login/test or the org's
+    own URL), ``sub`` = an existing username, ``exp`` in the future and at most 3 minutes away.
+    Error texts follow Salesforce's where known; which description goes with which failure
+    could not be confirmed for every case (Salesforce mostly answers "invalid_grant").
+    """
+    import jwt
+
+    if key is None:
+        raise OAuthError("invalid_grant", "invalid assertion")  # no certificate: JWT off
+    try:
+        claims = jwt.decode(
+            assertion,
+            key,  # type: ignore[arg-type]
+            algorithms=["RS256"],
+            options={"require": ["iss", "sub", "aud", "exp"], "verify_aud": False},
+            leeway=JWT_LEEWAY_S,
+        )
+    except jwt.ExpiredSignatureError:
+        raise OAuthError("invalid_grant", "expired authorization code") from None
+    except jwt.InvalidTokenError:
+        raise OAuthError("invalid_grant", "invalid assertion") from None
+    if claims["iss"] != config.client_id:
+        raise OAuthError("invalid_client_id", "client identifier invalid")
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if not any(a.rstrip("/") in (*JWT_AUDIENCES, own_url.rstrip("/")) for a in audiences):
+        raise OAuthError("invalid_grant", "audience is invalid")
+    if float(claims["exp"]) > time.time() + JWT_MAX_LIFETIME_S + JWT_LEEWAY_S:
+        raise OAuthError("invalid_grant", "invalid assertion")
+    if not secrets.compare_digest(str(claims["sub"]), config.username or ""):
+        raise OAuthError("invalid_grant", "user hasn't approved this consumer")
+    return str(claims["sub"])

@@ -38,6 +38,10 @@ class SandboxConfig:
     security_token: str | None = None
     client_id: str = "sandbox-client-id"
     client_secret: str = "sandbox-client-secret"
+    #: PEM certificate or public key of the External Client App (JWT bearer flow); None: no JWT.
+    jwt_cert: str | None = None
+    #: SOAP login(): orgs created since Winter '26 have it disabled (and it is gone from API 65.0).
+    soap_login: bool = True
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     dirty_rate: float = 0.05

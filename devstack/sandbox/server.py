@@ -25,8 +25,17 @@ from .messages import ApiRequest
 from .seed import seed_v1
 
 VERSIONS = [
-    {"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"},
-    {"label": "Spring '24", "url": "/services/data/v60.0", "version": "60.0"},
+    {"label": label, "url": f"/services/data/v{version}", "version": version}
+    for label, version in (
+        ("Winter '24", "59.0"),
+        ("Spring '24", "60.0"),
+        ("Summer '24", "61.0"),
+        ("Winter '25", "62.0"),
+        ("Spring '25", "63.0"),
+        ("Summer '25", "64.0"),
+        ("Winter '26", "65.0"),
+        ("Spring '26", "66.0"),
+    )
 ]
 
 
@@ -51,6 +60,7 @@ class SandboxState:
     stats: Stats = field(default_factory=Stats)
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
     customers: list[str] = field(default_factory=list)
+    jwt_key: object | None = None  # the External Client App's public key (JWT bearer flow)
 
 
 STATE = web.AppKey("sandbox_state", SandboxState)
@@ -135,18 +145,34 @@ async def soap_login(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.stats.count("login")
     cfg = state.org.config
+    version = request.match_info["version"]
+    if not cfg.soap_login or _version_tuple(version) >= auth.FIRST_VERSION_WITHOUT_SOAP_LOGIN:
+        # The fault code and text Salesforce sends here could not be confirmed from public
+        # docs; the shape (a LoginFault with an exceptionCode) is the partner API's.
+        why = (
+            f"SOAP API login() is not available in API version {version}"
+            if cfg.soap_login
+            else "SOAP API login() is disabled in this org; use an External Client App (OAuth)"
+        )
+        return _xml(500, auth.soap_fault("INVALID_OPERATION", why))
     try:
         username, password = auth.soap_credentials(await request.read())
     except ValueError as exc:
         return _xml(500, auth.soap_fault("INVALID_LOGIN", str(exc)))
     if not auth.check_password(cfg, username, password, with_token=True):
         return _xml(500, auth.soap_fault("INVALID_LOGIN", auth.INVALID_LOGIN))
-    version = request.match_info["version"]
     server_url = f"{_base_url(request)}/services/Soap/u/{version}/{state.org.org_id[:15]}"
     xml = auth.soap_login_ok(
         server_url, state.sessions.issue(), state.org.user_id, state.org.org_id, username
     )
     return _xml(200, xml)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (0,)
 
 
 def _xml(status: int, text: str) -> web.Response:
@@ -180,6 +206,23 @@ async def oauth_token(request: web.Request) -> web.Response:
         )
     elif grant == "client_credentials":
         ok = client_ok
+        if not ok and client_id != cfg.client_id:
+            return _json(
+                400,
+                {"error": "invalid_client_id", "error_description": "client identifier invalid"},
+            )
+        if not ok:
+            return _json(
+                400, {"error": "invalid_client", "error_description": "invalid client credentials"}
+            )
+    elif grant == auth.JWT_GRANT:
+        try:
+            auth.verify_jwt_assertion(
+                str(form.get("assertion", "")), state.jwt_key, cfg, _base_url(request)
+            )
+        except auth.OAuthError as exc:
+            return _json(400, {"error": exc.error, "error_description": exc.description})
+        ok = True
     else:
         return _json(
             400,
@@ -267,6 +310,8 @@ def build_app(config: SandboxConfig) -> web.Application:
         Faults(latency_ms=cfg.latency_ms, jitter_ms=cfg.jitter_ms),
     )
     state.faults.rng.seed(cfg.seed)
+    if cfg.jwt_cert:
+        state.jwt_key = auth.load_verification_key(cfg.jwt_cert)
     if cfg.customers:
         if cfg.org != "v1":
             raise ValueError("only the v1 org is seeded with customers")

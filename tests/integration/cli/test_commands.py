@@ -70,7 +70,7 @@ def test_settings_errors_are_clear_and_exit_non_zero() -> None:
     )
     assert result.returncode == 2
     assert "MIGRATION_BROKER_URL: expected kafka://host:port" in result.stderr
-    assert "MIGRATION_SF1_USERNAME: required outside dev mode" in result.stderr
+    assert "MIGRATION_SF1_CLIENT_ID: required for MIGRATION_SF1_AUTH=jwt" in result.stderr
 
 
 def test_standalone_registry_server_runs_and_stops_on_sigterm() -> None:

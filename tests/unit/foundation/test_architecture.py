@@ -170,5 +170,5 @@ def test_a_command_that_needs_configuration_names_the_missing_variables() -> Non
     for args in (("worker",), ("enqueue", "001000000000001AAA"), ("status", "x")):
         result = _cli(*args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
-        assert "MIGRATION_SF1_USERNAME" in result.stderr, (args, result.stderr)
+        assert "MIGRATION_SF1_CLIENT_ID" in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr, (args, result.stderr)
