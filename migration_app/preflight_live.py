@@ -23,6 +23,20 @@ async def run_preflight(settings: Settings) -> tuple[bool, str]:
             await client.start()
             objects = [o.source if org == "sf1" else o.target for o in spec]
             try:
+                versions = await client.api_versions()
+            except (SalesforcePermanentError, SalesforceTransientError) as exc:
+                lines.append(f"{org}: cannot connect: {exc}")
+                continue
+            lines.append(
+                f"{org}: API versions {', '.join(versions[-6:])} (last 6 of {len(versions)})"
+            )
+            if settings.sf_api_version not in versions:
+                lines.append(
+                    f"{org}: cannot use API {settings.sf_api_version} (MIGRATION_SF_API_VERSION):"
+                    f" the org serves up to {versions[-1] if versions else 'none'}"
+                )
+                continue
+            try:
                 results = await asyncio.gather(*(client.describe(name) for name in objects))
             except (SalesforcePermanentError, SalesforceTransientError) as exc:
                 lines.append(f"{org}: cannot read describe metadata: {exc}")
@@ -34,8 +48,8 @@ async def run_preflight(settings: Settings) -> tuple[bool, str]:
     finally:
         for client in clients.values():
             await client.close()
-    if len(lines) < 2 or any("cannot" in line for line in lines):
-        return False, "\n".join([*lines, "preflight FAILED: an org is unreachable"])
+    if any("cannot" in line for line in lines) or not all(describes.values()):
+        return False, "\n".join([*lines, "preflight FAILED: an org is unreachable or unusable"])
     report = check_mapping(spec, describes["sf1"], describes["sf2"])
     verdict = "preflight OK" if report.ok else "preflight FAILED"
     return report.ok, "\n".join([*lines, report.render(), verdict])

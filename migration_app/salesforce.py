@@ -172,6 +172,18 @@ class SalesforceClient:
     async def describe(self, sobject: str) -> dict[str, Any]:
         return await self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
 
+    async def api_versions(self) -> list[str]:
+        """The versions the org serves (``GET /services/data/``, outside the versioned base)."""
+
+        def fetch(sf: Salesforce) -> list[str]:
+            root = sf.base_url.split("/services/data/")[0]
+            response = sf.session.get(f"{root}/services/data/", headers=sf.headers)
+            if response.status_code != 200:
+                raise SalesforceTransientError(f"{self.name}: HTTP {response.status_code}")
+            return [str(item["version"]) for item in response.json()]
+
+        return await self.call(fetch)
+
     async def limits(self) -> dict[str, Any]:
         return await self.call(lambda sf: sf.restful("limits/"))
 

@@ -18,6 +18,7 @@ from deploy_helpers import (
     one,
 )
 
+from devstack.keys import ensure_jwt_key_pair
 from migration_app.settings import Settings, known_env_vars
 
 # Kinds that are CRDs: no core schema exists, each is checked by its own test below.
@@ -95,10 +96,34 @@ def test_configmap_keys_are_settings(config: dict[str, str]) -> None:
     assert set(config) <= known_env_vars(), set(config) - known_env_vars()
 
 
-def test_configmap_values_pass_settings_validation(config: dict[str, str]) -> None:
+def test_configmap_values_pass_settings_validation(
+    config: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     placeholders = {name: "placeholder" for name in SECRET_SETTINGS}
     placeholders["MIGRATION_DATABASE_URL"] = "postgresql://user@db:5432/migration"
-    Settings.from_env({**config, **placeholders})
+    # The mounted key files, as the pod sees them (the settings read and parse them at start).
+    key, _ = ensure_jwt_key_pair(tmp_path_factory.mktemp("keys"))
+    keys = {name: str(key) for name in config if name.endswith("_PRIVATE_KEY_FILE")}
+    settings = Settings.from_env({**config, **placeholders, **keys})
+    assert settings.auth_flow("sf1") == settings.auth_flow("sf2") == "jwt"
+
+
+def test_jwt_keys_are_files_from_a_secret_mounted_read_only(
+    pod: dict[str, Any], container: dict[str, Any], config: dict[str, str]
+) -> None:
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    for org in ("SF1", "SF2"):
+        path = config[f"MIGRATION_{org}_PRIVATE_KEY_FILE"]
+        directory, _, filename = path.rpartition("/")
+        mount = mounts[directory]
+        assert mount.get("readOnly") is True
+        secret = volumes[mount["name"]]["secret"]
+        assert secret["secretName"] == "migration-app-jwt-keys"
+        assert secret["defaultMode"] & 0o007 == 0, "keys must not be world-readable"
+        assert filename in {"sf1.key", "sf2.key"}
+    env_names = {item["name"] for item in container["env"]}
+    assert not any(name.endswith("_PRIVATE_KEY") for name in env_names), "keys never in env"
 
 
 def test_container_env_names_are_settings(container: dict[str, Any]) -> None:

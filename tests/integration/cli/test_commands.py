@@ -28,15 +28,23 @@ def test_preflight_passes_against_the_sandbox_orgs(devstack) -> None:
     result = _cli(devstack, "preflight")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sf1: connected" in result.stdout
+    assert "sf2: API versions" in result.stdout and "66.0" in result.stdout
     assert "preflight OK" in result.stdout
+
+
+def test_preflight_fails_clearly_when_the_org_lacks_the_api_version(devstack) -> None:
+    result = _cli(devstack, "preflight", extra_env={"MIGRATION_SF_API_VERSION": "99.0"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot use API 99.0 (MIGRATION_SF_API_VERSION)" in result.stdout
+    assert "preflight FAILED" in result.stdout
 
 
 def test_preflight_fails_readably_when_an_org_is_unreachable(devstack) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     result = _cli(devstack, "preflight", extra_env={"MIGRATION_SF2_URL": dead})
     assert result.returncode != 0
-    assert "sf2: cannot read describe metadata" in result.stdout
-    assert "sandbox-v2-password" not in result.stdout + result.stderr
+    assert "sf2: cannot connect" in result.stdout
+    assert "sandbox-client-secret" not in result.stdout + result.stderr
 
 
 def test_enqueue_then_status_shows_state_and_audit(devstack, start_worker) -> None:

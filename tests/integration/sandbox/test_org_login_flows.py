@@ -223,3 +223,19 @@ async def test_no_secret_reaches_the_logs(
         assert secret not in caplog.text
     assert "deprecated" in caplog.text  # the legacy flow warns with the retirement date
     assert "Summer '27" in caplog.text
+
+
+async def test_health_shows_the_org_down_with_salesforces_reason(
+    new_org: SandboxThread, other_key: Path
+) -> None:
+    from migration_app.health import Check, run_check
+
+    client = SalesforceClient(settings_for(new_org, auth="jwt", private_key_file=str(other_key)))
+    await client.start()
+    try:
+        result = await run_check(Check("sf2", client.ping, True, None), 5.0, lambda text: text)
+    finally:
+        await client.close()
+    assert result.status == "DOWN"
+    assert "SalesforceAuthError" in (result.error or "")
+    assert "invalid_grant: invalid assertion" in (result.error or "")
