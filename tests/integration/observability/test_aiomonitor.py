@@ -1,79 +1,126 @@
-"""aiomonitor started by the app: a telnet session runs ``ps``, ``health``, ``tasks-top`` and
-``leaks``; stopping the app leaves no monitor thread behind."""
+"""aiomonitor of a real worker against the session dev stack: a telnet session runs ``ps``,
+``health`` (the app's real checks), ``tasks-top``, ``leaks`` and ``migration`` (the real audit
+lookup, ``runtime.audit.last_run``); in-process, the monitor of the app from ``build()`` stops
+without leaving its thread behind."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
+import time
+import uuid
 from pathlib import Path
 
-from migration_app.health import CheckRegistry
-from migration_app.observability import install
-from tests.integration.observability.support import (
-    TelnetSession,
-    free_port,
-    make_app,
-    obs_settings,
-)
+from migration_app.app import build
+from migration_app.audit import AuditStore, RunRecord
+from migration_app.client_config import audit_config
+from migration_app.settings import Settings
+from tests.integration.observability.support import TelnetSession, free_port
 
 PROMPT = "monitor >>> "
+DEPENDENCIES = ("sf1", "sf2", "database", "registry", "kafka")
 
 
-async def ok() -> None:
-    return None
+def _json_in(out: str) -> dict:
+    return json.loads(out[out.index("{") : out.rindex("}") + 1])
 
 
-async def test_telnet_ui_runs_our_commands_and_stops_cleanly(tmp_path: Path) -> None:
-    port, webui = free_port(), free_port()
-    settings = obs_settings(
-        monitor_enabled=True,
-        monitor_port=port,
-        monitor_webui_port=webui,
-        monitor_console_port=free_port(),
+async def write_audit_run(settings: Settings, customer_id: str) -> RunRecord:
+    """One audit row through the real AuditStore, for the monitor's `migration` to find."""
+    now = time.time()
+    run = RunRecord(
+        customer_id=customer_id,
+        attempt=3,
+        status="FAILED",
+        correlation_id=f"corr-{customer_id}",
+        started_at=now - 5,
+        finished_at=now,
+        worker="obs-test",
+        error="sf2: HTTP 400 INVALID_FIELD",
     )
-    checks = CheckRegistry()
-    app = make_app(tmp_path, free_port())
+    store = AuditStore(audit_config(settings, pool_max=1))
+    await store.start()
+    try:
+        await store.record_runs([run])
+    finally:
+        await store.close()
+    return run
 
-    async def audit(customer_id: str) -> dict[str, object]:
-        return {"runs": 2, "customer": customer_id}
 
-    obs = install(app, settings, checks, audit_lookup=audit)
-    checks.unregister("kafka")
-    checks.register("database", ok)
+async def test_telnet_ui_runs_our_commands_on_a_real_worker(devstack, start_worker) -> None:  # type: ignore[no-untyped-def]
+    customer_id = f"001OBS{uuid.uuid4().hex[:12].upper()}"  # not a seeded customer: no events
+    run = await write_audit_run(Settings.from_env(devstack.env()), customer_id)
+    port = free_port()
+    start_worker(MIGRATION_MONITOR_PORT=str(port))  # ready: /health/ready answered 200
+    session = await TelnetSession.connect("127.0.0.1", port)
+    try:
+        intro = await session.read_until(PROMPT)
+        assert "Asyncio Monitor:" in intro
 
+        ps = await session.command("ps", "Task ID", PROMPT)
+        assert "Task ID" in ps and "loop-lag-monitor" in ps
+
+        doc = _json_in(await session.command("health", "rss_bytes", PROMPT))
+        assert doc["status"] == "UP", doc
+        for name in DEPENDENCIES:
+            assert doc[name]["status"] == "UP", (name, doc[name])
+        assert doc["tasks"] > 0
+
+        top = await session.command("tasks-top -n 3", "task profile", PROMPT)
+        assert "task profile: total " in top
+        assert " @ " in top
+
+        leaks = _json_in(await session.command("leaks", "suspect", PROMPT))
+        assert leaks["suspect"] is False
+
+        out = await session.command(f"migration {customer_id}", "customer_id", PROMPT)
+        found = _json_in(out)
+        assert found["customer_id"] == customer_id
+        assert found["state"] is None  # never enqueued: nothing in the table
+        audit = found["audit"]
+        assert (audit["customer_id"], audit["attempt"], audit["status"]) == (
+            customer_id,
+            run.attempt,
+            run.status,
+        )
+        assert audit["correlation_id"] == run.correlation_id
+        assert audit["error"] == run.error
+
+        missing = _json_in(await session.command("migration 001NOAUDIT", "customer_id", PROMPT))
+        assert missing == {"customer_id": "001NOAUDIT", "state": None, "audit": None}
+    finally:
+        await session.close()
+
+
+def _settings(tmp_path: Path, monitor_port: int) -> Settings:
+    return dataclasses.replace(
+        Settings(dev_mode=True).with_dev_defaults(),
+        web_port=free_port(),
+        data_dir=str(tmp_path),
+        monitor_enabled=True,
+        monitor_port=monitor_port,
+        monitor_webui_port=free_port(),
+        monitor_console_port=free_port(),
+        watchdog_interval=0.2,
+    )
+
+
+async def test_the_apps_monitor_stops_without_leaving_its_thread(tmp_path: Path) -> None:
+    port = free_port()
+    obs = build(_settings(tmp_path, port)).observability
     threads_before = {t.ident for t in threading.enumerate()}
-    await obs.start()
+    await asyncio.wait_for(obs.start(), 30)
     try:
         assert obs.monitor is not None
         session = await TelnetSession.connect("127.0.0.1", port)
         try:
-            intro = await session.read_until(PROMPT)
-            assert "Asyncio Monitor:" in intro
-
-            ps = await session.command("ps", "Task ID", PROMPT)
-            assert "Task ID" in ps and "loop-lag-monitor" in ps
-
-            out = await session.command("health", "rss_bytes", PROMPT)
-            doc = json.loads(out[out.index("{") : out.rindex("}") + 1])
-            assert doc["status"] == "UP"
-            assert doc["database"]["status"] == "UP"
-            assert doc["tasks"] > 0
-
-            top = await session.command("tasks-top -n 3", "task profile", PROMPT)
-            assert "task profile: total " in top
-            assert " @ " in top
-
-            leaks = await session.command("leaks", "suspect", PROMPT)
-            assert '"suspect": false' in leaks
-
-            migration = await session.command("migration 001ABC", "customer_id", PROMPT)
-            assert '"state": null' in migration
-            assert '"customer": "001ABC"' in migration
+            assert "Asyncio Monitor:" in await session.read_until(PROMPT)
         finally:
             await session.close()
     finally:
-        await obs.stop()
+        await asyncio.wait_for(obs.stop(), 30)
 
     leftover = [
         t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()
@@ -88,13 +135,7 @@ async def test_a_taken_port_disables_the_monitor_instead_of_hanging(tmp_path: Pa
     port = free_port()
     blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
     try:
-        settings = obs_settings(
-            monitor_enabled=True,
-            monitor_port=port,
-            monitor_webui_port=free_port(),
-            monitor_console_port=free_port(),
-        )
-        obs = install(make_app(tmp_path, free_port()), settings, CheckRegistry())
+        obs = build(_settings(tmp_path, port)).observability
         await asyncio.wait_for(obs.start(), 10)
         try:
             assert obs.monitor is None
