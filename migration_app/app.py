@@ -22,6 +22,7 @@ from migration_app.observability import install as install_observability
 from migration_app.runtime import Runtime
 from migration_app.schemas import CUSTOMER_TOPIC, DLQ_TOPIC, RESULT_TOPIC
 from migration_app.settings import Settings
+from migration_app.shutdown import guarded_worker
 
 APP_ID = "migration-app"
 TABLE_NAME = "migration_state"
@@ -81,6 +82,8 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=True,
         autodiscover=False,
         HttpClient=routing_http_client,
+        # SIGTERM: exit within MIGRATION_SHUTDOWN_TIMEOUT even if a stop path hangs.
+        Worker=guarded_worker(settings.shutdown_timeout),
     )
 
 

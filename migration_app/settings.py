@@ -171,6 +171,11 @@ class Settings:
     # Mode
     dev_mode: bool = setting(False, "Dev mode: sandbox defaults for missing credentials")
     log_level: str = setting("info", "Log level of the worker")
+    shutdown_timeout: float = setting(
+        90.0,
+        "Seconds from SIGTERM until the worker forces its exit, logging what was still pending "
+        "(keep it below the pod's terminationGracePeriodSeconds, 120)",
+    )
 
     def __repr__(self) -> str:  # dataclass repr is fine but be explicit that secrets stay masked
         parts = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
