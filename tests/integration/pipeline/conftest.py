@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -23,19 +26,33 @@ from typing import Any
 import psycopg2
 import pytest
 import requests
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 from simple_salesforce import Salesforce
 
 from devstack.dev import worker_process
 from devstack.probes import free_port
 from devstack.process import ChildProcess
-from devstack.stack import DevStack
+from devstack.stack import (
+    DEV_CLIENT_ID,
+    DEV_CLIENT_SECRET,
+    DevStack,
+    DevStackConfig,
+    registry_process,
+)
 from migration_app.avro import AvroCodec
 from migration_app.customer_status import TERMINAL_STATUSES
 from migration_app.enqueue import publish
 from migration_app.registry import RegistryClient, RegistrySettings
-from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
-from migration_app.schemas import CUSTOMER_TOPIC, RESULT_SUBJECT, RESULT_TOPIC, load_schema
+from migration_app.salesforce_http import HttpSettings, build_session
+from migration_app.salesforce_login import SANDBOX_MY_DOMAIN
+from migration_app.schemas import (
+    CUSTOMER_TOPIC,
+    DLQ_TOPIC,
+    RESULT_SUBJECT,
+    RESULT_TOPIC,
+    load_schema,
+)
 from migration_app.settings import Settings
 from tests.conftest import (
     DEBUG_TOKEN,
@@ -59,6 +76,9 @@ OBJECTS = {
     "Meter__c": ("Meter_Point__c", "Account__c", "Account__r"),
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+log = logging.getLogger(__name__)
 
 
 # --- small I/O helpers ----------------------------------------------------------------------
@@ -91,18 +111,42 @@ def soql_in(ids: Iterable[str]) -> str:
 
 
 def login(url: str, org: str) -> Salesforce:
-    """simple-salesforce on a sandbox org with the default dev credentials (docs/orgs.md)."""
+    """simple-salesforce on a sandbox org through its External Client App (client credentials:
+    the dev V2 org has SOAP login() disabled, as new orgs do)."""
     return Salesforce(
-        username=f"migration@{org}.sandbox",
-        password=f"sandbox-{org}-password",
-        security_token=f"sandbox-{org}-token",
-        domain=login_domain_for(url),
+        consumer_key=DEV_CLIENT_ID,
+        consumer_secret=DEV_CLIENT_SECRET,
+        domain=SANDBOX_MY_DOMAIN,
         session=build_session(HttpSettings(connect_timeout=2.0, read_timeout=10.0), url),
     )
 
 
 def count(sf: Salesforce, soql: str) -> int:
     return int(sf.query(soql)["totalSize"])
+
+
+def metric(worker: ChildProcess, sample: str, **labels: str) -> float:
+    """One sample of the worker's /metrics (0.0 while the labelled child does not exist yet)."""
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=HTTP_TIMEOUT) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return 0.0
+
+
+class LogCursor:
+    """The lines a worker wrote to its log after this cursor was made (not earlier tests')."""
+
+    def __init__(self, worker: ChildProcess) -> None:
+        self.path = worker.log_path
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def text(self) -> str:
+        with open(self.path, "rb") as log:
+            log.seek(self.offset)
+            return log.read().decode(errors="replace")
 
 
 # --- V1 customers, handed out in disjoint slices ----------------------------------------------
@@ -201,10 +245,91 @@ class StateReader:
             await self._consumer.stop()
 
 
+class TopicReader:
+    """Every message of one topic, read incrementally on the harness's loop and kept in a list
+    (never reduced per key, so a duplicate write stays visible).
+
+    ``catch_up`` reads up to the end offsets the broker reports at the time of the call. With
+    ``decode_results`` each value is the decoded CustomerMigrationResult (app codec, registry).
+    """
+
+    def __init__(self, settings: Settings, topic: str, *, decode_results: bool = False) -> None:
+        self._settings = settings
+        self.topic = topic
+        self._decode = decode_results
+        self._consumer: AIOKafkaConsumer | None = None
+        self._registry: RegistryClient | None = None
+        self._codec: AvroCodec | None = None
+        self._tps: list[TopicPartition] = []
+        self.messages: list[dict[str, Any]] = []
+
+    async def _start(self) -> None:
+        bootstrap = [s.removeprefix("kafka://") for s in self._settings.faust_broker()]
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=10_000,
+        )
+        await self._consumer.start()
+        if self._decode:
+            self._registry = RegistryClient(
+                RegistrySettings(url=self._settings.registry_url, total_timeout=5.0)
+            )
+            await self._registry.start()
+            self._codec = AvroCodec(self._registry, {RESULT_SUBJECT: load_schema(RESULT_SUBJECT)})
+
+    async def _assign(self) -> None:
+        assert self._consumer is not None
+        if self._tps:
+            return
+        await self._consumer.topics()  # metadata of every topic, ours included
+        partitions = self._consumer.partitions_for_topic(self.topic)
+        if not partitions:
+            return  # not created yet: nothing to read
+        self._tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._consumer.assign(self._tps)
+        await self._consumer.seek_to_beginning(*self._tps)
+
+    async def catch_up(self, within: float = 20.0) -> list[dict[str, Any]]:
+        if self._consumer is None:
+            await self._start()
+        assert self._consumer is not None
+        await self._assign()
+        if not self._tps:
+            return self.messages
+        ends = await self._consumer.end_offsets(self._tps)
+        deadline = time.monotonic() + within
+        while [tp for tp, end in ends.items() if await self._consumer.position(tp) < end]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.topic}: not read up to {ends} within {within}s")
+            batch = await self._consumer.getmany(timeout_ms=200, max_records=10_000)
+            for records in batch.values():
+                for record in records:
+                    value: Any = record.value
+                    if self._decode and value is not None:
+                        assert self._codec is not None
+                        value = await self._codec.decode(value, RESULT_SUBJECT)
+                    self.messages.append(
+                        {
+                            "key": record.key,
+                            "value": value,
+                            "headers": dict(record.headers or ()),
+                            "partition": record.partition,
+                            "offset": record.offset,
+                        }
+                    )
+        return self.messages
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._registry is not None:
+            await self._registry.close()
+
+
 async def group_offsets(settings: Settings) -> dict[int, tuple[int | None, int]]:
     """`customer` partition -> (the app group's committed offset, the broker's end offset)."""
-    from aiokafka import TopicPartition
-
     consumer = AIOKafkaConsumer(
         bootstrap_servers=[s.removeprefix("kafka://") for s in settings.faust_broker()],
         group_id="migration-app",
@@ -243,13 +368,20 @@ class Harness:
     sf2: Salesforce
     runner: asyncio.Runner = field(default_factory=asyncio.Runner)
     reader: StateReader | None = None
+    topic_readers: dict[str, TopicReader] = field(default_factory=dict)
 
     def run(self, coro: Any, timeout: float = 30.0) -> Any:
         return self.runner.run(asyncio.wait_for(coro, timeout))
 
     def close(self) -> None:
-        if self.reader is not None:
-            self.run(self.reader.stop())
+        """Stop the readers, each bounded: a slow consumer stop must not mask a test's failure."""
+        readers: list[Any] = [self.reader, *self.topic_readers.values()]
+        for reader in readers:
+            if reader is not None:
+                try:
+                    self.run(reader.stop(), timeout=10)
+                except (TimeoutError, OSError) as exc:
+                    log.warning("harness reader did not stop cleanly: %r", exc)
         self.runner.close()
 
     # enqueue and state -----------------------------------------------------------------------
@@ -340,9 +472,14 @@ class Harness:
         soql = f"SELECT Legacy_Id__c FROM {target} WHERE Legacy_Id__c IN ({soql_in(legacy_ids)})"
         return [r["Legacy_Id__c"] for r in self.sf2.query_all(soql)["records"]]
 
-    def v2_totals(self) -> dict[str, int]:
-        assert self.devstack.sf2 is not None
-        return admin(self.devstack.sf2.url, "counts")
+    def v2_record_ids(self, ids: Sequence[str]) -> dict[str, set[str]]:
+        """The V2 record Ids per object belonging to these customers (not the whole org's)."""
+        out = {}
+        for target, _, relationship in OBJECTS.values():
+            path = "Legacy_Id__c" if relationship is None else f"{relationship}.Legacy_Id__c"
+            soql = f"SELECT Id FROM {target} WHERE {path} IN ({soql_in(ids)})"
+            out[target] = {r["Id"] for r in self.sf2.query_all(soql)["records"]}
+        return out
 
     def faults(self, org: str, **faults: Any) -> None:
         sandbox = self.devstack.sf1 if org == "v1" else self.devstack.sf2
@@ -354,7 +491,51 @@ class Harness:
         """migration_run rows of these customers, each with its migration_issue rows."""
         return audit_runs(dsn or self.devstack.database_url, ids)
 
-    # result events ---------------------------------------------------------------------------
+    # result events, DLQ, consumer group ---------------------------------------------------------
+    def _topic(self, topic: str) -> TopicReader:
+        if topic not in self.topic_readers:
+            decode = topic == RESULT_TOPIC
+            self.topic_readers[topic] = TopicReader(self.settings, topic, decode_results=decode)
+        return self.topic_readers[topic]
+
+    def result_events(
+        self, ids: Iterable[str], after: dict[str, int] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """EVERY result event of these customers published so far (attempt > ``after``), in
+        topic order, as a list per customer: duplicates are kept, not collapsed."""
+        after = after or {}
+        found: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+        for message in self.run(self._topic(RESULT_TOPIC).catch_up(), 40):
+            value = message["value"]
+            cid = value["customer_id"] if value else None
+            if cid in found and value["attempt"] > after.get(cid, 0):
+                found[cid].append(value)
+        return found
+
+    def wait_result_events(
+        self,
+        states: dict[str, dict[str, Any]],
+        after: dict[str, int] | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every result event of the customers once each has one for its current attempt."""
+
+        def complete() -> dict[str, list[dict[str, Any]]] | None:
+            events = self.result_events(states, after)
+            have = all(
+                any(e["attempt"] == states[cid]["attempt"] for e in events[cid]) for cid in states
+            )
+            return events if have else None
+
+        return wait_for(complete, timeout=timeout, interval=0.3)  # type: ignore[return-value]
+
+    def dlq_messages(self, key: bytes) -> list[dict[str, Any]]:
+        """Every customer-dlq message with this key, in topic order (duplicates kept)."""
+        return [m for m in self.run(self._topic(DLQ_TOPIC).catch_up(), 40) if m["key"] == key]
+
+    def group_offsets(self) -> dict[int, tuple[int | None, int]]:
+        return self.run(group_offsets(self.settings))
+
     def results(
         self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0
     ) -> list[dict[str, Any]]:
@@ -591,9 +772,44 @@ class StoppablePostgres:
 
 
 @pytest.fixture
-def stoppable_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoppablePostgres]:
-    server = StoppablePostgres(tmp_path_factory.mktemp("pg") / "pgdata")
+def stoppable_postgres() -> Iterator[StoppablePostgres]:
+    """Not under pytest's basetemp: as root, pgserver runs PostgreSQL as user ``pgserver``, which
+    must traverse the parent directories, and any pytest session on the machine chmods
+    /tmp/pytest-of-root back to 0700, so a restart would fail with "Permission denied"."""
+    parent = Path(tempfile.mkdtemp(prefix="e2e-pg-"))
     try:
-        yield server
+        server = StoppablePostgres(parent / "pgdata")
+        try:
+            yield server
+        finally:
+            server.close()
     finally:
-        server.close()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+# --- a schema registry this test may stop and start -------------------------------------------
+
+
+@pytest.fixture
+def private_registry(devstack: DevStack, tmp_path: Path) -> Iterator[Callable[[], ChildProcess]]:
+    """Start a registry process of the test's own (stopping the session's would break the other
+    tests), from a copy of the session registry's data file as it is at the call, so every schema
+    id registered so far means the same in both: result events a worker encodes through it decode
+    through the session registry. Stopped at teardown."""
+    assert devstack.registry is not None, "the pipeline tests need the schema registry"
+    started: list[ChildProcess] = []
+
+    def start() -> ChildProcess:
+        state_dir = tmp_path / f"private-registry{len(started)}"
+        state_dir.mkdir()
+        shutil.copyfile(devstack.config.state_dir / "registry.json", state_dir / "registry.json")
+        registry = registry_process(DevStackConfig(registry_port=free_port(), state_dir=state_dir))
+        started.append(registry)
+        registry.start()
+        return registry
+
+    try:
+        yield start
+    finally:
+        for registry in started:
+            registry.stop()

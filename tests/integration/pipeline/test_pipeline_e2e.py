@@ -8,14 +8,15 @@ checks V2 only for their Legacy_Id__c values.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import struct
-import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import fastavro
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -27,7 +28,6 @@ from migration_app.registry import RegistryClient, RegistrySettings
 from migration_app.schemas import (
     CUSTOMER_SUBJECT,
     CUSTOMER_TOPIC,
-    DLQ_TOPIC,
     RESULT_TOPIC,
     load_schema,
 )
@@ -36,8 +36,10 @@ from tests.integration.pipeline.conftest import (
     OBJECTS,
     READY_PATH,
     Harness,
+    LogCursor,
     get_json,
     issue_codes,
+    metric,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -77,17 +79,55 @@ def assert_v2_matches(harness: Harness, ids: list[str], states: dict[str, dict[s
     assert sorted(harness.v2_ids("Account", ids)) == sorted(ids)
 
 
-def results_for(
-    messages: list[dict[str, Any]], states: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    """The result event of each customer's current attempt (by correlation id)."""
-    found = {}
-    for message in messages:
-        value = message["value"]
-        state = states.get(value["customer_id"])
-        if state and value["correlation_id"] == state["correlation_id"]:
-            found[value["customer_id"]] = value
-    return found
+def only_result(events: dict[str, list[dict[str, Any]]], cid: str, attempt: int) -> dict[str, Any]:
+    """The single result event of a customer that had exactly this one attempt."""
+    assert [e["attempt"] for e in events[cid]] == [attempt], (cid, events[cid])
+    return events[cid][0]
+
+
+def assert_one_result_per_attempt(
+    harness: Harness,
+    ids: list[str],
+    before: dict[str, int],
+    states: dict[str, dict[str, Any]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Every result event of the customers' attempts since ``before`` (at-least-once delivery
+    may give a customer more than one attempt): no attempt has two result events, each event is
+    backed by the audit row of its attempt, and the final attempt has its event."""
+    events = harness.wait_result_events(states, before)
+    runs = harness.audit_runs(ids)
+    for cid in ids:
+        attempts = [e["attempt"] for e in events[cid]]
+        assert len(attempts) == len(set(attempts)), f"{cid}: duplicate result events {attempts}"
+        assert max(attempts) == states[cid]["attempt"], (cid, attempts, states[cid])
+        for event in events[cid]:
+            run = run_of(runs, cid, event["attempt"])
+            assert (run["status"], run["correlation_id"]) == (
+                event["status"],
+                event["correlation_id"],
+            )
+    return events
+
+
+def committed_within(harness: Harness, ends: dict[int, int]) -> dict[int, int | None]:
+    """The group's committed offsets, asserting none is past ``ends`` (the first new event)."""
+    committed = {p: c for p, (c, _) in harness.group_offsets().items()}
+    past = {p: (c, ends[p]) for p, c in committed.items() if c is not None and c > ends[p]}
+    assert not past, f"offsets committed past the held events (committed, first held): {past}"
+    return committed
+
+
+def end_offsets(harness: Harness) -> dict[int, int]:
+    return {p: end for p, (_, end) in harness.group_offsets().items()}
+
+
+def wait_committed(harness: Harness, ends: dict[int, int], timeout: float = 60.0) -> None:
+    """Until the group has committed every event up to ``ends``."""
+
+    def done() -> bool:
+        return all((c or 0) >= ends[p] for p, (c, _) in harness.group_offsets().items())
+
+    wait_for(done, timeout=timeout, interval=0.3)
 
 
 # --- 1. the happy path, cross-checked four ways ----------------------------------------------
@@ -100,11 +140,11 @@ def test_customers_migrate_and_state_audit_results_and_v2_agree(
     w = shared_worker
     states = harness.migrate(w, ids)
     runs = harness.audit_runs(ids)
-    messages = harness.results(lambda msgs: len(results_for(msgs, states)) == len(ids))
-    results = results_for(messages, states)
+    events = harness.wait_result_events(states)
 
     for cid in ids:
-        state, result = states[cid], results[cid]
+        state = states[cid]
+        result = only_result(events, cid, state["attempt"])
         run = run_of(runs, cid, state["attempt"])
         attempts = {r["attempt"] for r in runs if r["customer_id"] == cid}
         assert set(range(1, state["attempt"] + 1)) <= attempts, "one audit row per attempt"
@@ -136,7 +176,7 @@ def test_duplicate_is_skipped_and_forced_remigration_adds_no_records(
     w = shared_worker
     first = harness.migrate(w, ids)
     assert {s["status"] for s in first.values()} == {"COMPLETED"}
-    v2_before, totals_before = harness.v2_counts(ids), harness.v2_totals()
+    v2_before, records_before = harness.v2_counts(ids), harness.v2_record_ids(ids)
     audit_before = len(harness.audit_runs(ids))
 
     harness.enqueue(ids)
@@ -161,7 +201,7 @@ def test_duplicate_is_skipped_and_forced_remigration_adds_no_records(
         assert state["status"] == "COMPLETED"
         assert state["attempt"] == first[cid]["attempt"] + 1
     assert harness.v2_counts(ids) == v2_before
-    assert harness.v2_totals() == totals_before, "a forced re-migration created V2 records"
+    assert harness.v2_record_ids(ids) == records_before, "a forced re-migration created records"
     assert len(harness.audit_runs(ids)) == audit_before + len(ids)
     assert_v2_matches(harness, ids, forced)
 
@@ -174,11 +214,12 @@ def test_v2_answering_500_to_a_fifth_of_calls_still_completes(
 ):
     ids = customer_pool.take(8)
     w = shared_worker
+    log = LogCursor(w)  # the shared worker's log holds earlier tests' lines: read only ours
     harness.faults("v2", error_rates={"500": 0.2})
     states = harness.migrate(w, ids, timeout=90)
     harness.faults("v2")
     assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
-    assert "HTTP 500" in w.log_path.read_text(errors="replace"), "no injected 500 was seen"
+    assert "HTTP 500" in log.text(), "no injected 500 was seen"
     assert_v2_matches(harness, ids, states)
 
 
@@ -203,13 +244,14 @@ def test_unknown_and_malformed_customers_fail_clearly(harness, customer_pool, sh
     w = shared_worker
     states = harness.migrate(w, ids)
     runs = harness.audit_runs(ids)
-    messages = harness.results(lambda msgs: len(results_for(msgs, states)) == len(ids))
-    results = results_for(messages, states)
+    events = harness.wait_result_events(states)
 
     for cid in good:
         assert states[cid]["status"] == "COMPLETED", states[cid]
+        only_result(events, cid, states[cid]["attempt"])
     for cid, (code, text) in expected.items():
-        state, result = states[cid], results[cid]
+        state = states[cid]
+        result = only_result(events, cid, state["attempt"])
         run = run_of(runs, cid, state["attempt"])
         assert state["status"] == run["status"] == result["status"] == "FAILED"
         assert text in state["last_error"] and cid in state["last_error"]
@@ -267,67 +309,129 @@ def test_dirty_data_gives_warnings_and_errors_in_audit(harness, customer_pool, s
 # --- 8. poison messages go to the DLQ ------------------------------------------------------------
 
 
+def _customer_event(customer_id: str, requested_by: str) -> CustomerReadyForMigration:
+    return CustomerReadyForMigration(
+        customer_id=customer_id,
+        occurred_at=datetime.now(UTC),
+        correlation_id=str(uuid.uuid4()),
+        requested_by=requested_by,
+    )
+
+
+def _frame(schema_id: int, schema: Any, record: dict[str, Any]) -> bytes:
+    """Confluent wire format written directly with fastavro (any writer schema, not ours)."""
+    buffer = io.BytesIO()
+    buffer.write(struct.pack(">bI", 0, schema_id))
+    fastavro.schemaless_writer(buffer, fastavro.parse_schema(schema, named_schemas={}), record)
+    return buffer.getvalue()
+
+
+async def _register(harness: Harness, subject: str, schema: Any) -> int:
+    """Register ``schema`` under ``subject`` in the session registry (not the customer subject)."""
+    async with RegistryClient(RegistrySettings(url=harness.settings.registry_url)) as registry:
+        return await registry.register(subject, schema)
+
+
 async def _good_event_bytes(harness: Harness, customer_id: str) -> tuple[int, bytes]:
     registry = RegistryClient(RegistrySettings(url=harness.settings.registry_url))
     async with registry:
         codec = AvroCodec(registry, {CUSTOMER_SUBJECT: load_schema(CUSTOMER_SUBJECT)})
         await codec.start()
-        event = CustomerReadyForMigration(
-            customer_id=customer_id,
-            occurred_at=datetime.now(UTC),
-            correlation_id=str(uuid.uuid4()),
-            requested_by="e2e-dlq",
-        )
+        event = _customer_event(customer_id, "e2e-dlq")
         return codec.writer_id(CUSTOMER_SUBJECT), codec.encode(event.to_avro(), CUSTOMER_SUBJECT)
 
 
-async def _produce(harness: Harness, key: bytes, values: list[bytes]) -> None:
+async def _produce(harness: Harness, key: bytes, values: list[bytes | None]) -> list[int]:
+    """Send in order (one record per produce request); the offsets they were written at."""
     bootstrap = [s.removeprefix("kafka://") for s in harness.settings.faust_broker()]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await producer.start()
+    offsets = []
     try:
         for value in values:
-            await asyncio.wait_for(producer.send_and_wait(CUSTOMER_TOPIC, value, key=key), 15)
+            sent = await asyncio.wait_for(
+                producer.send_and_wait(CUSTOMER_TOPIC, value, key=key), 15
+            )
+            offsets.append(sent.offset)
     finally:
         await producer.stop()
+    return offsets
 
 
-def test_poison_messages_go_to_dlq_and_the_worker_keeps_consuming(
+# A record type that is not ours: its id exists in the registry, but it does not resolve to our
+# reader schema (another record name).
+UNRELATED_SCHEMA = {
+    "type": "record",
+    "name": "Unrelated",
+    "namespace": "e2e.poison",
+    "fields": [{"name": "n", "type": "long"}],
+}
+# Valid for the registry, but fastavro cannot parse it (a decimal needs a positive precision).
+BAD_WRITER_SCHEMA = {
+    "type": "record",
+    "name": "BadDecimal",
+    "namespace": "e2e.poison",
+    "fields": [
+        {
+            "name": "amount",
+            "type": {"type": "bytes", "logicalType": "decimal", "precision": -1, "scale": 0},
+        }
+    ],
+}
+
+
+def test_every_poison_kind_goes_to_dlq_once_and_the_worker_keeps_consuming(
     harness, customer_pool, shared_worker
 ):
     (cid,) = customer_pool.take(1)
+    key = cid.encode()
     schema_id, good = harness.run(_good_event_bytes(harness, cid))
+    run = uuid.uuid4().hex[:8]
+    unrelated_id = harness.run(_register(harness, f"e2e-unrelated-{run}-value", UNRELATED_SCHEMA))
+    bad_id = harness.run(_register(harness, f"e2e-bad-writer-{run}-value", BAD_WRITER_SCHEMA))
+    assert len({schema_id, unrelated_id, bad_id}) == 3
     body = good[5:]
-    poison = {
-        "empty_value": b"",
-        "bad_magic": b"\x01" + good[1:],
-        "truncated": good[:-2],
-        "unknown_schema_id": b"\x00" + struct.pack(">I", 900_000 + schema_id) + body,
-        "undecodable": good[:5] + b"\xff" * 8,
-    }
+    poison: list[tuple[str, bytes | None]] = [
+        ("empty_value", b""),
+        ("empty_value", None),  # a tombstone
+        ("bad_magic", b"\x01" + good[1:]),
+        ("truncated", good[:3]),  # shorter than the header
+        ("truncated", good[:-2]),  # the body ends early
+        ("unknown_schema_id", b"\x00" + struct.pack(">I", 900_000 + schema_id) + body),
+        ("undecodable", good[:5] + b"\xff" * 8),
+        ("trailing_bytes", good + b"\x00\x00"),
+        ("unresolvable_schema", _frame(unrelated_id, UNRELATED_SCHEMA, {"n": 7})),
+        ("bad_writer_schema", struct.pack(">bI", 0, bad_id) + b"\x02\x07"),
+    ]
+    assert {reason for reason, _ in poison} == {
+        "empty_value", "bad_magic", "truncated", "unknown_schema_id", "undecodable",
+        "trailing_bytes", "unresolvable_schema", "bad_writer_schema",
+    }  # fmt: skip
     w = shared_worker
     before = harness.attempts([cid])
     # Same key as the good event: same partition, so the good event comes after all of them.
-    harness.run(_produce(harness, cid.encode(), list(poison.values())))
+    offsets = harness.run(_produce(harness, key, [value for _, value in poison]))
     harness.enqueue([cid])
     states = harness.wait_terminal(w, [cid], before)
     assert states[cid]["status"] == "COMPLETED"
+    assert states[cid]["attempt"] == before[cid] + 1, "poison started a migration"
     assert w.running()
 
-    def all_dead_lettered(msgs: list[dict[str, Any]]) -> bool:
-        return len([m for m in msgs if m["key"] == cid.encode()]) >= len(poison)
-
-    dlq = [
-        m for m in harness.raw_messages(DLQ_TOPIC, all_dead_lettered) if m["key"] == cid.encode()
-    ]
-    by_reason = {m["headers"]["x-error-reason"].decode(): m for m in dlq}
-    assert sorted(by_reason) == sorted(poison), [m["headers"] for m in dlq]
-    for reason, value in poison.items():
-        headers = by_reason[reason]["headers"]
-        assert (by_reason[reason]["value"] or b"") == value
+    wait_for(lambda: len(harness.dlq_messages(key)) >= len(poison), timeout=30, interval=0.3)
+    dlq = harness.dlq_messages(key)  # everything written so far, duplicates included
+    by_offset = {int(m["headers"]["x-source-offset"]): m for m in dlq}
+    assert len(dlq) == len(poison) == len(by_offset), [m["headers"] for m in dlq]
+    assert sorted(by_offset) == offsets
+    for offset, (reason, value) in zip(offsets, poison, strict=True):
+        message = by_offset[offset]
+        headers = message["headers"]
+        assert headers["x-error-reason"].decode() == reason, (reason, headers)
+        assert (message["value"] or b"") == (value or b"")
         assert headers["x-source-topic"] == CUSTOMER_TOPIC.encode()
         assert headers["x-error-class"] and headers["x-error-message"]
-        assert headers["x-source-offset"].decode().isdigit()
+    bad = by_offset[offsets[-1]]["headers"]
+    assert bad["x-schema-id"] == str(bad_id).encode()
+    only_result(harness.wait_result_events(states, before), cid, states[cid]["attempt"])
 
 
 # --- 9. interop with confluent-kafka -----------------------------------------------------------
@@ -422,6 +526,39 @@ def test_state_view_answers_after_a_run(harness, customer_pool, shared_worker):
     assert body["correlation_id"] == state["correlation_id"]
 
 
+# --- 12. dry run ------------------------------------------------------------------------------
+
+
+def test_dry_run_writes_nothing_to_v2_and_is_audited(harness, customer_pool, shared_worker):
+    ids = customer_pool.take(3)
+    w = shared_worker
+    before = harness.attempts(ids)
+    harness.enqueue(ids, dry_run=True)
+    states = harness.wait_terminal(w, ids, before)
+    runs = harness.audit_runs(ids)
+    events = harness.wait_result_events(states, before)
+    v1 = harness.v1_counts(ids)
+    for cid, state in states.items():
+        assert state["status"] == "DRY_RUN", (cid, state)
+        assert state["v2_account_id"] is None
+        run = run_of(runs, cid, state["attempt"])
+        result = only_result(events, cid, state["attempt"])
+        assert run["status"] == result["status"] == "DRY_RUN"
+        assert run["correlation_id"] == result["correlation_id"] == state["correlation_id"]
+        assert run["counts"] == result["counts"] == state["counts"]
+        assert state["counts"].get("Account") == 1, "the preview counts what would be written"
+    assert len(runs) == len(ids), "one audit row per customer"
+    assert v1["Account"] == len(ids)
+    assert harness.v2_counts(ids) == dict.fromkeys(harness.v2_counts(ids), 0), "dry run wrote V2"
+
+    # A preview does not count as migrated: the next plain request migrates for real.
+    real = harness.migrate(w, ids)
+    for cid, state in real.items():
+        assert state["status"] == "COMPLETED"
+        assert state["attempt"] == states[cid]["attempt"] + 1
+    assert_v2_matches(harness, ids, real)
+
+
 # Tests with exclusive workers last: each stops the shared worker (fewer restarts).
 
 # --- 3. SIGKILL mid-run, restart ---------------------------------------------------------------
@@ -459,6 +596,7 @@ def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool
     second = exclusive_worker(**batch)
     states = harness.wait_terminal(second, ids, before, timeout=90)
     assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
+    assert_one_result_per_attempt(harness, ids, before, states)
     assert_v2_matches(harness, ids, states)
 
 
@@ -499,6 +637,7 @@ def test_two_workers_share_partitions_and_the_survivor_finishes_a_killed_peers_w
 
     states = harness.wait_terminal(second, ids, before, timeout=90)
     assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
+    assert_one_result_per_attempt(harness, ids, before, states)
     assert_v2_matches(harness, ids, states)
     wait_for(lambda: readiness(second)[1].get("assigned_partitions") == alone, timeout=30)
 
@@ -509,30 +648,134 @@ def test_two_workers_share_partitions_and_the_survivor_finishes_a_killed_peers_w
 def test_postgres_down_holds_completion_until_audit_is_written(
     harness, customer_pool, exclusive_worker, stoppable_postgres
 ):
+    """While PostgreSQL is down nothing is finished: no terminal state, no result event, no
+    committed offset past the held events, while the worker keeps retrying the audit; once it
+    is back every customer completes exactly once, audited."""
     pg = stoppable_postgres
     warm, ids = customer_pool.take(1), customer_pool.take(5)
     w = exclusive_worker(MIGRATION_DATABASE_URL=pg.uri, MIGRATION_DATABASE_TIMEOUT="2")
     harness.migrate(w, warm)  # the worker is consuming and its audit schema exists
 
     pg.stop()
-    before = harness.attempts(ids)
-    harness.enqueue(ids)
-    seen_in_progress: set[str] = set()
-    window_end = time.monotonic() + 5.0  # an observation window, not a synchronisation sleep
-    while time.monotonic() < window_end:
-        for cid, s in harness.states(ids).items():
-            if s and s["attempt"] > before[cid]:
-                assert s["status"] not in TERMINAL_STATUSES, (
-                    f"{cid} became {s['status']} without audit"
-                )
-                seen_in_progress.add(cid)
-        time.sleep(0.2)
-    assert seen_in_progress, "no customer was started while PostgreSQL was down"
+    try:
+        retries = metric(w, "migration_app_retries_total", kind="database")
+        held_from = end_offsets(harness)  # each partition's first new event is at this offset
+        before = harness.attempts(ids)
+        harness.enqueue(ids)
+        held_until = end_offsets(harness)
+        started: set[str] = set()
 
-    pg.start()
-    states = harness.wait_terminal(w, ids, before, timeout=60)
+        def held_while_down() -> bool:
+            for cid, s in harness.states(ids).items():
+                if s and s["attempt"] > before[cid]:
+                    assert s["status"] not in TERMINAL_STATUSES, f"{cid} is {s['status']} unaudited"
+                    started.add(cid)
+            published = {cid: e for cid, e in harness.result_events(ids, before).items() if e}
+            assert not published, f"result events published unaudited: {published}"
+            committed_within(harness, held_from)
+            grown = metric(w, "migration_app_retries_total", kind="database") - retries
+            return bool(started) and grown >= 3  # three failed audit attempts at least
+
+        wait_for(held_while_down, timeout=60, interval=0.3)
+        assert w.running()
+    finally:
+        pg.start()  # also when the outage checks fail: no worker stuck retrying at teardown
+
+    states = harness.wait_terminal(w, ids, before, timeout=90)
     runs = harness.audit_runs(ids, dsn=pg.uri)
+    assert len(runs) == len(ids), "one audit row per customer"
+    events = harness.wait_result_events(states, before)
     for cid, state in states.items():
         assert state["status"] == "COMPLETED"
+        assert state["attempt"] == before[cid] + 1, "migrated more than once"
         run = run_of(runs, cid, state["attempt"])
         assert run["status"] == "COMPLETED" and run["correlation_id"] == state["correlation_id"]
+        result = only_result(events, cid, state["attempt"])
+        assert result["correlation_id"] == state["correlation_id"]
+    wait_committed(harness, held_until)  # and the held events are acknowledged now
+
+
+# --- 8b. schema registry down: events wait, never skipped or dead-lettered -------------------
+
+
+def test_registry_down_holds_decoding_until_it_is_back(
+    harness, customer_pool, exclusive_worker, private_registry
+):
+    ids = customer_pool.take(3)
+    # A newer, compatible writer schema (an extra optional field) the worker has never seen:
+    # decoding these events needs the registry. Registered in the session registry first, so
+    # the private copy and the session registry agree on its id.
+    newer = load_schema(CUSTOMER_SUBJECT)
+    newer = {
+        **newer,
+        "fields": [
+            *newer["fields"],
+            {"name": "e2e_note", "type": ["null", "string"], "default": None},
+        ],
+    }
+    subject = f"e2e-newer-customer-{uuid.uuid4().hex[:8]}-value"
+    newer_id = harness.run(_register(harness, subject, newer))
+    registry = private_registry()
+    w = exclusive_worker(MIGRATION_REGISTRY_URL=registry.url)
+    events = {cid: _customer_event(cid, "e2e-registry-down") for cid in ids}
+    values = {
+        cid: _frame(newer_id, newer, {**e.to_avro(), "e2e_note": "registry down"})
+        for cid, e in events.items()
+    }
+    retries = metric(w, "migration_app_retries_total", kind="registry")
+    before = harness.attempts(ids)
+    held_from = end_offsets(harness)
+
+    registry.stop()
+    try:
+        for cid in ids:
+            harness.run(_produce(harness, cid.encode(), [values[cid]]))
+
+        def held_while_down() -> bool:
+            untouched = {cid: s for cid, s in harness.states(ids).items() if s}
+            assert not untouched, f"customers handled without their decoded event: {untouched}"
+            for cid in ids:
+                assert not harness.dlq_messages(cid.encode()), f"{cid} dead-lettered"
+            committed_within(harness, held_from)
+            grown = metric(w, "migration_app_retries_total", kind="registry") - retries
+            return grown >= 2
+
+        wait_for(held_while_down, timeout=60, interval=0.3)
+        assert w.running()
+    finally:
+        registry.start()  # same port and data file, also when the checks above fail
+
+    states = harness.wait_terminal(w, ids, before, timeout=60)
+    results = harness.wait_result_events(states, before)
+    for cid, state in states.items():
+        assert state["status"] == "COMPLETED"
+        assert state["attempt"] == before[cid] + 1
+        assert state["correlation_id"] == events[cid].correlation_id
+        only_result(results, cid, state["attempt"])
+        assert not harness.dlq_messages(cid.encode())
+
+
+# --- 11. agent concurrency > 1 ------------------------------------------------------------------
+
+
+def test_agent_concurrency_three_migrates_each_customer_once(
+    harness, customer_pool, exclusive_worker
+):
+    ids = customer_pool.take(12)
+    w = exclusive_worker(MIGRATION_CONCURRENCY="3", MIGRATION_BATCH_SIZE="2")
+    before = harness.attempts(ids)
+    harness.enqueue(ids)
+    harness.enqueue(ids)  # a second event per customer: concurrent actors must not both run it
+    enqueued = end_offsets(harness)
+    states = harness.wait_terminal(w, ids, before, timeout=90)
+    wait_committed(harness, enqueued)  # every event handled, the duplicates too
+    states = harness.states(ids)
+    for cid, state in states.items():
+        assert state["status"] == "COMPLETED", (cid, state)
+        assert state["attempt"] == before[cid] + 1, f"{cid} migrated more than once"
+    runs = harness.audit_runs(ids)
+    assert sorted(r["customer_id"] for r in runs) == sorted(ids), "one audit row per customer"
+    results = harness.wait_result_events(states, before)
+    for cid in ids:
+        only_result(results, cid, states[cid]["attempt"])
+    assert_v2_matches(harness, ids, states)
