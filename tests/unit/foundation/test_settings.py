@@ -73,6 +73,7 @@ CONSTRAINED = {
     "sf2_auth": "password",
     "database_url": "postgresql://app:round-trip@db.test:5432/audit",
     "log_level": "debug",
+    "load_strategy": "collections",  # a choice: the one that is not the default
 }
 
 
