@@ -32,6 +32,17 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
     p.add_argument("--client-secret", default="sandbox-client-secret")
     p.add_argument("--jwt-cert", default=None, help="PEM certificate/public key: enables JWT")
     p.add_argument("--soap-login", choices=("enabled", "disabled"), default="enabled")
+    p.add_argument("--per-record-ms", type=float, default=0.0, help="server time per record saved")
+    p.add_argument(
+        "--fail-records",
+        action="append",
+        default=[],
+        metavar="OBJ=RATE[:CODE[:FIELD]]",
+        help="e.g. Contact=0.1:FIELD_CUSTOM_VALIDATION_EXCEPTION:Email (repeatable)",
+    )
+    p.add_argument(
+        "--duplicate-rule", action="append", default=[], metavar="OBJ.FIELD", help="repeatable"
+    )
     a = p.parse_args(argv)
     return SandboxConfig(
         org=a.org,
@@ -50,6 +61,9 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         client_secret=a.client_secret,
         jwt_cert=a.jwt_cert,
         soap_login=a.soap_login == "enabled",
+        per_record_ms=a.per_record_ms,
+        fail_records=tuple(a.fail_records),
+        duplicate_rules=tuple(a.duplicate_rule),
     ).resolved()
 
 

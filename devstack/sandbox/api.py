@@ -7,19 +7,20 @@ as real HTTP calls, so every resource behaves identically in both.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
-from . import ids, validation
+from . import duplicates, ids, setup_objects, validation
 from .composite import CompositeApi
 from .config import SandboxConfig
 from .errors import SfError, not_found
-from .faults import ApiUsage
+from .faults import ApiUsage, RecordFault, RecordFaults, parse_record_fault
 from .ids import IdFactory
 from .messages import ApiRequest, ApiResponse
 from .schema import API_VERSION, ObjectDef, schema_for
 from .sobject_collections import CollectionsApi
-from .soql import parse
+from .soql import Query, parse
 from .soql_eval import CompiledQuery, Evaluator
 from .store import Store
 
@@ -46,13 +47,54 @@ class Org:
         self.user_id = self.ids.new_id("005")
         self.usage = ApiUsage(self.config.api_daily_max)
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
+        self.record_faults = RecordFaults(self.config.seed)
+        self.set_record_faults([parse_record_fault(s) for s in self.config.fail_records])
+        self.duplicate_rules = duplicates.parse_rules(self.config.duplicate_rules, self.schema)
+        #: records create()/update() processed since the last take_records_processed()
+        self.records_processed = 0
+        # of the request being dispatched (dispatch is synchronous: no other request interleaves)
+        self._allow_save = False
+        self._version = API_VERSION
 
         self._collections = CollectionsApi(self)
         self._composite = CompositeApi(self)
 
+    # -- configuration at run time ------------------------------------------------------------
+    def set_record_faults(self, faults: list[RecordFault]) -> None:
+        """Replace the record faults (object and field names checked against the schema)."""
+        checked = []
+        for fault in faults:
+            obj = self.schema.get(fault.sobject)
+            if obj is None:
+                raise ValueError(f"record fault on unknown object {fault.sobject!r}")
+            fdef = obj.field(fault.field) if fault.field else None
+            if fault.field and fdef is None:
+                raise ValueError(f"record fault on unknown field {obj.name}.{fault.field}")
+            checked.append(replace(fault, sobject=obj.name, field=fdef.name if fdef else None))
+        self.record_faults.replace(checked)
+
+    def take_records_processed(self) -> int:
+        n, self.records_processed = self.records_processed, 0
+        return n
+
+    @contextmanager
+    def _request_context(self, req: ApiRequest) -> Iterator[None]:
+        """Sforce-Duplicate-Rule-Header of a request applies to its subrequests and records."""
+        saved = self._allow_save, self._version
+        self._allow_save = self._allow_save or duplicates.allow_save(req.headers)
+        self._version = req.version
+        try:
+            yield
+        finally:
+            self._allow_save, self._version = saved
+
     # -- dispatch -----------------------------------------------------------------------------
     def dispatch(self, req: ApiRequest) -> tuple[str, ApiResponse]:
         """Route one request: returns (endpoint kind for stats, response). Raises SfError."""
+        with self._request_context(req):
+            return self._dispatch(req)
+
+    def _dispatch(self, req: ApiRequest) -> tuple[str, ApiResponse]:
         seg = [s for s in req.path.split("/") if s] if req.path else []
         m = req.method
         n = len(seg)
@@ -73,11 +115,14 @@ class Org:
                 return "composite_graph", self._composite.graph(req)
             if n >= 2 and seg[1] == "sobjects":
                 return self._collections.dispatch(req, seg[2:])
+        if head == "tooling" and n == 2 and seg[1] == "query" and m == "GET":
+            return "tooling_query", self._tooling_query(req)
         raise not_found()
 
     def _resources(self, version: str) -> dict:
         base = f"/services/data/v{version}"
-        return {k: f"{base}/{k}" for k in ("sobjects", "query", "queryAll", "limits", "composite")}
+        names = ("sobjects", "query", "queryAll", "limits", "composite", "tooling")
+        return {k: f"{base}/{k}" for k in names}
 
     # -- sobjects -----------------------------------------------------------------------------
     def object(self, name: str) -> ObjectDef:
@@ -180,15 +225,46 @@ class Org:
         return ApiResponse(201, {"id": rid, "success": True, "errors": [], "created": True})
 
     # -- record operations (shared with collections and composite) ----------------------------
+    # Order of checks, as Salesforce's order of execution: system validation (validation.py),
+    # custom validation rules (here: the record faults), duplicate rules, then the save.
     def create(self, obj: ObjectDef, body: object) -> dict:
+        self.records_processed += 1
         values = validation.prepare(self.store, obj, body, "create")  # type: ignore[arg-type]
+        key = self._fault_key(obj, values, None)
+        if key is not None:
+            self.record_faults.check(obj.name, key)
+        self._check_duplicates(obj, values, None)
         rid = self.store.insert(obj.name, values)
+        if key is None and obj.name in self.record_faults.by_object:
+            try:  # no external id value: the record is keyed by the Id it just got
+                self.record_faults.check(obj.name, rid)
+            except SfError:
+                self.store.delete(obj.name, rid)
+                raise
         return {"id": rid, "success": True, "errors": []}
 
     def update(self, obj: ObjectDef, rid: str, body: object) -> None:
+        self.records_processed += 1
         values = validation.prepare(self.store, obj, body, "update", rid)  # type: ignore[arg-type]
+        merged = {**(self.store.get(obj.name, rid) or {}), **values}
+        self.record_faults.check(obj.name, self._fault_key(obj, merged, rid) or rid)
+        self._check_duplicates(obj, merged, rid)
         if values:
             self.store.update(obj.name, rid, values)
+
+    def _fault_key(self, obj: ObjectDef, record: dict, rid: str | None) -> str | None:
+        """What a record fault hashes: the record's external id value (the unique one, e.g.
+        Legacy_Id__c, first), else its Id (None for a record not inserted yet)."""
+        ext = [f for f in obj.fields.values() if f.external_id]
+        for f in sorted(ext, key=lambda f: not f.unique):
+            value = record.get(f.name)
+            if value not in (None, ""):
+                return str(value)
+        return rid
+
+    def _check_duplicates(self, obj: ObjectDef, record: dict, rid: str | None) -> None:
+        if self.duplicate_rules and not self._allow_save:
+            duplicates.check(self.duplicate_rules, self.store, obj.name, record, rid, self._version)
 
     def delete(self, obj: ObjectDef, rid: str) -> None:
         """Delete a record and, like Salesforce's cascade for these objects, its children."""
@@ -224,7 +300,10 @@ class Org:
         text = req.query.get("q")
         if not text:
             raise SfError(400, "MALFORMED_QUERY", "A query string has to be specified")
-        cq = evaluator.compile(parse(text))
+        q = parse(text)
+        if q.sobject.lower() in setup_objects.DATA_OBJECTS:
+            return ApiResponse(200, self._setup_query(req, q))
+        cq = evaluator.compile(q)
         rids = evaluator.run(cq)
         if cq.counts:
             if cq.is_count_only:
@@ -233,6 +312,53 @@ class Org:
             return ApiResponse(200, {"totalSize": len(recs), "done": True, "records": recs})
         cursor = _Cursor(cq, rids, _batch_size(req.headers))
         return ApiResponse(200, self._page(evaluator, req, cursor, 0, None))
+
+    # -- setup objects: DuplicateRule (/query), ValidationRule, EntityDefinition (Tooling) -----
+    def _setup_query(self, req: ApiRequest, q: Query, tooling: bool = False) -> dict:
+        """One page (setup rows are few) from a store built from the current configuration."""
+        store = setup_objects.setup_store(
+            self.schema,
+            self.config.org_code,
+            self.duplicate_rules,
+            list(self.record_faults.by_object.values()),
+        )
+        evaluator = Evaluator(store, req.version)
+        cq = evaluator.compile(q)
+        rids = evaluator.run(cq)
+        if cq.is_count_only:
+            records: list[dict] = []
+        elif cq.counts:
+            records = evaluator.aggregate(cq, rids)
+        else:
+            records = evaluator.serialize(cq, rids)
+        total = len(rids) if cq.is_count_only or not cq.counts else len(records)
+        if not tooling:
+            return {"totalSize": total, "done": True, "records": records}
+        base = f"/services/data/v{req.version}/"
+        return {
+            "size": total,
+            "totalSize": total,
+            "done": True,
+            "queryLocator": None,
+            "entityTypeName": cq.obj.name,
+            "records": _tooling_urls(records, base),
+        }
+
+    def _tooling_query(self, req: ApiRequest) -> ApiResponse:
+        """GET tooling/query?q=SELECT ValidationName, Active, EntityDefinition.QualifiedApiName
+        FROM ValidationRule (the shape simple-salesforce's toolingexecute/restful reads)."""
+        text = req.query.get("q")
+        if not text:
+            raise SfError(400, "MALFORMED_QUERY", "A query string has to be specified")
+        q = parse(text)
+        if q.sobject.lower() not in setup_objects.TOOLING_OBJECTS:
+            raise SfError(
+                400,
+                "INVALID_TYPE",
+                f"sObject type '{q.sobject}' is not supported by this sandbox's Tooling API "
+                "(it answers ValidationRule and EntityDefinition).",
+            )
+        return ApiResponse(200, self._setup_query(req, q, tooling=True))
 
     def _next_page(self, evaluator: Evaluator, req: ApiRequest, locator: str) -> dict:
         key, _, start = locator.partition("-")
@@ -257,6 +383,19 @@ class Org:
             body["nextRecordsUrl"] = f"/services/data/v{req.version}/{endpoint}/{key}-{end}"
         body["records"] = page
         return body
+
+
+def _tooling_urls(value: object, base: str) -> object:
+    """attributes.url of Tooling records says /tooling/sobjects/..., not /sobjects/..."""
+    if isinstance(value, list):
+        return [_tooling_urls(v, base) for v in value]
+    if isinstance(value, dict):
+        out = {k: _tooling_urls(v, base) for k, v in value.items()}
+        url = out.get("url") if isinstance(out.get("url"), str) else None
+        if url and url.startswith(base + "sobjects/"):
+            out["url"] = base + "tooling/" + url[len(base) :]
+        return out
+    return value
 
 
 def _batch_size(headers: Mapping[str, str]) -> int:

@@ -2,6 +2,19 @@
 
 Why: clients chain dependent writes in one round trip; the subrequests run through Org.dispatch
 like real calls, inside one store transaction so allOrNone can roll them all back.
+
+Composite graph limits, from the REST API Developer Guide ("Composite Graph Limits"): at most
+75 graphs and 500 nodes per payload (summed over its graphs), at most 15 different nodes per
+payload, where nodes differ by API version, HTTP method or sObject type (the current guide; older
+versions of it named only version and object type), and at most 14 graph failures: past them
+"processing is halted for the remaining graphs" and their status is PROCESSING_HALTED. The whole
+request counts as one API call (the server counts HTTP requests, never subrequests).
+
+Not confirmed from the docs, chosen here: the status and error code of a payload over a limit
+(400 LIMIT_EXCEEDED, like the other limits here), the exact wording of the halted graphs'
+message and that their nodes answer 400, that halting starts right after the 14th failed graph
+(the guide says both "maximum of 14 failures" and "exceeds the maximum limit of 14"), and the
+maximum graph depth of 15, which is not enforced.
 """
 
 from __future__ import annotations
@@ -19,12 +32,22 @@ if TYPE_CHECKING:
 MAX_SUBREQUESTS = 25
 MAX_GRAPH_NODES = 500
 MAX_GRAPHS = 75
+MAX_GRAPH_NODE_TYPES = 15
+MAX_GRAPH_FAILURES = 14
+_NODE_TYPE = re.compile(r"^/services/data/v(\d+\.\d+)/sobjects/([^/?]+)")
 _REF = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
 _HALTED = [
     {
         "errorCode": "PROCESSING_HALTED",
         "message": "The transaction was rolled back since another operation in the same "
         "transaction failed.",
+    }
+]
+_NOT_PROCESSED = [
+    {
+        "errorCode": "PROCESSING_HALTED",
+        "message": f"This graph was not processed: the request reached the maximum of "
+        f"{MAX_GRAPH_FAILURES} failed graphs, so processing was halted for the remaining graphs.",
     }
 ]
 
@@ -95,7 +118,12 @@ class CompositeApi:
         graphs = body.get("graphs")
         if not isinstance(graphs, list) or not graphs:
             raise SfError(400, "JSON_PARSER_ERROR", "graphs must be a non-empty list")
-        nodes = sum(len(g.get("compositeRequest") or []) for g in graphs if isinstance(g, dict))
+        for g in graphs:
+            subs = g.get("compositeRequest") if isinstance(g, dict) else None
+            if not isinstance(subs, list) or not subs:
+                raise SfError(400, "JSON_PARSER_ERROR", "each graph needs a compositeRequest list")
+        # nodes per payload, summed over all graphs (not per graph)
+        nodes = sum(len(g["compositeRequest"]) for g in graphs)
         if len(graphs) > MAX_GRAPHS or nodes > MAX_GRAPH_NODES:
             raise SfError(
                 400,
@@ -103,12 +131,29 @@ class CompositeApi:
                 f"Composite graph allows up to {MAX_GRAPHS} "
                 f"graphs and {MAX_GRAPH_NODES} nodes (got {len(graphs)} and {nodes})",
             )
+        types = node_types(graphs)
+        if len(types) > MAX_GRAPH_NODE_TYPES:
+            raise SfError(
+                400,
+                "LIMIT_EXCEEDED",
+                f"Composite graph allows up to {MAX_GRAPH_NODE_TYPES} different nodes per "
+                f"request (API version, HTTP method and sObject type; got {len(types)})",
+            )
         out = []
+        failures = 0
         for g in graphs:
-            subs = g.get("compositeRequest") if isinstance(g, dict) else None
-            if not isinstance(subs, list) or not subs:
-                raise SfError(400, "JSON_PARSER_ERROR", "each graph needs a compositeRequest list")
-            responses, ok = self._execute(subs, True)
+            subs = g["compositeRequest"]
+            if failures >= MAX_GRAPH_FAILURES:
+                responses = [
+                    _response(s.get("referenceId") if isinstance(s, dict) else None, 400, None)
+                    for s in subs
+                ]
+                for r in responses:
+                    r["body"] = [dict(e) for e in _NOT_PROCESSED]
+                ok = False
+            else:
+                responses, ok = self._execute(subs, True)
+                failures += not ok
             out.append(
                 {
                     "graphId": g.get("graphId"),
@@ -161,6 +206,20 @@ class CompositeApi:
         except SfError as exc:
             return exc.status, exc.body()
         return resp.status, json.loads(json.dumps(resp.body)) if resp.body is not None else None
+
+
+def node_types(graphs: list[dict]) -> set[tuple[str, str, str]]:
+    """The different nodes of a (checked) graph payload: (API version, HTTP method, sObject type
+    in lower case) of every node whose url is an sObject resource."""
+    types = set()
+    for g in graphs:
+        for sub in g["compositeRequest"]:
+            if not isinstance(sub, dict):
+                continue
+            m = _NODE_TYPE.match(str(sub.get("url", "")))
+            if m:
+                types.add((m.group(1), str(sub.get("method", "")).upper(), m.group(2).lower()))
+    return types
 
 
 def _response(ref_id: object, status: int, body: object) -> dict:

@@ -44,6 +44,13 @@ class SandboxConfig:
     soap_login: bool = True
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
+    #: server time per record saved (every write path), on top of latency_ms
+    per_record_ms: float = 0.0
+    #: record faults, "Contact=0.1:FIELD_CUSTOM_VALIDATION_EXCEPTION:Email" (see faults.py)
+    fail_records: tuple[str, ...] = ()
+    #: duplicate rules, "Contact.Email": a second record with that value (any case) is refused
+    #: with DUPLICATES_DETECTED unless the request says Sforce-Duplicate-Rule-Header: allowSave=true
+    duplicate_rules: tuple[str, ...] = ()
     dirty_rate: float = 0.05
     api_daily_max: int = 100_000
     session_ttl_s: float | None = None
@@ -54,6 +61,8 @@ class SandboxConfig:
             raise ValueError(f"org must be v1 or v2, not {self.org!r}")
         if not 0.0 <= self.dirty_rate <= 1.0:
             raise ValueError("dirty_rate must be within [0, 1]")
+        if self.per_record_ms < 0:
+            raise ValueError("per_record_ms must be >= 0")
 
     def resolved(self) -> SandboxConfig:
         """A copy with every None replaced by the org's default."""

@@ -6,19 +6,34 @@ from __future__ import annotations
 class SfError(Exception):
     """An API error with its HTTP status; `errors` is what the body's list holds."""
 
-    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[str] | None = None,
+        extra: dict | None = None,
+    ):
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or []
+        self.extra = extra or {}  # more keys of the error object (DUPLICATES_DETECTED's result)
 
     def body(self) -> list[dict]:
-        return [{"message": self.message, "errorCode": self.code, "fields": self.fields}]
+        return [
+            {"message": self.message, "errorCode": self.code, "fields": self.fields, **self.extra}
+        ]
 
     def collection_error(self) -> dict:
         """sObject Collections and composite/sobjects results say statusCode, not errorCode."""
-        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+        return {
+            "statusCode": self.code,
+            "message": self.message,
+            "fields": self.fields,
+            **self.extra,
+        }
 
 
 def not_found(message: str = "The requested resource does not exist") -> SfError:

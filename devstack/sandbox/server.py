@@ -20,7 +20,7 @@ from . import auth
 from .api import Org
 from .config import SandboxConfig
 from .errors import SfError
-from .faults import Faults, HangInterrupted
+from .faults import Faults, HangInterrupted, RecordFaults
 from .messages import ApiRequest
 from .seed import seed_v1
 
@@ -83,7 +83,8 @@ def _classify(method: str, path: str) -> str:
     head = path.strip("/").split("/")[0]
     if head in ("query", "queryAll"):
         return head.lower() if path.strip("/").count("/") == 0 else "query_more"
-    return {"sobjects": "sobjects", "composite": "composite", "limits": "limits"}.get(head, "other")
+    kinds = {"sobjects": "sobjects", "composite": "composite", "limits": "limits"}
+    return {**kinds, "tooling": "tooling"}.get(head, "other")
 
 
 def _base_url(request: web.Request) -> str:
@@ -112,11 +113,15 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
             request.headers,
             request.match_info["version"],
         )
+        # dispatch is synchronous, so the records it counts are this request's alone
+        org.take_records_processed()
         kind, resp = org.dispatch(req)
+        await state.faults.records_saved(org.take_records_processed())
         return _json(resp.status, resp.body, headers)
     except SfError as exc:
         if exc.status != 401:
             headers["Sforce-Limit-Info"] = org.usage.header()
+        await state.faults.records_saved(org.take_records_processed())
         return _json(exc.status, exc.body(), headers)
     except HangInterrupted:
         return _json(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "shutting down"}])
@@ -287,6 +292,18 @@ async def admin_faults(request: web.Request) -> web.Response:
     return _json(200, _faults_json(state))
 
 
+async def admin_record_faults(request: web.Request) -> web.Response:
+    """GET: the record faults; POST {"Contact": {"rate": 0.1, "code": ..., "field": "Email"}}
+    replaces them all ({} clears). 400 (nothing changes) on a bad object, field or rate."""
+    org = request.app[STATE].org
+    if request.method == "POST":
+        try:
+            org.set_record_faults(RecordFaults.from_json(await request.json()))
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": str(exc)})
+    return _json(200, {"seed": org.record_faults.seed, "faults": org.record_faults.to_json()})
+
+
 async def admin_expire(request: web.Request) -> web.Response:
     return _json(200, {"expired": request.app[STATE].sessions.expire_all()})
 
@@ -307,7 +324,7 @@ def build_app(config: SandboxConfig) -> web.Application:
     state = SandboxState(
         org,
         auth.Sessions(org.org_id, cfg.session_ttl_s),
-        Faults(latency_ms=cfg.latency_ms, jitter_ms=cfg.jitter_ms),
+        Faults(latency_ms=cfg.latency_ms, jitter_ms=cfg.jitter_ms, per_record_ms=cfg.per_record_ms),
     )
     state.faults.rng.seed(cfg.seed)
     if cfg.jwt_cert:
@@ -334,6 +351,8 @@ def build_app(config: SandboxConfig) -> web.Application:
     r.add_post("/__admin/stats/reset", admin_stats_reset)
     r.add_route("GET", "/__admin/faults", admin_faults)
     r.add_route("POST", "/__admin/faults", admin_faults)
+    r.add_route("GET", "/__admin/faults/records", admin_record_faults)
+    r.add_route("POST", "/__admin/faults/records", admin_record_faults)
     r.add_post("/__admin/expire-sessions", admin_expire)
     r.add_get("/__admin/customers", admin_customers)
     r.add_get("/__admin/counts", admin_counts)
