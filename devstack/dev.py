@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devstack.probes import http_ok
-from devstack.process import ChildProcess
+from devstack.process import ChildProcess, StartError
 from devstack.progress import enqueue_seeded, render_summary, show_progress
 from devstack.stack import DevStack, DevStackConfig
 
@@ -54,6 +54,49 @@ def _stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+#: How often the supervisor checks that every child is still alive while serving.
+LIVENESS_INTERVAL = 0.5
+
+
+def _exited(children: list[ChildProcess]) -> ChildProcess | None:
+    return next((child for child in children if child.exited()), None)
+
+
+def _report_exited(children: list[ChildProcess]) -> bool:
+    """Say which child died on its own and why (exit code, log tail); False if none did."""
+    dead = _exited(children)
+    if dead is None:
+        return False
+    print(f"\n{dead.exit_report()}\nstopping the other dev services.", file=sys.stderr)
+    sys.stderr.flush()
+    return True
+
+
+def _supervise(stop: threading.Event, children: Callable[[], list[ChildProcess]]) -> int:
+    """Serve until ``stop`` (0) or until a child dies on its own (1): a dev stack with a dead
+    broker must not keep claiming to be up."""
+    while not stop.wait(LIVENESS_INTERVAL):
+        if _report_exited(children()):
+            return 1
+    return 0
+
+
+def _progress_stop(
+    stop: threading.Event, children: Callable[[], list[ChildProcess]]
+) -> threading.Event:
+    """An event set on Ctrl-C or when a child dies, for the progress bar that blocks on it;
+    the caller sets it when done, which also ends the watching thread."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(LIVENESS_INTERVAL):
+            if stop.is_set() or _exited(children()) is not None:
+                done.set()
+
+    threading.Thread(target=watch, name="devstack-liveness", daemon=True).start()
+    return done
+
+
 def print_urls(urls: dict[str, str], out: Callable[[str], None] = print) -> None:
     width = max(len(name) for name in urls)
     for name, url in urls.items():
@@ -61,24 +104,44 @@ def print_urls(urls: dict[str, str], out: Callable[[str], None] = print) -> None
 
 
 def run_devstack(config: DevStackConfig) -> int:
-    """Run the dev services alone until Ctrl-C; print their URLs and the env to use them."""
-    with _stop_on_signals() as stop, DevStack(config) as stack:
-        print("dev services are up:")
-        print_urls(stack.urls())
-        print("\npoint a worker at them with:")
-        for key, value in stack.env().items():
-            print(f"  export {key}={value}")
-        print("\nCtrl-C stops everything.", flush=True)
-        stop.wait()
-    return 0
+    """Run the dev services alone until Ctrl-C; print their URLs and the env to use them.
+
+    Exits 1, naming the service, when one fails to start or dies while serving."""
+    with _stop_on_signals() as stop:
+        try:
+            stack = DevStack(config).start()
+        except StartError as exc:
+            print(f"dev services failed to start: {exc}", file=sys.stderr)
+            return 1
+        try:
+            print("dev services are up:")
+            print_urls(stack.urls())
+            print("\npoint a worker at them with:")
+            for key, value in stack.env().items():
+                print(f"  export {key}={value}")
+            print("\nCtrl-C stops everything.", flush=True)
+            return _supervise(stop, lambda: stack.processes)
+        finally:
+            stack.stop()
 
 
 def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int = 50101) -> int:
-    """Dev services plus a worker; enqueue the seeded customers, show progress; until Ctrl-C."""
-    with _stop_on_signals() as stop, DevStack(config) as stack:
-        worker = worker_process(stack.env(), web_port=web_port, log_dir=config.state_dir / "logs")
-        worker.start()
+    """Dev services plus a worker; enqueue the seeded customers, show progress; until Ctrl-C.
+
+    Exits 1, naming the process, when a service or the worker fails to start or dies."""
+    with _stop_on_signals() as stop:
         try:
+            stack = DevStack(config).start()
+        except StartError as exc:
+            print(f"dev services failed to start: {exc}", file=sys.stderr)
+            return 1
+        worker = worker_process(stack.env(), web_port=web_port, log_dir=config.state_dir / "logs")
+
+        def children() -> list[ChildProcess]:
+            return [*stack.processes, worker]
+
+        try:
+            worker.start()
             urls = {
                 "web": f"http://127.0.0.1:{web_port}/",
                 "health": f"http://127.0.0.1:{web_port}/health",
@@ -93,15 +156,21 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
             if config.customers and stack.sf1 is not None:
                 count = enqueue_seeded(stack.env(), stack.sf1.url)
                 print(f"\nenqueued {count} seeded customers; migrating:")
-                summary = show_progress(worker.url, count, stop)
+                progress_stop = _progress_stop(stop, children)
+                try:
+                    summary = show_progress(worker.url, count, progress_stop)
+                finally:
+                    progress_stop.set()
+                if _report_exited(children()):
+                    return 1
                 if summary:
                     print(render_summary(summary))
                 print(f"overview: http://127.0.0.1:{web_port}/migrations/")
             print("\nServing until Ctrl-C.", flush=True)
-            while not stop.wait(1.0):
-                if not worker.running():
-                    print(f"worker exited; see {worker.log_path}:\n{worker.log_tail()}")
-                    return 1
+            return _supervise(stop, children)
+        except StartError as exc:
+            print(f"migration-app dev failed to start: {exc}", file=sys.stderr)
+            return 1
         finally:
             worker.stop()
-    return 0
+            stack.stop()

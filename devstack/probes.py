@@ -60,3 +60,50 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def owns_listener(pid: int, port: int) -> bool:
+    """True when ``pid`` (or a process it started) listens on TCP ``port``: our child serves the
+    port, not some other process that was already there."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return False
+    for proc in family:
+        try:
+            # psutil < 6 (the product allows >= 5.9) names it ``connections``
+            list_connections = getattr(proc, "net_connections", None) or proc.connections
+            connections = list_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections):
+            return True
+    return False
+
+
+def listener_pids(port: int) -> set[int]:
+    """Pids listening on TCP ``port`` that we may see (for 'port in use by ...' messages)."""
+    import psutil
+
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.Error:
+        return set()
+    return {
+        c.pid
+        for c in connections
+        if c.pid is not None and c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    }
+
+
+def process_name(pid: int) -> str:
+    """A short description of a process for error messages ('?' if it is gone)."""
+    import psutil
+
+    try:
+        return " ".join(psutil.Process(pid).cmdline()[:3]) or psutil.Process(pid).name()
+    except psutil.Error:
+        return "?"

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from devstack.probes import listener_pids, owns_listener, process_name
+
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -38,7 +40,10 @@ class ChildProcess:
     """One dev service run as a child process.
 
     ``ready`` is polled until it returns True or ``start_timeout`` passes; it must itself be quick
-    and bounded (a socket connect with a timeout, an HTTP GET with a timeout).
+    and bounded (a socket connect with a timeout, an HTTP GET with a timeout). With ``port`` set,
+    ready also needs the child itself to listen on it: a probe that succeeds against another
+    process already on that port (a second broker) must not count as our child being ready.
+    After ready the child must stay alive for ``settle`` seconds (a crash right after binding).
     """
 
     def __init__(
@@ -52,6 +57,8 @@ class ChildProcess:
         env: Mapping[str, str] | None = None,
         start_timeout: float = 60.0,
         stop_timeout: float = 15.0,
+        port: int | None = None,
+        settle: float = 0.3,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -61,14 +68,46 @@ class ChildProcess:
         self._env = dict(os.environ if env is None else env)
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
+        self.port = port
+        self._settle = settle
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the child has exited on its own (None while it runs)."""
+        return self._proc.poll() if self._proc else None
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the child (shutdown tests: SIGTERM as Kubernetes sends it)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(sig)
+
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def exited(self) -> bool:
+        """True when the child died on its own (not stopped by us: ``stop`` forgets it)."""
+        return self._proc is not None and self._proc.poll() is not None
+
+    def exit_report(self, context: str = "") -> str:
+        """'<name> exited with code N<context>; see <log>:' and the log's tail (supervisor)."""
+        code = self._proc.returncode if self._proc is not None else None
+        how = f"code {code}"
+        if code is not None and code < 0:
+            try:
+                how += f" ({signal.Signals(-code).name})"
+            except ValueError:
+                pass
+        return f"{self.name} exited with {how}{context}; see {self.log_path}:\n{self.log_tail()}"
+
+    def _is_ready(self) -> bool:
+        if not self._ready():
+            return False
+        return self.port is None or owns_listener(self._proc.pid if self._proc else 0, self.port)
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,16 +124,42 @@ class ChildProcess:
         deadline = time.monotonic() + self._start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise StartError(
-                    f"{self.name} exited with {self._proc.returncode} during start; "
-                    f"see {self.log_path}:\n{self.log_tail()}"
-                )
-            if self._ready():
+                raise StartError(self._exit_during_start())
+            if self._is_ready():
+                self._wait_settled()
                 log.info("%s ready at %s (pid %s)", self.name, self.url, self._proc.pid)
                 return
             time.sleep(0.1)  # polling interval of a deadline loop in a sync start-up path
+        holder = self._port_holder()
         self.stop()
-        raise StartError(f"{self.name} not ready after {self._start_timeout}s; see {self.log_path}")
+        raise StartError(
+            f"{self.name} not ready after {self._start_timeout}s{holder}; see {self.log_path}"
+        )
+
+    def _wait_settled(self) -> None:
+        """Raise if the child exits within the settle window (a wait with a deadline, returning
+        as soon as the child exits)."""
+        assert self._proc is not None
+        try:
+            self._proc.wait(self._settle)
+        except subprocess.TimeoutExpired:
+            return
+        raise StartError(self._exit_during_start())
+
+    def _exit_during_start(self) -> str:
+        return self.exit_report(f" during start{self._port_holder()}")
+
+    def _port_holder(self) -> str:
+        """' (port P is in use by pid X (cmd))' when another process listens on our port: the
+        usual reason a service dies during start."""
+        if self.port is None:
+            return ""
+        own = self._proc.pid if self._proc else None
+        others = [pid for pid in listener_pids(self.port) if pid != own]
+        if not others:
+            return ""
+        names = ", ".join(f"pid {pid} ({process_name(pid)})" for pid in sorted(others))
+        return f" (port {self.port} is in use by {names})"
 
     def stop(self) -> None:
         """SIGTERM, wait, then SIGKILL: never leaves the process behind."""

@@ -58,6 +58,7 @@ def broker_process(config: DevStackConfig) -> ChildProcess:
         url=f"kafka://{config.host}:{config.broker_port}",
         ready=lambda: kafka_metadata_ok(config.host, config.broker_port),
         log_dir=config.state_dir / "logs",
+        port=config.broker_port,  # ready means *this* broker answers, not one already there
     )
 
 
@@ -98,6 +99,7 @@ def registry_process(config: DevStackConfig) -> ChildProcess:
         url=base,
         ready=lambda: http_ok(f"{base}/subjects"),
         log_dir=config.state_dir / "logs",
+        port=config.registry_port,
     )
 
 
@@ -129,6 +131,7 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
         url=base,
         ready=lambda: http_ok(f"{base}/__admin/ready"),
         log_dir=config.state_dir / "logs",
+        port=port,
     )
 
 
