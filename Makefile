@@ -23,8 +23,12 @@ $(TOOLS_STAMP):
 dev: $(STAMP)
 	$(BIN)/migration-app dev $(ARGS)
 
+# RANDOM_ORDER=1 shuffles the test order (pytest-randomly, off by default); SEED=N replays an order.
+# Fast suite only: make test PYTEST_ARGS='-m "not integration"'.
+RANDOM_ARGS = $(if $(RANDOM_ORDER),-p randomly $(if $(SEED),--randomly-seed=$(SEED)))
+
 test: $(STAMP) $(TOOLS_STAMP)
-	CHECKOV_BIN=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
+	CHECKOV_BIN=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/pytest $(RANDOM_ARGS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ The stack uses free ports and a temporary state dir, so tests never clash with a
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import time
 import urllib.request
@@ -31,6 +32,30 @@ FAST_GROUP_ENV = {
     "MIGRATION_BROKER_HEARTBEAT_INTERVAL": "0.3",
     "MIGRATION_BROKER_REBALANCE_TIMEOUT": "2",
 }
+
+
+DEPLOY_DIR = Path(__file__).resolve().parent / "deploy"
+# A deploy check shells out when it uses a fixture that runs a tool, or calls one itself.
+_TOOL_FIXTURES = {"kubectl", "rendered_text", "rendered", "checkov_report"}
+_TOOL_CALLS = ("run_tool(", "require_tool(", "subprocess.")
+
+
+def _shells_out(item: pytest.Item) -> bool:
+    if _TOOL_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    function = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(function) if function else ""
+    except (OSError, TypeError):
+        return False
+    return any(call in source for call in _TOOL_CALLS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tests/deploy checks that run kubectl, checkov, hadolint, pip or the CLI: ``deploy``."""
+    for item in items:
+        if DEPLOY_DIR in item.path.resolve().parents and _shells_out(item):
+            item.add_marker(pytest.mark.deploy)
 
 
 def _has(module: str) -> bool:

@@ -1,0 +1,21 @@
+"""Everything under tests/integration is marked ``integration``: it needs real services.
+
+Real services means the session devstack (broker, PostgreSQL, registry, sandbox orgs), a child
+process or an in-process server on a socket. ``pytest -m "not integration"`` runs the fast suite.
+Marked here once, by path, so a new test module cannot forget it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A conftest hook sees every collected item, not only this directory's: filter by path.
+    for item in items:
+        if HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.integration)
