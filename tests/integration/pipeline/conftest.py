@@ -536,15 +536,6 @@ class Harness:
     def group_offsets(self) -> dict[int, tuple[int | None, int]]:
         return self.run(group_offsets(self.settings))
 
-    def results(
-        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0
-    ) -> list[dict[str, Any]]:
-        """Decoded result events on customer-migrations, read from the start until ``done``."""
-        return self.run(
-            read_topic(self.settings, RESULT_TOPIC, done, timeout, decode_results=True),
-            timeout + 10,
-        )
-
     def raw_messages(
         self, topic: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0
     ) -> list[dict[str, Any]]:
@@ -595,14 +586,11 @@ async def read_topic(
     topic: str,
     done: Callable[[list[dict[str, Any]]], bool],
     within: float,
-    *,
-    decode_results: bool = False,
 ) -> list[dict[str, Any]]:
     """Read ``topic`` from the earliest offset (no group) until ``done(messages)``, for at most
     ``within`` seconds.
 
-    Each message is {key, value, headers, partition, offset}; with ``decode_results`` the value
-    is the decoded CustomerMigrationResult dict (through the app's AvroCodec and the registry).
+    Each message is {key, value (raw bytes), headers, partition, offset}.
     """
     bootstrap = [s.removeprefix("kafka://") for s in settings.faust_broker()]
     consumer = AIOKafkaConsumer(
@@ -613,37 +601,30 @@ async def read_topic(
         enable_auto_commit=False,
         request_timeout_ms=10_000,
     )
-    registry = RegistryClient(RegistrySettings(url=settings.registry_url, total_timeout=5.0))
-    codec = AvroCodec(registry, {RESULT_SUBJECT: load_schema(RESULT_SUBJECT)})
     messages: list[dict[str, Any]] = []
     deadline = time.monotonic() + within
-    async with registry:
-        await consumer.start()
-        try:
-            while not done(messages):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(
-                        f"{topic}: condition not met within {within}s; "
-                        f"{len(messages)} message(s) read"
+    await consumer.start()
+    try:
+        while not done(messages):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"{topic}: condition not met within {within}s; {len(messages)} message(s) read"
+                )
+            batch = await consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
+            for records in batch.values():
+                for record in records:
+                    messages.append(
+                        {
+                            "key": record.key,
+                            "value": record.value,
+                            "headers": dict(record.headers or ()),
+                            "partition": record.partition,
+                            "offset": record.offset,
+                        }
                     )
-                batch = await consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
-                for records in batch.values():
-                    for record in records:
-                        value: Any = record.value
-                        if decode_results:
-                            value = await codec.decode(record.value, RESULT_SUBJECT)
-                        messages.append(
-                            {
-                                "key": record.key,
-                                "value": value,
-                                "headers": dict(record.headers or ()),
-                                "partition": record.partition,
-                                "offset": record.offset,
-                            }
-                        )
-        finally:
-            await consumer.stop()
+    finally:
+        await consumer.stop()
     return messages
 
 
