@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
+import random
+import re
 import socket
 import struct
+import tempfile
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def kafka_metadata_ok(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -55,11 +62,94 @@ def postgres_ok(dsn: str, timeout: int = 1) -> bool:
     return True
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """An unused TCP port (tests and parallel dev stacks)."""
+def reported_url(log_path: Path, marker: str, tail_bytes: int = 1 << 20) -> str | None:
+    """The URL of the last ``<marker> http://host:port ...`` line in a child's log, or None.
+
+    Servers started with ``--port 0`` bind a port the kernel picks and print it in a flushed
+    READY line (``REGISTRY READY``, ``SANDBOX READY``): the parent reads it instead of picking a
+    port beforehand. The log is appended to across runs, so a caller must check that its own
+    child listens on the port (``owns_listener``) before trusting the line.
+    """
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - tail_bytes))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return None
+    found = re.findall(rf"^{re.escape(marker)} (https?://[^\s/]+)", text, flags=re.MULTILINE)
+    return found[-1] if found else None
+
+
+# free_port: ports below the kernel's ephemeral range, one lock file per port.
+_PORT_LOCK_DIR = Path(tempfile.gettempdir()) / "devstack-ports"
+_held_port_locks: dict[int, int] = {}  # port -> fd of its lock file, held until we exit
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _allocation_range() -> range:
+    """Ports the kernel never hands out by itself (bind to port 0, outgoing connections)."""
+    low, _ = _ephemeral_range()
+    start = max(10000, low - 12000)
+    if low - start < 1000:  # an unusual ephemeral range: fall back to a fixed block below it
+        start = 10000
+    return range(start, max(start + 1000, low))
+
+
+def _lock_port(port: int) -> bool:
+    """Take port's lock file for the rest of this process's life; False if another has it."""
+    _PORT_LOCK_DIR.mkdir(mode=0o777, parents=True, exist_ok=True)
+    fd = os.open(_PORT_LOCK_DIR / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            return False
+        raise
+    _held_port_locks[port] = fd
+    return True
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port for a child that cannot bind port 0 and report what it got (the Tansu broker,
+    a worker's web and aiomonitor ports). Children that can report (registry, sandbox) are
+    started with ``--port 0`` instead and their READY line is read (``reported_url``).
+
+    Picking a port by binding 0 and closing it races: the kernel hands the same port to the
+    next bind to 0 or outgoing connection on the machine. So the port comes from a range *below*
+    the kernel's ephemeral range (ip_local_port_range), which the kernel never picks by itself,
+    and is reserved with an exclusive ``flock`` on ``$TMPDIR/devstack-ports/<port>.lock`` held for
+    the rest of this process's life (the kernel drops it when the process exits, also on
+    SIGKILL). Concurrent test sessions and dev stacks on the machine therefore never get the same
+    port, and this process never hands one out twice. The port must also bind right now (no one
+    else, e.g. a fixed-port service, is on it).
+    """
+    ports = _allocation_range()
+    offset = random.SystemRandom().randrange(len(ports))  # not the (test-seeded) global one
+    for i in range(len(ports)):
+        port = ports[(offset + i) % len(ports)]
+        if port in _held_port_locks or not _lock_port(port):
+            continue
+        if _bindable(host, port):
+            return port
+        # Held by a process outside the scheme: keep our lock so we do not try it again.
+    raise OSError(errno.EADDRINUSE, f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def owns_listener(pid: int, port: int) -> bool:

@@ -10,9 +10,10 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from devstack.keys import ensure_jwt_key_pair
-from devstack.probes import http_ok, kafka_metadata_ok, postgres_ok
+from devstack.probes import http_ok, kafka_metadata_ok, owns_listener, postgres_ok, reported_url
 from devstack.process import ChildProcess
 from migration_app.redaction import redact_dsn
 
@@ -27,7 +28,7 @@ class DevStackConfig:
     broker_port: int = 9092
     registry_port: int = 8081
     sf1_port: int = 8101
-    sf2_port: int = 8102
+    sf2_port: int = 8102  # registry/sandbox ports 0: the child picks one and reports it
     database_url: str = ""  # set: use it; empty: embedded pgserver under state_dir
     state_dir: Path = field(default_factory=lambda: Path(".devstack"))
     customers: int = 200
@@ -81,9 +82,24 @@ def postgres_process(config: DevStackConfig) -> ChildProcess:
     )
 
 
+def _reported_ready(proc: ChildProcess, marker: str, health_path: str) -> bool:
+    """Ready when the child's own READY line names a port *it* listens on and that answers.
+
+    With port 0 the URL is only known from that line: adopt it as the child's url and port.
+    """
+    url = reported_url(proc.log_path, marker)
+    port = urlsplit(url).port if url else None
+    if url is None or port is None or proc.pid is None or not owns_listener(proc.pid, port):
+        return False  # not printed yet, or a previous run's line in the appended log
+    if not http_ok(f"{url}{health_path}"):
+        return False
+    proc.url, proc.port = url, port
+    return True
+
+
 def registry_process(config: DevStackConfig) -> ChildProcess:
     base = f"http://{config.host}:{config.registry_port}"
-    return ChildProcess(
+    proc = ChildProcess(
         "registry",
         [
             sys.executable,
@@ -97,16 +113,17 @@ def registry_process(config: DevStackConfig) -> ChildProcess:
             str((config.state_dir / "registry.json").resolve()),
         ],
         url=base,
-        ready=lambda: http_ok(f"{base}/subjects"),
+        ready=lambda: _reported_ready(proc, "REGISTRY READY", "/subjects"),
         log_dir=config.state_dir / "logs",
-        port=config.registry_port,
+        port=config.registry_port or None,
     )
+    return proc
 
 
 def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
     port = config.sf1_port if org == "v1" else config.sf2_port
     base = f"http://{config.host}:{port}"
-    return ChildProcess(
+    proc = ChildProcess(
         f"sandbox-{org}",
         [
             sys.executable,
@@ -129,10 +146,11 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
             *(_v2_login_args(config) if org == "v2" else []),
         ],
         url=base,
-        ready=lambda: http_ok(f"{base}/__admin/ready"),
+        ready=lambda: _reported_ready(proc, "SANDBOX READY", "/__admin/ready"),
         log_dir=config.state_dir / "logs",
-        port=port,
+        port=port or None,
     )
+    return proc
 
 
 #: The sandbox orgs' External Client App (the sandbox's defaults).

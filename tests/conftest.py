@@ -1,7 +1,10 @@
 """Shared fixtures: one dev stack per test session, and workers started against it.
 
-The stack uses free ports and a temporary state dir, so tests never clash with a running
-`make dev`. PostgreSQL: MIGRATION_TEST_DATABASE_URL if set, else an embedded pgserver.
+The stack uses a temporary state dir and ports no other process can take, so tests never clash
+with a running `make dev` or another test session: the registry and sandbox orgs bind port 0 and
+report the port they got; the broker and workers, which cannot report one, get a port from
+devstack.probes.free_port (below the kernel's ephemeral range, reserved by a lock file).
+PostgreSQL: MIGRATION_TEST_DATABASE_URL if set, else an embedded pgserver.
 """
 
 from __future__ import annotations
@@ -96,10 +99,10 @@ def task_dump(worker: ChildProcess) -> str:
 def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     state_dir = tmp_path_factory.mktemp("devstack")
     config = DevStackConfig(
-        broker_port=free_port(),
-        registry_port=free_port(),
-        sf1_port=free_port(),
-        sf2_port=free_port(),
+        broker_port=free_port(),  # Tansu cannot report a port it picked: a reserved one
+        registry_port=0,  # these bind a port the kernel picks and report it (READY line)
+        sf1_port=0,
+        sf2_port=0,
         database_url=os.environ.get("MIGRATION_TEST_DATABASE_URL", ""),
         state_dir=state_dir,
         customers=int(os.environ.get("MIGRATION_TEST_CUSTOMERS", "100")),

@@ -1,4 +1,8 @@
-"""`python -m devstack.sandbox --org v1|v2 ...`: run one org until SIGTERM/SIGINT."""
+"""`python -m devstack.sandbox --org v1|v2 ...`: run one org until SIGTERM/SIGINT.
+
+Prints ``SANDBOX READY http://host:port org=... username=... password=****`` (flushed) once it
+listens; with ``--port 0`` the kernel picks the port and this line is how to learn it.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,12 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
     )
     p.add_argument("--org", choices=("v1", "v2"), default="v1")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=None, help="default 8101 (v1) / 8102 (v2)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="default 8101 (v1) / 8102 (v2); 0 picks a free port (see the READY line)",
+    )
     p.add_argument("--customers", type=int, default=None, help="default 200 (v1) / 0 (v2)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--username")
@@ -76,7 +85,10 @@ async def serve(config: SandboxConfig) -> None:
     sandbox = await start_sandbox(config)
     try:
         print(
-            f"SANDBOX READY {config.org} {sandbox.url} username={config.username} password=****",
+            # The URL first (the port actually bound: --port 0 lets the kernel pick), flushed:
+            # a supervisor reads this line instead of sleeping or pre-picking a port.
+            f"SANDBOX READY {sandbox.url} org={config.org} username={config.username} "
+            "password=****",
             flush=True,
         )
         await stop.wait()

@@ -1,21 +1,15 @@
-"""The CLI: a subprocess prints the READY line once listening and exits 0 on SIGTERM."""
+"""The CLI: a subprocess on --port 0 prints the READY line with the port it got, exits 0 on
+SIGTERM."""
 
 from __future__ import annotations
 
+import re
 import selectors
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import requests
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _read_line(proc: subprocess.Popen, timeout: float) -> str:
@@ -31,7 +25,6 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str:
 
 
 def test_cli_ready_line_and_sigterm() -> None:
-    port = _free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -40,7 +33,7 @@ def test_cli_ready_line_and_sigterm() -> None:
             "--org",
             "v1",
             "--port",
-            str(port),
+            "0",
             "--customers",
             "5",
             "--seed",
@@ -52,16 +45,19 @@ def test_cli_ready_line_and_sigterm() -> None:
     )
     try:
         line = _read_line(proc, 20)
-        assert line.strip() == (
-            f"SANDBOX READY v1 http://127.0.0.1:{port} username=migration@v1.sandbox password=****"
+        ready = re.fullmatch(
+            r"SANDBOX READY (http://127\.0\.0\.1:(\d+)) org=v1 "
+            r"username=migration@v1\.sandbox password=\*\*\*\*",
+            line.strip(),
         )
+        assert ready, line
+        url, port = ready.group(1), int(ready.group(2))
+        assert port != 0  # the port the kernel picked, not the one asked for
         assert "sandbox-v1-password" not in line
-        resp = requests.get(f"http://127.0.0.1:{port}/__admin/customers", timeout=5)
+        resp = requests.get(f"{url}/__admin/customers", timeout=5)
         assert len(resp.json()) == 5
         proc.send_signal(signal.SIGTERM)
-        start = time.monotonic()
-        assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - start < 5
+        assert proc.wait(timeout=10) == 0  # the timeout is a hang guard
     finally:
         if proc.poll() is None:
             proc.kill()
