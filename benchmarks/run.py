@@ -6,8 +6,12 @@ while the sandbox counts each API call (logins included). A naive per-record scr
 a few customers into a separate fresh V2 org. Both are printed, with their ratio, and written to
 benchmarks/results/latest.json. See benchmarks/README.md for the method.
 
-Run: .venv/bin/python -m benchmarks.run [--customers 2000] [--latency-ms 50]
-     [--baseline-customers 100] [--batch-size 200 | --batch-size 100,200,500] [--quick]
+Both load strategies (graph, collections) run at two latency models: a flat --latency-ms per
+call, and the same plus --per-record-ms per record saved (real orgs spend time per record).
+
+Run: .venv/bin/python -m benchmarks.run [--customers 2000] [--latency-ms 50] [--per-record-ms 2]
+     [--strategies graph,collections] [--baseline-customers 100]
+     [--batch-size 200 | --batch-size 100,200,500] [--quick]
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ TARGET_CUSTOMERS_PER_S = 100.0
 TARGET_CALLS_PER_CUSTOMER = 0.1
 # Dirty seed data may fail a few customers legitimately; a run that fails more measured an error.
 MAX_FAILED_SHARE = 0.05
+LOGIN_KINDS = ("login", "oauth_token")
+PROFILES = ("flat", "per_record")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +72,12 @@ class BenchOptions:
     output: Path = RESULTS_DIR / "latest.json"
     keep_state: bool = False
     worker_env: tuple[str, ...] = ()
+    strategies: tuple[str, ...] = ("graph", "collections")
+    per_record_ms: float = 2.0
+
+    @property
+    def default_strategy(self) -> str:
+        return self.strategies[0]
 
 
 # -- small HTTP helpers (bounded; the benchmark itself is synchronous) --------------------------
@@ -144,6 +156,7 @@ class WorkerProbe:
         self.url = worker.url
         self.log_path = worker.log_path
         self.peak_rss = 0
+        self.max_loop_lag_ms: float | None = None
 
     def sample(self) -> None:
         with contextlib.suppress(psutil.Error):
@@ -181,6 +194,19 @@ class WorkerProbe:
 
     def summary(self) -> dict[str, Any]:
         return http_json(f"{self.url}/migrations/summary")
+
+    def cpu_seconds(self) -> float:
+        """The worker process's own CPU time (user + system): the sandbox's is Salesforce's."""
+        times = self.proc.cpu_times()
+        return times.user + times.system
+
+    def sample_loop_lag(self) -> None:
+        """The event-loop lag /health/live reports now; the run keeps the worst seen."""
+        with contextlib.suppress(OSError, ValueError):
+            doc = http_json(f"{self.url}/health/live", timeout=2)
+            lag = doc.get("loop_lag_ms") if isinstance(doc, dict) else None
+            if isinstance(lag, int | float):
+                self.max_loop_lag_ms = max(self.max_loop_lag_ms or 0.0, float(lag))
 
 
 def worker_env(stack: DevStack, state_dir: Path, batch_size: int, batch_within: float) -> dict:
@@ -224,22 +250,23 @@ def migration_calls(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
     prior = before.get("by_endpoint", {})
     counts = dict.fromkeys({*prior, *after.get("by_endpoint", {})}, 0)
     for kind, n in after.get("by_endpoint", {}).items():
-        counts[kind] = n - (prior.get(kind, 0) if kind != "login" else 0)
+        counts[kind] = n - (prior.get(kind, 0) if kind not in LOGIN_KINDS else 0)
     counts = {kind: n for kind, n in counts.items() if n}
     return {
         "total": sum(counts.values()),
         "by_endpoint": counts,
-        "excluded_before_enqueue": {k: n for k, n in prior.items() if k != "login"},
+        "excluded_before_enqueue": {k: n for k, n in prior.items() if k not in LOGIN_KINDS},
     }
 
 
 def measure_worker(
-    stack: DevStack, opts: BenchOptions, batch_size: int, state_dir: Path
+    stack: DevStack, opts: BenchOptions, batch_size: int, state_dir: Path, strategy: str
 ) -> dict[str, Any]:
     """Enqueue every seeded customer to one fresh worker; time it until all are terminal."""
     sf1, sf2 = SandboxAdmin(stack.sf1.url), SandboxAdmin(stack.sf2.url)  # type: ignore[union-attr]
     ids = sf1.customers()
     env = worker_env(stack, state_dir, batch_size, opts.batch_within)
+    env["MIGRATION_LOAD_STRATEGY"] = strategy
     env.update(dict(item.split("=", 1) for item in opts.worker_env))
     worker = worker_process(
         env, web_port=free_port(), log_dir=state_dir / "logs", ready_path="/migrations/summary"
@@ -253,6 +280,7 @@ def measure_worker(
         tasks_before = probe.tasks()
         before1, before2 = sf1.stats(), sf2.stats()
         settings = Settings.from_env(env)
+        cpu_before = probe.cpu_seconds()
         started = time.perf_counter()
         started_at = datetime.now(UTC)
         asyncio.run(publish(settings, ids, requested_by="benchmark"))
@@ -263,6 +291,7 @@ def measure_worker(
         deadline = time.monotonic() + opts.timeout_s
         while True:
             probe.sample()
+            probe.sample_loop_lag()
             summary = probe.summary()
             done = _terminal(summary)
             if done and first_done_s is None:
@@ -275,6 +304,7 @@ def measure_worker(
                 raise TimeoutError(f"{done}/{len(ids)} terminal after {opts.timeout_s}s: {summary}")
             time.sleep(0.1)
         wall_s = time.perf_counter() - started
+        cpu_s = probe.cpu_seconds() - cpu_before
         stats1, stats2 = (
             migration_calls(before1, sf1.stats()),
             migration_calls(before2, sf2.stats()),
@@ -292,6 +322,7 @@ def measure_worker(
     if first_done_s is not None and wall_s > first_done_s:
         steady = round((len(ids) - first_done) / (wall_s - first_done_s), 1)
     return {
+        "strategy": strategy,
         "batch_size": batch_size,
         "batch_within": opts.batch_within,
         "customers": len(ids),
@@ -312,6 +343,9 @@ def measure_worker(
         "peak_rss_sampled_bytes": probe.peak_rss,
         "tasks_before": tasks_before,
         "tasks_after": tasks_after,
+        "worker_cpu_s": round(cpu_s, 2),
+        "worker_cpu_s_per_1000_customers": round(cpu_s * 1000 / len(ids), 2),
+        "loop_lag_max_ms": probe.max_loop_lag_ms,
         "worker_log": str(worker.log_path),
     }
 
@@ -354,8 +388,11 @@ def measure_baseline(stack: DevStack, opts: BenchOptions, state_dir: Path) -> di
 
 
 # -- one full run ------------------------------------------------------------------------------
-def stack_config(opts: BenchOptions, state_dir: Path, database_url: str) -> DevStackConfig:
+def stack_config(
+    opts: BenchOptions, state_dir: Path, database_url: str, per_record_ms: float = 0.0
+) -> DevStackConfig:
     return DevStackConfig(
+        sandbox_per_record_ms=per_record_ms,
         broker_port=free_port(),
         registry_port=free_port(),
         sf1_port=free_port(),
@@ -367,15 +404,25 @@ def stack_config(opts: BenchOptions, state_dir: Path, database_url: str) -> DevS
     )
 
 
-def run_one(opts: BenchOptions, batch_size: int, root: Path, with_baseline: bool) -> dict:
+def run_one(
+    opts: BenchOptions,
+    batch_size: int,
+    root: Path,
+    with_baseline: bool,
+    strategy: str = "graph",
+    profile: str = "flat",
+) -> dict:
     """A fresh stack (and database) per setting, so no run sees another's V2 records or state."""
-    state_dir = root / f"batch-{batch_size}"
+    state_dir = root / f"{strategy}-{profile}-batch-{batch_size}"
+    per_record = opts.per_record_ms if profile == "per_record" else 0.0
     with scratch_database(server_database_url()) as db_url:
-        config = stack_config(opts, state_dir, db_url)
+        config = stack_config(opts, state_dir, db_url, per_record)
         t0 = time.perf_counter()
         with DevStack(config) as stack:
             stack_start_s = time.perf_counter() - t0
-            worker = measure_worker(stack, opts, batch_size, state_dir)
+            worker = measure_worker(stack, opts, batch_size, state_dir, strategy)
+            worker["profile"] = profile
+            worker["per_record_ms"] = per_record
             worker["stack_start_s"] = round(stack_start_s, 2)
             worker["database"] = "embedded pgserver" if not db_url else "postgresql (scratch db)"
             if with_baseline and opts.baseline_customers:
@@ -404,8 +451,38 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+STRATEGY_KEYS = (
+    "customers_per_s",
+    "api_calls_per_customer",
+    "peak_rss_bytes",
+    "worker_cpu_s_per_1000_customers",
+    "loop_lag_max_ms",
+    "wall_s",
+    "by_status",
+    "valid",
+    "batch_size",
+)
+
+
+def strategies_report(runs: list[dict]) -> dict[str, dict[str, dict[str, Any]]]:
+    """{strategy: {profile: the best run's key figures}} for the side-by-side table."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for run in runs:
+        slot = out.setdefault(run["strategy"], {})
+        best = slot.get(run["profile"])
+        if best is None or (run["valid"], run["customers_per_s"]) > (
+            best["valid"],
+            best["customers_per_s"],
+        ):
+            slot[run["profile"]] = {k: run.get(k) for k in STRATEGY_KEYS}
+    return out
+
+
 def build_report(opts: BenchOptions, runs: list[dict], started: datetime) -> dict[str, Any]:
-    best = max(runs, key=lambda r: (r["valid"], r["customers_per_s"]))
+    headline = [
+        r for r in runs if r["strategy"] == opts.default_strategy and r["profile"] == "flat"
+    ] or runs
+    best = max(headline, key=lambda r: (r["valid"], r["customers_per_s"]))
     base = next(r["baseline"] for r in runs if "baseline" in r) if opts.baseline_customers else None
     report: dict[str, Any] = {
         "customers_per_s": best["customers_per_s"],
@@ -430,9 +507,13 @@ def build_report(opts: BenchOptions, runs: list[dict], started: datetime) -> dic
             and best["customers_per_s"] >= TARGET_CUSTOMERS_PER_S
             and best["api_calls_per_customer"] <= TARGET_CALLS_PER_CUSTOMER,
         },
+        "strategies": strategies_report(runs),
         "config": {
             "customers": opts.customers,
             "latency_ms": opts.latency_ms,
+            "per_record_ms": opts.per_record_ms,
+            "strategy": opts.default_strategy,
+            "strategies": list(opts.strategies),
             "baseline_customers": opts.baseline_customers,
             "batch_size": best["batch_size"],
             "batch_sizes_tried": list(opts.batch_sizes),
@@ -458,24 +539,26 @@ def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> N
         f"\n{cfg['customers']} customers, {cfg['latency_ms']} ms per Salesforce call, "
         f"nproc={report['machine']['nproc']}"
     )
-    out(f"{'run':<28}{'customers/s':>13}{'API calls/customer':>20}{'wall s':>9}  outcome")
+    out(f"{'run':<40}{'customers/s':>13}{'API calls/customer':>20}{'wall s':>9}  outcome")
     for run in report["runs"]:
-        label = f"worker batch={run['batch_size']}"
+        latency = "flat" if run["profile"] == "flat" else f"+{run['per_record_ms']:g}ms/record"
+        label = f"{run['strategy']} {latency} batch={run['batch_size']}"
         outcome = ", ".join(f"{k} {v}" for k, v in run["by_status"].items())
         out(
-            f"{label:<28}{run['customers_per_s']:>13}{run['api_calls_per_customer']:>20}"
+            f"{label:<40}{run['customers_per_s']:>13}{run['api_calls_per_customer']:>20}"
             f"{run['wall_s']:>9}  {outcome}{'' if run['valid'] else ' (INVALID RUN)'}"
         )
     if base:
         label = f"baseline ({base['customers']} customers)"
         out(
-            f"{label:<28}{base['customers_per_s']:>13}{base['api_calls_per_customer']:>20}"
+            f"{label:<40}{base['customers_per_s']:>13}{base['api_calls_per_customer']:>20}"
             f"{base['wall_s']:>9}  COMPLETED {base['completed']}, FAILED {base['failed']}"
         )
         out(
             f"ratio: {report['speedup_vs_baseline']}x faster, "
             f"{report['api_calls_ratio_baseline_over_worker']}x fewer API calls per customer"
         )
+    print_strategies(report, out)
     rss = report["peak_rss_bytes"]
     out(
         f"worker peak RSS {rss / 2**20:.0f} MiB; asyncio tasks before/after: "
@@ -487,6 +570,31 @@ def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> N
         f"{target['api_calls_per_customer']} calls/customer: "
         f"{'MET' if target['met'] else 'NOT MET'}"
     )
+
+
+def print_strategies(report: dict[str, Any], out: Callable[[str], None] = print) -> None:
+    """graph vs collections, side by side, per latency model."""
+    table = report["strategies"]
+    names = list(table)
+    if len(names) < 2:
+        return
+    out(f"\n{'':<34}" + "".join(f"{n:>16}" for n in names) + f"{'ratio':>10}")
+    for profile in PROFILES:
+        for key, label in (
+            ("customers_per_s", "customers/s"),
+            ("api_calls_per_customer", "API calls/customer"),
+            ("worker_cpu_s_per_1000_customers", "worker CPU s/1000 customers"),
+            ("peak_rss_bytes", "peak RSS MiB"),
+        ):
+            values = [table[n].get(profile, {}).get(key) for n in names]
+            shown = [(v / 2**20 if key == "peak_rss_bytes" and v else v) for v in values]
+            ratio = (
+                f"{values[0] / values[1]:.2f}x"
+                if all(isinstance(v, int | float) and v for v in values[:2])
+                else "-"
+            )
+            cells = "".join(f"{v:>16.1f}" if isinstance(v, float) else f"{v!s:>16}" for v in shown)
+            out(f"{profile + ' ' + label:<34}{cells}{ratio:>10}")
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:
@@ -509,6 +617,12 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     )
     parser.add_argument("--keep-state", action="store_true", help="keep the temp state dir")
     parser.add_argument("--quick", action="store_true", help="small smoke run (200 / 20)")
+    parser.add_argument(
+        "--strategies", default="graph,collections", help="load strategies, the first headlines"
+    )
+    parser.add_argument(
+        "--per-record-ms", type=float, default=2.0, help="sandbox time per record saved"
+    )
     args = parser.parse_args(argv)
     customers = args.customers or (200 if args.quick else 2000)
     baseline = args.baseline_customers
@@ -527,6 +641,8 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         output=args.output,
         keep_state=args.keep_state,
         worker_env=tuple(args.worker_env),
+        strategies=tuple(s.strip() for s in args.strategies.split(",") if s.strip()),
+        per_record_ms=args.per_record_ms,
     )
 
 
@@ -542,9 +658,15 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="migration-bench-"))
     runs = []
     try:
-        for i, size in enumerate(opts.batch_sizes):
-            print(f"running worker with batch size {size} ...", flush=True)
-            runs.append(run_one(opts, size, root, with_baseline=i == 0))
+        first = opts.batch_sizes[0]
+        for strategy in opts.strategies:
+            for profile in PROFILES if opts.per_record_ms else ("flat",):
+                sizes = opts.batch_sizes if profile == "flat" else (first,)
+                for size in sizes:
+                    print(f"running {strategy} {profile} batch size {size} ...", flush=True)
+                    runs.append(
+                        run_one(opts, size, root, not runs, strategy=strategy, profile=profile)
+                    )
     finally:
         if not opts.keep_state:
             shutil.rmtree(root, ignore_errors=True)

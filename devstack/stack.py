@@ -35,6 +35,7 @@ class DevStackConfig:
     seed: int = 42
     sandbox_latency_ms: int = 0
     sandbox_dirty_rate: float = 0.05
+    sandbox_per_record_ms: float = 0.0  # server time per record saved (real orgs: triggers)
     with_registry: bool = True
     with_sandbox: bool = True
 
@@ -144,6 +145,11 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
             "--dirty-rate",
             str(config.sandbox_dirty_rate),
             *(_v2_login_args(config) if org == "v2" else []),
+            *(
+                ["--per-record-ms", str(config.sandbox_per_record_ms)]
+                if config.sandbox_per_record_ms
+                else []
+            ),
         ],
         url=base,
         ready=lambda: _reported_ready(proc, "SANDBOX READY", "/__admin/ready"),

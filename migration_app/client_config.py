@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from migration_app.audit import AuditSettings
+from migration_app.pipeline import LoadOptions
 from migration_app.registry import RegistrySettings
 from migration_app.salesforce import SalesforceSettings
 from migration_app.salesforce_http import HttpSettings
@@ -39,6 +40,16 @@ def salesforce_config(settings: Settings, org: Org) -> SalesforceSettings:
         ),
         max_workers=settings.sf_max_workers,
         max_retries=settings.sf_max_retries,
+    )
+
+
+def load_options(settings: Settings) -> LoadOptions:
+    """How the pipeline writes to V2."""
+    return LoadOptions(
+        strategy=settings.load_strategy,
+        require_atomic=settings.require_atomic,
+        allow_duplicate_save=settings.allow_duplicate_save,
+        api_version=settings.sf_api_version,
     )
 
 

@@ -1,9 +1,18 @@
 """Migrate a batch of customers: extract from V1, transform, upsert into V2.
 
 One SOQL (with child subqueries) extracts the whole batch; the transform is the pure domain in
-``migration/``; the load shares sObject Collections upserts across the batch's customers, parents
-before children. Whole-call transient failures propagate (the caller retries the batch: upserts by
-external id make that safe); per-record failures make their customer FAILED.
+``migration/``. Two load strategies (``MIGRATION_LOAD_STRATEGY``):
+
+* ``graph`` (default): one Composite Graph per customer, graphs packed into as few requests as
+  the limits allow, requests sent concurrently. A graph commits or rolls back as a whole, so a
+  customer is complete in V2 or absent. Graphs Salesforce did not process (``PROCESSING_HALTED``
+  after 14 failed graphs) are resent.
+* ``collections``: sObject Collections upserts shared across the batch's customers, parents
+  before children, ``allOrNone`` false. Fewer constraints, no atomicity: a customer whose
+  Contact fails keeps its Account in V2.
+
+Whole-call transient failures propagate (the caller retries the batch: upserts by external id
+make that safe); per-record failures make their customer FAILED.
 """
 
 from __future__ import annotations
@@ -17,13 +26,22 @@ from typing import Any, Protocol
 
 from migration_app.customer_status import CustomerStatus
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
-from migration_app.migration.issues import ERROR, Issue
+from migration_app.migration.graph_plan import (
+    CustomerGraph,
+    GraphRequest,
+    customer_graph,
+    fits_one_graph,
+    pack_requests,
+)
+from migration_app.migration.issues import ERROR, WARNING, Issue
 from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
 from migration_app.salesforce_errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 
 EXTRACT_IDS_PER_QUERY = 200
+HALTED = "PROCESSING_HALTED"
+NOT_ATOMIC = "NOT_ATOMIC"
 
 
 class SourceOrg(Protocol):
@@ -32,8 +50,36 @@ class SourceOrg(Protocol):
 
 class TargetOrg(Protocol):
     async def upsert_collection(
-        self, sobject: str, external_id_field: str, records: Sequence[dict[str, Any]]
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[dict[str, Any]],
+        *,
+        allow_duplicates: bool = False,
     ) -> list[dict[str, Any]]: ...
+
+    async def composite_graph(
+        self, payload: dict[str, Any], *, allow_duplicates: bool = False
+    ) -> dict[str, Any]: ...
+
+
+LOAD_STRATEGIES = ("graph", "collections")
+#: Rounds of resending graphs Salesforce halted (each round processes at least 15 graphs).
+MAX_HALTED_ROUNDS = 20
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How the load writes to V2 (from settings; the defaults are the production ones)."""
+
+    strategy: str = "graph"
+    require_atomic: bool = False  # a customer too large for one graph fails instead
+    allow_duplicate_save: bool = False  # Sforce-Duplicate-Rule-Header: allowSave=true
+    api_version: str = "66.0"
+
+    def __post_init__(self) -> None:
+        if self.strategy not in LOAD_STRATEGIES:
+            raise ValueError(f"load strategy must be one of {LOAD_STRATEGIES}")
 
 
 @dataclass(frozen=True)
@@ -80,10 +126,12 @@ class MigrationPipeline:
         *,
         load_concurrency: int = 4,
         chunk_size: int = 200,
+        options: LoadOptions | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
         self.target = target
+        self.options = options or LoadOptions()
         self._load_slots = asyncio.Semaphore(load_concurrency)
         self._chunk_size = chunk_size
 
@@ -161,6 +209,133 @@ class MigrationPipeline:
         return {row["Id"][:15]: row for rows in pages for row in rows}
 
     async def _load(self, plans: list[CustomerPlan], outcomes: dict[str, CustomerOutcome]) -> None:
+        if self.options.strategy == "collections":
+            await self._load_collections(plans, outcomes)
+        else:
+            await self._load_graphs(plans, outcomes)
+
+    # composite graph ---------------------------------------------------------------------------
+    async def _load_graphs(
+        self, plans: list[CustomerPlan], outcomes: dict[str, CustomerOutcome]
+    ) -> None:
+        graphs, too_large = [], []
+        for plan in {p.customer_id: p for p in plans}.values():
+            graph = customer_graph(plan, self.spec)
+            reason = fits_one_graph(graph, self.spec)
+            if reason is None:
+                graphs.append(graph)
+                continue
+            outcome = outcomes[plan.customer_id]
+            if self.options.require_atomic:
+                outcome.fail(
+                    f"cannot load atomically: {reason}",
+                    Issue(ERROR, self.spec.root.source, plan.customer_id, None, NOT_ATOMIC, reason),
+                )
+            else:
+                outcome.issues.append(
+                    Issue(
+                        WARNING,
+                        self.spec.root.source,
+                        plan.customer_id,
+                        None,
+                        NOT_ATOMIC,
+                        f"loaded with sObject Collections, not atomically: {reason}",
+                    )
+                )
+                too_large.append(plan)
+        transient: list[str] = []
+        pending = graphs
+        for _ in range(MAX_HALTED_ROUNDS):
+            if not pending:
+                break
+            rounds = await asyncio.gather(
+                *(self._send_graphs(r, outcomes, transient) for r in pack_requests(pending))
+            )
+            pending = [graph for halted in rounds for graph in halted]
+        if pending:  # still halted after every round: leave the batch to a retry
+            transient.append(HALTED)
+        if too_large:
+            await self._load_collections(too_large, outcomes)
+        if transient:
+            raise SalesforceTransientError(f"graph errors worth retrying: {sorted(set(transient))}")
+
+    async def _send_graphs(
+        self,
+        request: GraphRequest,
+        outcomes: dict[str, CustomerOutcome],
+        transient: list[str],
+    ) -> list[CustomerGraph]:
+        """One composite/graph call; returns the graphs Salesforce halted (to resend)."""
+        async with self._load_slots:
+            response = await self.target.composite_graph(
+                request.payload(self.options.api_version),
+                allow_duplicates=self.options.allow_duplicate_save,
+            )
+        by_id = {graph.graph_id: graph for graph in request.graphs}
+        halted = []
+        for result in response.get("graphs") or []:
+            graph = by_id.pop(str(result.get("graphId")), None)
+            if graph is None:
+                continue
+            nodes = (result.get("graphResponse") or {}).get("compositeResponse") or []
+            if result.get("isSuccessful"):
+                self._graph_succeeded(graph, nodes, outcomes[graph.customer_id])
+            elif _all_halted(nodes):
+                halted.append(graph)
+            else:
+                transient += self._graph_failed(graph, nodes, outcomes[graph.customer_id])
+        halted.extend(by_id.values())  # graphs the answer left out: not processed either
+        return halted
+
+    def _graph_succeeded(
+        self, graph: CustomerGraph, nodes: list[dict[str, Any]], outcome: CustomerOutcome
+    ) -> None:
+        bodies = {n.get("referenceId"): n.get("body") for n in nodes}
+        root = self.spec.root.target
+        for node in graph.nodes:
+            outcome.counts[node.object] = outcome.counts.get(node.object, 0) + 1
+            body = bodies.get(node.reference_id)
+            if node.object == root and isinstance(body, dict) and outcome.v2_account_id is None:
+                outcome.v2_account_id = body.get("id")
+
+    def _graph_failed(
+        self, graph: CustomerGraph, nodes: list[dict[str, Any]], outcome: CustomerOutcome
+    ) -> list[str]:
+        """Every node error (not the rolled-back siblings) becomes an audit issue."""
+        by_ref = {node.reference_id: node for node in graph.nodes}
+        transient = []
+        for result in nodes:
+            node = by_ref.get(result.get("referenceId"))
+            body = result.get("body")
+            errors = body if isinstance(body, list) else []
+            for error in errors:
+                code = error.get("errorCode") or error.get("statusCode") or "UNKNOWN"
+                if code == HALTED:
+                    continue
+                if code in TRANSIENT_RECORD_ERRORS:
+                    transient.append(code)
+                obj = node.object if node else graph.nodes[0].object
+                legacy = node.legacy_id if node else graph.customer_id
+                outcome.fail(
+                    f"{obj} {legacy}: {code} (customer rolled back, nothing written to V2)",
+                    Issue(
+                        ERROR,
+                        self.spec.by_target(obj).source,
+                        legacy,
+                        ",".join(error.get("fields") or []) or None,
+                        code,
+                        error.get("message", ""),
+                    ),
+                )
+        if outcome.status != CustomerStatus.FAILED:  # a failed graph with no readable error
+            outcome.fail(f"composite graph {graph.graph_id} failed without a node error")
+        outcome.counts.clear()
+        return transient
+
+    # sObject collections -----------------------------------------------------------------------
+    async def _load_collections(
+        self, plans: list[CustomerPlan], outcomes: dict[str, CustomerOutcome]
+    ) -> None:
         chunks = plan_upserts(plans, self.spec, max_batch=self._chunk_size)
         levels: dict[int, list[UpsertChunk]] = defaultdict(list)
         for chunk in chunks:
@@ -194,7 +369,10 @@ class MigrationPipeline:
     async def _upsert(self, chunk: UpsertChunk, outcomes: dict[str, CustomerOutcome]) -> None:
         async with self._load_slots:
             results = await self.target.upsert_collection(
-                chunk.object, chunk.external_id_field, chunk.records
+                chunk.object,
+                chunk.external_id_field,
+                chunk.records,
+                allow_duplicates=self.options.allow_duplicate_save,
             )
         source_object = self.spec.by_target(chunk.object).source
         root = self.spec.root.target
@@ -228,6 +406,16 @@ class MigrationPipeline:
             raise SalesforceTransientError(
                 f"record errors worth retrying: {sorted(set(transient))}"
             )
+
+
+def _all_halted(nodes: list[dict[str, Any]]) -> bool:
+    """True when Salesforce did not process the graph at all (every node PROCESSING_HALTED)."""
+    codes = [
+        (error.get("errorCode") or error.get("statusCode"))
+        for node in nodes
+        for error in (node.get("body") if isinstance(node.get("body"), list) else [])
+    ]
+    return bool(nodes) and bool(codes) and all(code == HALTED for code in codes)
 
 
 def _first_error(plan: CustomerPlan) -> str:

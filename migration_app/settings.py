@@ -163,6 +163,15 @@ class Settings:
     batch_within: float = setting(0.5, "Max seconds to wait filling a batch")
     concurrency: int = setting(1, "Agent concurrency (batches in flight per worker)")
     mapping_file: str = setting("", "Path of the V1->V2 mapping YAML (unset: packaged mapping)")
+    load_strategy: str = setting(
+        "graph", "graph (one atomic Composite Graph per customer) or collections (README)"
+    )
+    require_atomic: bool = setting(
+        False, "Fail a customer too large for one graph instead of loading it with collections"
+    )
+    allow_duplicate_save: bool = setting(
+        False, "Send Sforce-Duplicate-Rule-Header allowSave=true (duplicate rules let data in)"
+    )
     # Health and leak watchdog
     health_check_timeout: float = setting(2.0, "Timeout of each dependency health check (s)")
     health_cache_ttl: float = setting(5.0, "Seconds a health result is reused")
@@ -254,6 +263,10 @@ class Settings:
             problems.append(f"{_env('database_url')}: expected postgresql://... (value hidden)")
         for org in ("sf1", "sf2"):
             problems += self._auth_problems(org)
+        if self.load_strategy not in ("graph", "collections"):
+            problems.append(
+                f"{_env('load_strategy')}: graph or collections, got {self.load_strategy!r}"
+            )
         if not self.dev_mode:
             if not self.database_url:
                 problems.append(f"{_env('database_url')}: required outside dev mode")

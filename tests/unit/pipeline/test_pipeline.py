@@ -1,4 +1,5 @@
-"""MigrationPipeline with in-memory orgs: batching, per-record failures, dry runs, retries."""
+"""MigrationPipeline with in-memory orgs, collections strategy: batching, per-record failures,
+dry runs, retries (the graph strategy: test_pipeline_graph.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from migration_app.customer_status import CustomerStatus
 from migration_app.migration.spec import load_mapping
-from migration_app.pipeline import MigrationPipeline, MigrationRequest
+from migration_app.pipeline import LoadOptions, MigrationPipeline, MigrationRequest
 from migration_app.salesforce_errors import SalesforceTransientError
 
 ACC1 = "001A00000000001AAA"
@@ -54,7 +55,9 @@ class FakeTarget:
         self.fail_codes = fail_codes or {}
         self.transient_calls = transient_calls
 
-    async def upsert_collection(self, sobject: str, field: str, records) -> list[dict[str, Any]]:
+    async def upsert_collection(
+        self, sobject: str, field: str, records, *, allow_duplicates: bool = False
+    ) -> list[dict[str, Any]]:
         if self.transient_calls:
             self.transient_calls -= 1
             raise SalesforceTransientError("HTTP 503")
@@ -69,6 +72,11 @@ class FakeTarget:
         return results
 
 
+class CollectionsPipeline(MigrationPipeline):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, options=LoadOptions(strategy="collections"), **kwargs)
+
+
 def _requests(*ids: str, dry_run: bool = False) -> list[MigrationRequest]:
     return [MigrationRequest(i, f"corr-{i}", 1, dry_run) for i in ids]
 
@@ -80,7 +88,7 @@ def spec():
 
 async def test_batch_shares_one_query_and_one_call_per_object(spec) -> None:
     source, target = FakeSource([_account(ACC1), _account(ACC2)]), FakeTarget()
-    outcomes = await MigrationPipeline(spec, source, target).migrate(_requests(ACC1, ACC2))
+    outcomes = await CollectionsPipeline(spec, source, target).migrate(_requests(ACC1, ACC2))
     assert [o.status for o in outcomes] == [CustomerStatus.COMPLETED, CustomerStatus.COMPLETED]
     assert len(source.queries) == 1
     assert target.calls == [("Account", 2), ("Contact", 2)]
@@ -90,7 +98,7 @@ async def test_batch_shares_one_query_and_one_call_per_object(spec) -> None:
 
 async def test_missing_and_malformed_customers_fail_clearly(spec) -> None:
     source, target = FakeSource([_account(ACC1)]), FakeTarget()
-    outcomes = await MigrationPipeline(spec, source, target).migrate(
+    outcomes = await CollectionsPipeline(spec, source, target).migrate(
         _requests(ACC1, ACC2, "not-an-id'); DROP")
     )
     by_id = {o.customer_id: o for o in outcomes}
@@ -103,7 +111,7 @@ async def test_missing_and_malformed_customers_fail_clearly(spec) -> None:
 
 async def test_rejected_parent_skips_its_children_and_fails_only_that_customer(spec) -> None:
     target = FakeTarget(fail_codes={ACC2: "DUPLICATE_VALUE"})
-    outcomes = await MigrationPipeline(
+    outcomes = await CollectionsPipeline(
         spec, FakeSource([_account(ACC1), _account(ACC2)]), target
     ).migrate(_requests(ACC1, ACC2))
     by_id = {o.customer_id: o for o in outcomes}
@@ -115,7 +123,7 @@ async def test_rejected_parent_skips_its_children_and_fails_only_that_customer(s
 
 async def test_dry_run_transforms_without_writing(spec) -> None:
     target = FakeTarget()
-    outcomes = await MigrationPipeline(spec, FakeSource([_account(ACC1)]), target).migrate(
+    outcomes = await CollectionsPipeline(spec, FakeSource([_account(ACC1)]), target).migrate(
         _requests(ACC1, dry_run=True)
     )
     assert outcomes[0].status == CustomerStatus.DRY_RUN
@@ -125,7 +133,7 @@ async def test_dry_run_transforms_without_writing(spec) -> None:
 
 async def test_record_errors_in_transform_are_audited_not_loaded(spec) -> None:
     target = FakeTarget()
-    outcomes = await MigrationPipeline(
+    outcomes = await CollectionsPipeline(
         spec, FakeSource([_account(ACC1, last_name=None)]), target
     ).migrate(_requests(ACC1))
     assert outcomes[0].status == CustomerStatus.COMPLETED
@@ -134,7 +142,9 @@ async def test_record_errors_in_transform_are_audited_not_loaded(spec) -> None:
 
 
 async def test_transient_failure_propagates_for_a_batch_retry(spec) -> None:
-    pipeline = MigrationPipeline(spec, FakeSource([_account(ACC1)]), FakeTarget(transient_calls=1))
+    pipeline = CollectionsPipeline(
+        spec, FakeSource([_account(ACC1)]), FakeTarget(transient_calls=1)
+    )
     with pytest.raises(SalesforceTransientError):
         await pipeline.migrate(_requests(ACC1))
     outcomes = await pipeline.migrate(_requests(ACC1))
@@ -144,7 +154,7 @@ async def test_transient_failure_propagates_for_a_batch_retry(spec) -> None:
 async def test_large_batches_extract_in_bounded_queries(spec) -> None:
     ids = [f"001A{n:011d}AAA"[:18] for n in range(450)]
     source = FakeSource([_account(i) for i in ids])
-    outcomes = await MigrationPipeline(spec, source, FakeTarget()).migrate(_requests(*ids))
+    outcomes = await CollectionsPipeline(spec, source, FakeTarget()).migrate(_requests(*ids))
     assert all(o.status == CustomerStatus.COMPLETED for o in outcomes)
     assert len(source.queries) == 3
     assert max(len(q) for q in source.queries) < 16_000
