@@ -21,6 +21,8 @@ At-least-once is the contract either way; the state table skips customers alread
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -28,11 +30,33 @@ from faust.transport.consumer import ConsumerThread
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, Message
 
-from migration_app.compat import faust_internals
+from migration_app.compat import aiokafka_internals, faust_internals
 
 
 class RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Runs the seeks on the aiokafka thread, where the aiokafka consumer lives."""
+
+    async def on_thread_stop(self) -> None:
+        """Stop without hanging the worker when the brokers are gone.
+
+        aiokafka's ``Fetcher.close()`` cancels its fetch tasks and awaits them; when the broker
+        is unreachable they are backing off in ``asyncio.sleep`` and the await re-raises their
+        ``CancelledError``. That escaped mode's thread shutdown (which catches ``Exception``),
+        the thread never said it had stopped, and the worker sat out mode's 60 s stop timeout
+        after SIGTERM. Contain it unless this task itself is being cancelled, then close the
+        client the interrupted ``stop()`` left open.
+        """
+        try:
+            await super().on_thread_stop()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            self.log.warning("consumer stop interrupted by aiokafka's fetcher (broker gone?)")
+            consumer = faust_internals.thread_consumer(self)
+            if consumer is not None:
+                with contextlib.suppress(Exception):
+                    await aiokafka_internals.close_client(consumer)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(self._seek_to_committed_or_reset, ())

@@ -30,6 +30,7 @@ REQUIRED = [
     Required(faust_aiokafka.Consumer, "_new_consumer_thread", "the rewinding consumer thread"),
     Required(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", "seeks on the thread"),
     Required(faust_aiokafka.AIOKafkaConsumerThread, "call_thread", "run seeks on its loop"),
+    Required(faust_aiokafka.AIOKafkaConsumerThread, "_consumer", "close it after a failed stop"),
     Required(faust_aiokafka, "ensure_aiokafka_TP", "Faust TP -> aiokafka TopicPartition"),
 ]
 
@@ -74,6 +75,11 @@ def consumer_thread(consumer: Any) -> Any:
 def aiokafka_consumer(thread: Any) -> Any:
     """The aiokafka consumer owned by a Faust consumer thread (call on that thread)."""
     return thread._ensure_consumer()
+
+
+def thread_consumer(thread: Any) -> Any:
+    """The aiokafka consumer a Faust consumer thread created (None before it did)."""
+    return thread._consumer
 
 
 def set_read_offset(consumer: Any, tp: TP, offset: int | None) -> None:

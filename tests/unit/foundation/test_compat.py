@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import pytest
 
-from migration_app.compat import _required, aiomonitor_internals, faust_internals, python_internals
+from migration_app.compat import (
+    _required,
+    aiokafka_internals,
+    aiomonitor_internals,
+    faust_internals,
+    python_internals,
+)
 
 
 @pytest.mark.parametrize(
-    "module", [faust_internals, aiomonitor_internals, python_internals], ids=lambda m: m.__name__
+    "module",
+    [faust_internals, aiokafka_internals, aiomonitor_internals, python_internals],
+    ids=lambda m: m.__name__,
 )
 def test_private_apis_we_use_still_exist(module) -> None:  # type: ignore[no-untyped-def]
     lost = module.missing_attributes()
