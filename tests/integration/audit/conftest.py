@@ -1,12 +1,18 @@
-"""PostgreSQL for the audit tests, each test in its own schema (dropped afterwards).
+"""PostgreSQL for the audit tests: an explicit server, and schemas the tests create themselves.
 
-Server, in this order: MIGRATION_TEST_DATABASE_URL, the machine's local server on 127.0.0.1:5432,
-an embedded pgserver in a temporary directory.
+Server: MIGRATION_TEST_DATABASE_URL if set, else the session devstack's database (its embedded
+pgserver). Never whatever happens to listen on 127.0.0.1:5432.
+
+Each test gets a fresh schema named after its module and test plus a random suffix
+(``audit_<module>_<test>_<hex>``), created here and dropped here: the tests drop only what they
+created, so a shared server is safe. The recovery test runs its own throw-away pgserver
+(``private_postgres``) because it stops and restarts the server.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,34 +21,36 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from devstack.probes import postgres_ok
 from migration_app.audit import AuditSettings
 
-LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+_MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url(request: pytest.FixtureRequest) -> str:
     configured = os.environ.get("MIGRATION_TEST_DATABASE_URL")
     if configured:
-        yield configured
-        return
-    if postgres_ok(LOCAL_URL, timeout=2):
-        yield LOCAL_URL
-        return
-    with EmbeddedPostgres(tmp_path_factory.mktemp("audit-pg")) as server:
-        yield server.get_uri()
+        return configured
+    return request.getfixturevalue("devstack").database_url  # started only when needed
+
+
+def _schema_name(request: pytest.FixtureRequest) -> str:
+    module = request.node.path.stem.removeprefix("test_")
+    test = request.node.originalname.removeprefix("test_")
+    suffix = uuid.uuid4().hex[:10]
+    stem = re.sub(r"[^a-z0-9_]", "_", f"audit_{module}_{test}".lower())
+    return f"{stem[: _MAX_IDENTIFIER - len(suffix) - 1]}_{suffix}"
 
 
 @pytest.fixture
-def schema_dsn(postgres_url: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh, empty schema."""
-    schema = f"audit_test_{uuid.uuid4().hex[:12]}"
-    _admin(postgres_url, f'CREATE SCHEMA "{schema}"')
+def schema_dsn(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A DSN whose search_path is a fresh, empty schema that this fixture created."""
+    schema = _schema_name(request)
+    _admin(postgres_url, f'CREATE SCHEMA "{schema}"')  # fails if it exists: never adopt one
     try:
         yield psycopg2.extensions.make_dsn(postgres_url, options=f"-c search_path={schema}")
     finally:
-        _admin(postgres_url, f'DROP SCHEMA "{schema}" CASCADE')
+        _admin(postgres_url, f'DROP SCHEMA "{schema}" CASCADE')  # ours, with what is in it
 
 
 @pytest.fixture
