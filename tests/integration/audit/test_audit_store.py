@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
@@ -50,6 +53,34 @@ def run(
         error=error,
         issues=found,
     )
+
+
+HANG_GUARD_S = 30.0  # deadline against hangs only, never a performance claim
+
+
+async def _settle(predicate: Callable[[], bool], within: float = 5.0) -> bool:
+    """Poll predicate (yielding to the loop) until true or the deadline: the condition itself."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)  # polling interval of a deadline loop, not a synchronisation
+    return predicate()
+
+
+def _active_queries(dsn: str, marker: str) -> int:
+    """Server sessions (other than ours) running a query that contains marker."""
+    conn = psycopg2.connect(dsn, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                " AND pid <> pg_backend_pid() AND position(%s in query) > 0",
+                (marker,),
+            )
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
 
 
 def table_counts(dsn: str) -> tuple[int, int]:
@@ -209,25 +240,44 @@ def test_run_record_rejects_unknown_status() -> None:
         run("X", status="DONE")
 
 
-async def test_record_runs_performance(store: AuditStore) -> None:
-    """100 runs x 5 issues in one round trip: well under 50 ms."""
-    timings = []
-    for rep in range(12):
-        batch = [run(f"P{rep}-{n}", issues=5) for n in range(100)]
-        started = time.perf_counter()
-        await store.record_runs(batch)
-        timings.append((time.perf_counter() - started) * 1000)
-    retry_started = time.perf_counter()
-    await store.record_runs(batch)  # the retry path: upsert + delete + insert
-    retry_ms = (time.perf_counter() - retry_started) * 1000
-    timings.sort()
-    median = timings[len(timings) // 2]
-    print(
-        f"\nrecord_runs 100 runs x 5 issues: median {median:.1f} ms, max {timings[-1]:.1f} ms, "
-        f"retry {retry_ms:.1f} ms"
-    )
-    assert median < 50, timings
-    assert retry_ms < 100
+async def test_record_runs_is_one_statement_per_batch(
+    store: AuditStore, audit_settings: AuditSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 runs x 5 issues go to the server as one statement, first time and on a retry (the
+    latency numbers belong in benchmarks/, not in a pass/fail test)."""
+    statements: list[str] = []
+    monkeypatch.setattr(store, "_cursor", _counting_cursor(store._cursor, statements))
+    batch = [run(f"P{n}", issues=5) for n in range(100)]
+
+    await asyncio.wait_for(store.record_runs(batch), HANG_GUARD_S)
+    assert len(statements) == 1
+    assert table_counts(audit_settings.dsn) == (100, 500)
+
+    await asyncio.wait_for(store.record_runs(batch), HANG_GUARD_S)  # upsert + delete + insert
+    assert len(statements) == 2
+    assert table_counts(audit_settings.dsn) == (100, 500)
+
+
+def _counting_cursor(cursor_cm, statements: list[str]):  # type: ignore[no-untyped-def]
+    """Wrap AuditStore._cursor so every execute() on its cursors is recorded."""
+
+    class Counting:
+        def __init__(self, cur) -> None:  # type: ignore[no-untyped-def]
+            self._cur = cur
+
+        async def execute(self, sql: str, *args: object, **kwargs: object) -> object:
+            statements.append(sql)
+            return await self._cur.execute(sql, *args, **kwargs)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._cur, name)
+
+    @contextlib.asynccontextmanager
+    async def counting(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        async with cursor_cm(*args, **kwargs) as cur:
+            yield Counting(cur)
+
+    return counting
 
 
 async def test_close_leaves_no_tasks_or_fds(audit_settings: AuditSettings) -> None:
@@ -239,20 +289,18 @@ async def test_close_leaves_no_tasks_or_fds(audit_settings: AuditSettings) -> No
         await asyncio.gather(*(audit.ping() for _ in range(5)))  # grow the pool
         await audit.close()
         await audit.close()  # idempotent
-    await asyncio.sleep(0)
-    tasks_after = {t for t in asyncio.all_tasks() if not t.done()}
-    assert tasks_after == tasks_before
-    assert len(os.listdir("/proc/self/fd")) <= fds_before
+    # Closing may finish on the next loop iterations: wait for the condition, bounded.
+    assert await _settle(lambda: {t for t in asyncio.all_tasks() if not t.done()} == tasks_before)
+    assert await _settle(lambda: len(os.listdir("/proc/self/fd")) <= fds_before)
 
 
 async def test_statement_timeout_is_transient_and_pool_survives(schema_dsn: str) -> None:
     audit = AuditStore(AuditSettings(dsn=schema_dsn, timeout=0.3))
     await audit.start()
     try:
-        started = time.monotonic()
-        with pytest.raises(AuditUnavailable):
-            await audit._fetch("SELECT pg_sleep(3)")
-        assert time.monotonic() - started < 2
+        # The client's 0.3 s timeout ends the 30 s query (the guard only catches a hang).
+        with pytest.raises(AuditUnavailable, match="timed out"):
+            await asyncio.wait_for(audit._fetch("SELECT pg_sleep(30)"), HANG_GUARD_S)
         await audit.ping()
     finally:
         await audit.close()
@@ -269,10 +317,8 @@ async def test_unresponsive_server_times_out() -> None:
     port = server.sockets[0].getsockname()[1]
     audit = AuditStore(AuditSettings(dsn=f"postgresql://u@127.0.0.1:{port}/db", timeout=0.5))
     try:
-        started = time.monotonic()
         with pytest.raises(AuditUnavailable):
-            await audit.start()
-        assert time.monotonic() - started < 3
+            await asyncio.wait_for(audit.start(), HANG_GUARD_S)  # its own 0.5 s timeout ends it
         assert not audit.started
     finally:
         for writer in accepted:
@@ -314,9 +360,15 @@ async def test_server_statement_timeout_is_transient(store: AuditStore) -> None:
     assert await store.status_counts() == {}
 
 
-async def test_real_cancellation_propagates(store: AuditStore) -> None:
-    task = asyncio.create_task(store._fetch("SELECT pg_sleep(2)"))
-    await asyncio.sleep(0.1)
+async def test_real_cancellation_propagates(
+    store: AuditStore, audit_settings: AuditSettings
+) -> None:
+    marker = f"cancel-probe-{uuid.uuid4().hex}"
+    task = asyncio.create_task(store._fetch(f"SELECT pg_sleep(30) /* {marker} */"))
+    # Cancel only once the query runs on the server (not while it is still being sent).
+    assert await _settle(
+        lambda: _active_queries(audit_settings.dsn, marker) == 1, within=HANG_GUARD_S
+    ), "the query never started on the server"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -6,31 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-import requests
 from simple_salesforce import Salesforce
 
 from devstack.sandbox import SandboxConfig, SandboxThread
-from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
+from tests.integration.sandbox.support import FAST, V1_CUSTOMERS, admin, login
 
-V1_CUSTOMERS = 40
-FAST = HttpSettings(connect_timeout=2.0, read_timeout=10.0)
-
-
-def login(sandbox: SandboxThread, settings: HttpSettings = FAST) -> Salesforce:
-    cfg = sandbox.state.org.config
-    return Salesforce(
-        username=cfg.username,
-        password=cfg.password,
-        security_token=cfg.security_token,
-        domain=login_domain_for(sandbox.url),
-        session=build_session(settings, sandbox.url),
-    )
-
-
-def admin(sandbox: SandboxThread, method: str, path: str, body: object = None) -> object:
-    resp = requests.request(method, f"{sandbox.url}/__admin/{path}", json=body, timeout=5)
-    resp.raise_for_status()
-    return resp.json()
+__all__ = ["FAST", "V1_CUSTOMERS", "admin", "login"]  # still importable from here
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import admin
 from simple_salesforce import Salesforce, SalesforceMalformedRequest
 
 from devstack.sandbox import SandboxThread
+from tests.integration.sandbox.support import admin
 
 BASE = "/services/data/v59.0"
 

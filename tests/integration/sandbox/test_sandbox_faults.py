@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 
 import pytest
 import requests
-from conftest import admin, login
 from simple_salesforce import Salesforce, SalesforceGeneralError, SalesforceRefusedRequest
 
 from devstack.sandbox import SandboxConfig, SandboxThread
 from migration_app.salesforce_http import HttpSettings
+from tests.conftest import wait_for
+from tests.integration.sandbox.support import admin, login
 
 Q = "SELECT Id FROM Account LIMIT 1"
 
 
-def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+HANG_GUARD_S = 30.0  # deadlines against hangs only, never a performance claim
 
 
 def test_error_rate_500_and_503(sf2: Salesforce, v2: SandboxThread) -> None:
@@ -57,6 +53,8 @@ def test_latency_is_injected(sf2: Salesforce, v2: SandboxThread) -> None:
     admin(v2, "POST", "faults", {"latency_ms": 150, "jitter_ms": 10})
     start = time.perf_counter()
     sf2.query(Q)
+    # A lower bound is the behaviour itself (the server sleeps latency + [0, jitter] first) and
+    # load can only make it longer: not a speed claim.
     assert time.perf_counter() - start >= 0.15
 
 
@@ -65,15 +63,13 @@ def test_hang_times_out_client_and_stops_cleanly() -> None:
     try:
         sf = login(sandbox, HttpSettings(connect_timeout=1.0, read_timeout=0.3))
         admin(sandbox, "POST", "faults", {"hang_rate": 1.0})
-        start = time.perf_counter()
-        with pytest.raises(requests.exceptions.ReadTimeout):
+        with pytest.raises(requests.exceptions.ReadTimeout):  # the client's 0.3 s read timeout
             sf.query(Q)
-        assert time.perf_counter() - start < 2
         assert admin(sandbox, "GET", "ready")["status"] == "ready"  # admin is never faulted
         with pytest.raises(requests.exceptions.ReadTimeout):
             sf.query(Q)
         # hung requests end with their client
-        _wait_until(lambda: admin(sandbox, "GET", "stats")["hanging"] == 0)
+        wait_for(lambda: admin(sandbox, "GET", "stats")["hanging"] == 0, HANG_GUARD_S)
         # A hang still open at shutdown: the connection stays up, the stop must still be quick.
         port = int(sandbox.url.rsplit(":", 1)[1])
         held = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -81,11 +77,11 @@ def test_hang_times_out_client_and_stops_cleanly() -> None:
             f"GET /services/data/v59.0/limits/ HTTP/1.1\r\nHost: x\r\n"
             f"Authorization: Bearer {sf.session_id}\r\n\r\n".encode()
         )
-        _wait_until(lambda: admin(sandbox, "GET", "stats")["hanging"] == 1)
+        wait_for(lambda: admin(sandbox, "GET", "stats")["hanging"] == 1, HANG_GUARD_S)
     finally:
-        start = time.perf_counter()
+        # The open hang must not keep the server up: stop() returns (it raises TimeoutError if
+        # the thread is still alive after its deadline, the hang guard).
         sandbox.stop()
-        assert time.perf_counter() - start < 5
     held.close()
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FAST, admin, login
 from simple_salesforce import Salesforce, SalesforceAuthenticationFailed, SalesforceExpiredSession
 
 from devstack.sandbox import SandboxThread
 from migration_app.salesforce_http import build_session, login_domain_for
+from tests.integration.sandbox.support import FAST, admin, login
 
 
 def test_soap_login_then_api_call(v1: SandboxThread) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import pytest
 
 from devstack.sandbox.ids import IdFactory
 from devstack.sandbox.schema import v1_schema
@@ -52,9 +52,9 @@ def test_dirty_data_kinds_present_at_rate() -> None:
     assert all(c["LastName"] for c in clean.table("Contact").rows.values())
 
 
-def test_ten_thousand_customers_seed_fast() -> None:
-    start = time.perf_counter()
+@pytest.mark.timeout(120)  # a hang guard; seeding speed is for benchmarks/, not a test
+def test_ten_thousand_customers_seed() -> None:
     store = _seeded(10_000, 42)
-    elapsed = time.perf_counter() - start
-    assert len(store.table("Account").rows) == 10_000
-    assert elapsed < 10, elapsed
+    accounts = store.table("Account").rows
+    assert len(accounts) == 10_000
+    assert len({a["Customer_Number__c"] for a in accounts.values()}) == 10_000
