@@ -21,6 +21,7 @@ from migration_app.audit import RunRecord
 from migration_app.audit_errors import AuditUnavailable
 from migration_app.avro import dlq_headers
 from migration_app.backoff import backoff_delays
+from migration_app.client_config import load_options
 from migration_app.compat import faust_internals
 from migration_app.customer_status import CustomerStatus
 from migration_app.events import CustomerMigrationResult, CustomerReadyForMigration, MigrationIssue
@@ -58,7 +59,11 @@ class BatchProcessor:
         self.dlq_topic = dlq_topic
         self.result_topic = result_topic
         self.pipeline = MigrationPipeline(
-            runtime.spec, runtime.sf1, runtime.sf2, load_concurrency=load_concurrency
+            runtime.spec,
+            runtime.sf1,
+            runtime.sf2,
+            load_concurrency=load_concurrency,
+            options=load_options(runtime.settings),
         )
         self._in_flight: set[str] = set()
         self._released = asyncio.Condition()

@@ -42,6 +42,8 @@ class Faults:
     error_rates: dict[str, float] = field(default_factory=dict)
     hang_rate: float = 0.0
     per_record_ms: float = 0.0  # server time per record saved, on top of latency_ms
+    #: {"500": 2}: the next two API calls answer 500, whatever the rates (deterministic tests)
+    fail_next: dict[str, int] = field(default_factory=dict)
     hanging: int = 0  # requests hanging right now
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
@@ -55,6 +57,10 @@ class Faults:
         if not isinstance(rates, dict):
             raise ValueError('error_rates must be an object like {"500": 0.2}')
         rates = {str(int(k)): float(v) for k, v in rates.items()}
+        fail_next = data.get("fail_next", self.fail_next)
+        if not isinstance(fail_next, dict) or any(int(v) < 0 for v in fail_next.values()):
+            raise ValueError('fail_next must be an object like {"500": 2}')
+        fail_next = {str(int(k)): int(v) for k, v in fail_next.items() if int(v)}
         if latency < 0 or jitter < 0 or per_record < 0 or not 0 <= hang <= 1:
             raise ValueError(
                 "latency_ms/jitter_ms/per_record_ms must be >= 0 and hang_rate within [0, 1]"
@@ -68,6 +74,7 @@ class Faults:
             rates,
         )
         self.per_record_ms = per_record
+        self.fail_next = fail_next
 
     def to_json(self) -> dict:
         return {
@@ -76,6 +83,7 @@ class Faults:
             "error_rates": dict(self.error_rates),
             "hang_rate": self.hang_rate,
             "per_record_ms": self.per_record_ms,
+            "fail_next": dict(self.fail_next),
         }
 
     async def records_saved(self, n: int) -> None:
@@ -101,6 +109,11 @@ class Faults:
             finally:
                 self.hanging -= 1
             raise HangInterrupted
+        for status, left in list(self.fail_next.items()):
+            if left > 0:
+                self.fail_next[status] = left - 1
+                code, message = _ERROR_BODIES.get(int(status), ("UNKNOWN_EXCEPTION", "error"))
+                raise SfError(int(status), code, message)
         if self.error_rates:
             draw = self.rng.random()
             for status, rate in self.error_rates.items():

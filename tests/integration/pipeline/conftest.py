@@ -66,7 +66,7 @@ from tests.conftest import (
 WORKER_ENV = {"MIGRATION_BATCH_WITHIN": "0.2", "MIGRATION_MONITOR_ENABLED": "false"}
 READY_PATH = "/health/ready"  # partitions assigned, tables recovered, dependencies up
 HTTP_TIMEOUT = 5.0
-NO_FAULTS = {"latency_ms": 0, "jitter_ms": 0, "error_rates": {}, "hang_rate": 0}
+NO_FAULTS = {"latency_ms": 0, "jitter_ms": 0, "error_rates": {}, "hang_rate": 0, "fail_next": {}}
 
 # V1 object -> (V2 object, V1 lookup to the Account, V2 relationship to the Account).
 OBJECTS = {

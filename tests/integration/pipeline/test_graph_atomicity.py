@@ -1,0 +1,84 @@
+"""All or nothing per customer (the graph strategy) with a real worker, broker, registry,
+PostgreSQL and sandbox: when V2 rejects some Contacts, each customer is complete in V2 or absent,
+its audit names the failing record and field, and it completes once the fault is gone."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack.sandbox.faults import would_fail
+from tests.integration.pipeline.conftest import OBJECTS, admin, soql_in
+from tests.integration.pipeline.test_pipeline_e2e import (
+    assert_v2_matches,
+    expected_v2_counts,
+    run_of,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+RATE = 0.1
+CODE = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+
+
+def _v1_contacts(harness, ids: list[str]) -> dict[str, list[str]]:
+    rows = harness.sf1.query_all(
+        f"SELECT Id, AccountId FROM Contact WHERE AccountId IN ({soql_in(ids)})"
+    )["records"]
+    out: dict[str, list[str]] = {cid: [] for cid in ids}
+    for row in rows:
+        out[row["AccountId"]].append(row["Id"])
+    return out
+
+
+def _v2_records_of(harness, cid: str) -> int:
+    total = 0
+    for target, _, relationship in OBJECTS.values():
+        path = "Legacy_Id__c" if relationship is None else f"{relationship}.Legacy_Id__c"
+        soql = f"SELECT COUNT() FROM {target} WHERE {path} = '{cid}'"
+        total += harness.sf2.query(soql)["totalSize"]
+    return total
+
+
+def test_each_customer_is_complete_in_v2_or_absent(harness, customer_pool, shared_worker):
+    ids = customer_pool.take(24)
+    seed = harness.devstack.config.seed
+    contacts = _v1_contacts(harness, ids)
+    doomed = {
+        cid: [c for c in cs if would_fail("Contact", c, RATE, seed)] for cid, cs in contacts.items()
+    }
+    doomed = {cid: cs for cid, cs in doomed.items() if cs}
+    assert doomed, "the seed predicts no failing Contact among these customers: take more"
+
+    sf2 = harness.devstack.sf2
+    admin(sf2.url, "faults/records", {"Contact": {"rate": RATE, "code": CODE, "field": "Email"}})
+    try:
+        states = harness.migrate(shared_worker, ids, timeout=120)
+    finally:
+        admin(sf2.url, "faults/records", {})
+
+    runs = harness.audit_runs(ids)
+    failed = [cid for cid, s in states.items() if s["status"] == "FAILED"]
+    assert set(doomed) <= set(failed), (doomed, states)
+    for cid, state in states.items():
+        run = run_of(runs, cid, state["attempt"])
+        if state["status"] == "COMPLETED":
+            expected = expected_v2_counts(harness, [cid], {cid: run})
+            assert harness.v2_counts([cid]) == expected, cid
+        else:
+            assert _v2_records_of(harness, cid) == 0, f"{cid} FAILED but left records in V2"
+            assert state["counts"] in (None, {}), state
+    for cid, bad in doomed.items():
+        run = run_of(runs, cid, states[cid]["attempt"])
+        named = {
+            i["legacy_id"]
+            for i in run["issues"]
+            if (i["object"], i["field"], i["code"]) == ("Contact", "Email", CODE)
+        }
+        # A graph stops at its first failing node (the rest are rolled back unprocessed), so the
+        # audit names that one: a predicted failure, and only predicted ones.
+        assert named and named <= set(bad), (cid, bad, run["issues"])
+
+    # The fault is gone: the same customers migrate again (FAILED needs no force) and complete.
+    again = harness.migrate(shared_worker, list(doomed), timeout=120)
+    assert {cid: s["status"] for cid, s in again.items()} == dict.fromkeys(doomed, "COMPLETED")
+    assert_v2_matches(harness, list(doomed), again)
