@@ -9,21 +9,15 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import faust
 
+from devstack.probes import free_port as free_port  # reserved ports: cannot race
 from migration_app.settings import Secret, Settings
 
 TOKEN = "debug-token-for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SilentServer:

@@ -11,11 +11,11 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import admin, login
 from simple_salesforce import Salesforce, SalesforceMalformedRequest
 
 from devstack.sandbox import SandboxConfig, SandboxThread
 from devstack.sandbox.faults import would_fail
+from tests.integration.sandbox.support import admin, login
 
 pytestmark = pytest.mark.integration
 
