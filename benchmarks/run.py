@@ -578,7 +578,7 @@ def print_strategies(report: dict[str, Any], out: Callable[[str], None] = print)
     names = list(table)
     if len(names) < 2:
         return
-    out(f"\n{'':<34}" + "".join(f"{n:>16}" for n in names) + f"{'ratio':>10}")
+    out(f"\n{'':<40}" + "".join(f"{n:>16}" for n in names) + f"{'ratio':>10}")
     for profile in PROFILES:
         for key, label in (
             ("customers_per_s", "customers/s"),
@@ -593,8 +593,11 @@ def print_strategies(report: dict[str, Any], out: Callable[[str], None] = print)
                 if all(isinstance(v, int | float) and v for v in values[:2])
                 else "-"
             )
-            cells = "".join(f"{v:>16.1f}" if isinstance(v, float) else f"{v!s:>16}" for v in shown)
-            out(f"{profile + ' ' + label:<34}{cells}{ratio:>10}")
+            digits = 4 if key == "api_calls_per_customer" else 1
+            cells = "".join(
+                f"{v:>16.{digits}f}" if isinstance(v, float) else f"{v!s:>16}" for v in shown
+            )
+            out(f"{profile + ' ' + label:<40}{cells}{ratio:>10}")
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:
