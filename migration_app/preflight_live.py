@@ -45,6 +45,8 @@ async def run_preflight(settings: Settings) -> tuple[bool, str]:
             lines.append(
                 f"{org}: connected ({client.settings.url}), {len(objects)} objects described"
             )
+            if org == "sf2":
+                lines += await target_rule_warnings(client, objects)
     finally:
         for client in clients.values():
             await client.close()
@@ -53,3 +55,41 @@ async def run_preflight(settings: Settings) -> tuple[bool, str]:
     report = check_mapping(spec, describes["sf1"], describes["sf2"])
     verdict = "preflight OK" if report.ok else "preflight FAILED"
     return report.ok, "\n".join([*lines, report.render(), verdict])
+
+
+async def target_rule_warnings(client: SalesforceClient, objects: list[str]) -> list[str]:
+    """Active duplicate and validation rules on the target objects: migrated data often trips
+    rules written for new data (MIGRATION_ALLOW_DUPLICATE_SAVE; README "Load strategies")."""
+    names = ", ".join(f"'{name}'" for name in objects)
+    lines = []
+    queries = (
+        (
+            "duplicate rule",
+            client.query_all(
+                "SELECT DeveloperName, SobjectType FROM DuplicateRule "
+                f"WHERE IsActive = true AND SobjectType IN ({names})"
+            ),
+            lambda r: (r.get("SobjectType"), r.get("DeveloperName")),
+        ),
+        (
+            "validation rule",
+            client.tooling_query(
+                "SELECT ValidationName, EntityDefinition.QualifiedApiName FROM ValidationRule "
+                f"WHERE Active = true AND EntityDefinition.QualifiedApiName IN ({names})"
+            ),
+            lambda r: (
+                (r.get("EntityDefinition") or {}).get("QualifiedApiName"),
+                r.get("ValidationName"),
+            ),
+        ),
+    )
+    for kind, query, name_of in queries:
+        try:
+            rows = await query
+        except (SalesforcePermanentError, SalesforceTransientError) as exc:
+            lines.append(f"sf2: WARNING cannot list {kind}s: {exc}")
+            continue
+        for row in rows:
+            sobject, rule = name_of(row)
+            lines.append(f"sf2: WARNING active {kind} {rule} on {sobject}")
+    return lines

@@ -187,6 +187,11 @@ class SalesforceClient:
             lambda sf: sf.restful("composite/graph", method="POST", json=payload, headers=headers)
         )
 
+    async def tooling_query(self, soql: str) -> list[dict[str, Any]]:
+        """A Tooling API query (setup metadata such as ValidationRule); first page only."""
+        result = await self.call(lambda sf: sf.restful("tooling/query", params={"q": soql}))
+        return list((result or {}).get("records") or [])
+
     async def describe(self, sobject: str) -> dict[str, Any]:
         return await self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
 

@@ -30,6 +30,22 @@ def test_preflight_passes_against_the_sandbox_orgs(devstack) -> None:
     assert "sf1: connected" in result.stdout
     assert "sf2: API versions" in result.stdout and "66.0" in result.stdout
     assert "preflight OK" in result.stdout
+    assert "WARNING cannot list" not in result.stdout  # rule listing works against the sandbox
+
+
+def test_preflight_warns_about_active_rules_on_the_target(devstack) -> None:
+    from tests.integration.pipeline.conftest import admin
+
+    fault = {
+        "Contact": {"rate": 0.01, "code": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "field": "Email"}
+    }
+    admin(devstack.sf2.url, "faults/records", fault)
+    try:
+        result = _cli(devstack, "preflight")
+    finally:
+        admin(devstack.sf2.url, "faults/records", {})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sf2: WARNING active validation rule" in result.stdout and "on Contact" in result.stdout
 
 
 def test_preflight_fails_clearly_when_the_org_lacks_the_api_version(devstack) -> None:
