@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from devstack.sandbox.faults import would_fail
-from tests.integration.pipeline.conftest import OBJECTS, admin, soql_in
+from migration_app.migration.customer_transform import transform_customer
+from migration_app.migration.spec import load_mapping
+from tests.integration.pipeline.conftest import OBJECTS, admin
 from tests.integration.pipeline.test_pipeline_e2e import (
     assert_v2_matches,
     expected_v2_counts,
@@ -21,12 +23,16 @@ CODE = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
 
 
 def _v1_contacts(harness, ids: list[str]) -> dict[str, list[str]]:
-    rows = harness.sf1.query_all(
-        f"SELECT Id, AccountId FROM Contact WHERE AccountId IN ({soql_in(ids)})"
-    )["records"]
+    """The Contacts the worker will send to V2: extracted and transformed as it does (a Contact
+    the transform rejects, e.g. one with no last name, never reaches V2 and cannot fail there)."""
+    spec = load_mapping()
+    rows = harness.sf1.query_all(spec.extract_soql(ids))["records"]
     out: dict[str, list[str]] = {cid: [] for cid in ids}
     for row in rows:
-        out[row["AccountId"]].append(row["Id"])
+        plan = transform_customer(spec, row)
+        if not plan.account_rejected:
+            contacts = plan.records_by_object.get("Contact", [])
+            out[row["Id"]] = [c["Legacy_Id__c"] for c in contacts]
     return out
 
 
