@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -74,6 +75,7 @@ class BenchOptions:
     worker_env: tuple[str, ...] = ()
     strategies: tuple[str, ...] = ("graph", "collections")
     per_record_ms: float = 2.0
+    profile_seconds: float = 0.0  # >0: take the worker's CPU profile while it migrates
 
     @property
     def default_strategy(self) -> str:
@@ -259,6 +261,42 @@ def migration_calls(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
     }
 
 
+class ProfileFetch:
+    """The worker's ``/debug/pprof/profile`` fetched in a thread while the benchmark polls, then
+    saved next to the results (collapsed stacks, with the profile's ``#`` header)."""
+
+    def __init__(self, url: str, token: str, seconds: float, path: Path) -> None:
+        self.path = path
+        self.seconds = seconds
+        self.headers: dict[str, str] = {}
+        self.error: str | None = None
+        self._request = urllib.request.Request(
+            f"{url}/debug/pprof/profile?seconds={seconds:g}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        self._thread = threading.Thread(target=self._fetch, name="bench-profile", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            with urllib.request.urlopen(self._request, timeout=self.seconds + 60) as response:
+                body = response.read()
+                self.headers = {
+                    k: v for k, v in response.headers.items() if k.startswith("X-Profile-")
+                }
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(body)
+        except OSError as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def result(self) -> dict[str, Any]:
+        """Waits for the profile (bounded by its own length plus a minute)."""
+        self._thread.join(self.seconds + 90)
+        return {"path": str(self.path), "headers": self.headers, "error": self.error}
+
+
 def measure_worker(
     stack: DevStack, opts: BenchOptions, batch_size: int, state_dir: Path, strategy: str
 ) -> dict[str, Any]:
@@ -268,6 +306,9 @@ def measure_worker(
     env = worker_env(stack, state_dir, batch_size, opts.batch_within)
     env["MIGRATION_LOAD_STRATEGY"] = strategy
     env.update(dict(item.split("=", 1) for item in opts.worker_env))
+    profile: ProfileFetch | None = None
+    if opts.profile_seconds > 0:
+        env.setdefault("MIGRATION_DEBUG_TOKEN", uuid.uuid4().hex)
     worker = worker_process(
         env, web_port=free_port(), log_dir=state_dir / "logs", ready_path="/migrations/summary"
     )
@@ -280,9 +321,19 @@ def measure_worker(
         tasks_before = probe.tasks()
         before1, before2 = sf1.stats(), sf2.stats()
         settings = Settings.from_env(env)
+        if opts.profile_seconds > 0:
+            name = f"{opts.output.stem}-{strategy}-b{batch_size}-profile.txt"
+            profile = ProfileFetch(
+                worker.url,
+                env["MIGRATION_DEBUG_TOKEN"],
+                opts.profile_seconds,
+                opts.output.with_name(name),
+            )
         cpu_before = probe.cpu_seconds()
         started = time.perf_counter()
         started_at = datetime.now(UTC)
+        if profile is not None:
+            profile.start()
         asyncio.run(publish(settings, ids, requested_by="benchmark"))
         enqueued_s = time.perf_counter() - started
         first_done_s: float | None = None
@@ -313,6 +364,7 @@ def measure_worker(
         tasks_after = probe.tasks()
         hwm = probe.vm_hwm()
         v2_counts = sf2.counts()
+        profiled = profile.result() if profile is not None else None
     finally:
         worker.stop()
     calls = _calls(stats1) + _calls(stats2)
@@ -347,6 +399,7 @@ def measure_worker(
         "worker_cpu_s_per_1000_customers": round(cpu_s * 1000 / len(ids), 2),
         "loop_lag_max_ms": probe.max_loop_lag_ms,
         "worker_log": str(worker.log_path),
+        "cpu_profile": profiled,
     }
 
 
@@ -626,6 +679,13 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     parser.add_argument(
         "--per-record-ms", type=float, default=2.0, help="sandbox time per record saved"
     )
+    parser.add_argument(
+        "--profile-seconds",
+        type=float,
+        default=0.0,
+        help="take the worker's CPU profile for N s (<= 60) from the start of the enqueue; "
+        "saved as <output stem>-<strategy>-b<batch>-profile.txt next to the results",
+    )
     args = parser.parse_args(argv)
     customers = args.customers or (200 if args.quick else 2000)
     baseline = args.baseline_customers
@@ -646,6 +706,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         worker_env=tuple(args.worker_env),
         strategies=tuple(s.strip() for s in args.strategies.split(",") if s.strip()),
         per_record_ms=args.per_record_ms,
+        profile_seconds=min(args.profile_seconds, 60.0),
     )
 
 

@@ -20,7 +20,7 @@ from faust.web import Request, Response, View
 
 from migration_app.debug.heap import HeapProfiler
 from migration_app.debug.process import process_stats
-from migration_app.debug.profiler import ProfilerBusy, SamplingProfiler
+from migration_app.debug.profiler import MODES, ProfilerBusy, SamplingProfiler
 from migration_app.debug.tasks import (
     CreationSite,
     all_tasks,
@@ -91,9 +91,21 @@ class DebugEndpoints:
         rows = [
             ("tasks?debug=1", f"{stats.tasks} tasks, grouped by identical stack"),
             ("tasks?debug=2", "every task: name, state, stack, creation site"),
-            ("threads", f"{stats.threads} OS threads; stacks of the Python ones"),
+            (
+                "threads",
+                f"{stats.threads} OS threads; the Python ones' stacks, state, CPU seconds, pool",
+            ),
             ("heap", "tracemalloc top allocations (?by=traceback, ?diff=1, ?limit=N, ?stop=1)"),
-            ("profile?seconds=10", "sampled CPU profile, collapsed stacks (?format=speedscope)"),
+            (
+                "profile?seconds=10",
+                "CPU profile: only threads on a CPU at each sample, collapsed stacks "
+                "(?format=speedscope)",
+            ),
+            (
+                "profile?seconds=10&mode=wall",
+                "wall-clock profile: every thread, running or waiting (idle executor threads, "
+                "selectors, socket reads)",
+            ),
         ]
         items = "\n".join(
             f'<tr><td><a href="{PREFIX}/{escape(p)}">{escape(p)}</a></td><td>{escape(d)}</td></tr>'
@@ -134,13 +146,20 @@ class DebugEndpoints:
         fmt = query.get("format", "collapsed")
         if fmt not in ("collapsed", "speedscope"):
             raise BadRequest("format must be collapsed or speedscope")
+        mode = query.get("mode", "cpu")
+        if mode not in MODES:
+            raise BadRequest("mode must be cpu or wall")
         try:
-            prof = await self.profiler.profile(seconds)
+            prof = await self.profiler.profile(seconds, mode)
         except ProfilerBusy:
             return Reply(409, "a profile is already running; try again when it ends\n")
         headers = {
             "X-Profile-Samples": str(prof.samples),
             "X-Profile-Seconds": f"{prof.seconds:.2f}",
+            "X-Profile-Mode": prof.mode,
+            "X-Profile-Kept-Samples": str(prof.kept),
+            "X-Profile-Process-CPU-Seconds": f"{prof.process_cpu_seconds or 0:.3f}",
+            "X-Profile-Sampler-CPU-Share": f"{prof.sampler_share:.4f}",
         }
         if fmt == "speedscope":
             return Reply(200, json.dumps(prof.speedscope()), "application/json", headers)

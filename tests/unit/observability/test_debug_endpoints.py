@@ -45,14 +45,16 @@ async def test_tasks_and_bad_params(endpoints: DebugEndpoints) -> None:
 
 async def test_one_profile_at_a_time(endpoints: DebugEndpoints) -> None:
     auth = f"Bearer {TOKEN}"
-    first = asyncio.create_task(endpoints.handle("/profile", {"seconds": "1"}, auth))
+    first = asyncio.create_task(
+        endpoints.handle("/profile", {"seconds": "1", "mode": "wall"}, auth)
+    )
     await until(lambda: endpoints.profiler.running)
     second = await endpoints.handle("/profile", {"seconds": "0.1"}, auth)
     assert second.status == 409
     reply = await first
     assert reply.status == 200
     assert int(reply.headers["X-Profile-Samples"]) > 10
-    # the event-loop thread was sampled while it awaited the sampler
+    # the wall profile sampled the event-loop thread while it awaited the sampler
     assert any(line.startswith("loop:MainThread;") for line in reply.body.splitlines())
 
 
@@ -75,18 +77,18 @@ def test_sampler_sees_a_busy_thread_and_exports_speedscope() -> None:
     worker = threading.Thread(target=busy, args=(stop,), name="busy-worker")
     worker.start()
     try:
-        profile = sample_stacks(0.2, 0.002, threading.Event(), None)
+        profile = sample_stacks(0.2, 0.002, threading.Event(), None, "cpu")
     finally:
         stop.set()
         worker.join()
     collapsed = profile.collapsed()
     busy_lines = [line for line in collapsed.splitlines() if line.startswith("thread:busy-worker;")]
+    assert collapsed.startswith("# migration_app CPU profile (mode=cpu)")
     assert busy_lines and any(f"{__name__}.busy" in line for line in busy_lines)
     doc = profile.speedscope()
     assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
-    names = {p["name"] for p in doc["profiles"]}
-    assert "thread:busy-worker" in names
-    prof = next(p for p in doc["profiles"] if p["name"] == "thread:busy-worker")
+    prof = next(p for p in doc["profiles"] if p["name"].startswith("thread:busy-worker ("))
+    assert "on-CPU samples" in prof["name"]
     assert len(prof["samples"]) == len(prof["weights"])
     assert all(0 <= i < len(doc["shared"]["frames"]) for s in prof["samples"] for i in s)
     json.dumps(doc)
