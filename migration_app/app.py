@@ -23,6 +23,7 @@ from migration_app.runtime import Runtime
 from migration_app.schemas import CUSTOMER_TOPIC, DLQ_TOPIC, RESULT_TOPIC
 from migration_app.settings import Settings
 from migration_app.shutdown import guarded_worker
+from migration_app.table_recovery import ReplayCounter
 
 APP_ID = "migration-app"
 TABLE_NAME = "migration_state"
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_bind,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
+        table_standby_replicas=settings.table_standby_replicas,
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
@@ -100,12 +102,19 @@ def build(settings: Settings) -> Components:
     # partition), so @app.table_route sends a lookup to the worker that owns the customer. A
     # write goes to the changelog partition of the current event: the processor sets the
     # customer's own event as current before each write (a batch mixes partitions).
+    # rocksdb://: one RocksDB per partition under MIGRATION_DATA_DIR, holding the last changelog
+    # offset it applied, so a restart with its volume replays only the tail; memory:// replays
+    # the whole changelog. `replays` counts what a start replayed (metrics, /health/ready).
+    replays = ReplayCounter()
     migration_state = app.Table(
         TABLE_NAME,
         key_type=bytes,
         value_type=MigrationState,
         partitions=settings.topic_partitions,
+        options=settings.table_options(),
+        on_changelog_event=replays,
     )
+    replays.app = app
     runtime = Runtime(settings)
     app.service(runtime)  # started after table recovery, stopped with the app
 
@@ -123,6 +132,7 @@ def build(settings: Settings) -> Components:
         audit_lookup=runtime.audit.last_run,  # aiomonitor's `migration <id>` shows the audit
         events_topics=(CUSTOMER_TOPIC,),
         table_name=TABLE_NAME,
+        replays=replays,
     )
     components = Components(
         settings=settings,

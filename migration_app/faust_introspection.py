@@ -10,9 +10,10 @@ from typing import Any
 import faust
 from faust.types import TP, Message
 
-from migration_app import metrics
+from migration_app import metrics, table_recovery
 from migration_app.compat import faust_internals
 from migration_app.health import AppState
+from migration_app.table_recovery import ReplayCounter
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +26,20 @@ def assignment(app: faust.App) -> set[TP] | None:
         return None
 
 
-def app_state(app: faust.App) -> AppState:
-    tables = getattr(app, "tables", None)
-    recovery = getattr(tables, "recovery", None) if tables is not None else None
+def app_state(app: faust.App, replays: ReplayCounter | None = None) -> AppState:
+    recovery = faust_internals.recovery(app)
     assigned = assignment(app)
+    recovering = bool(getattr(recovery, "in_recovery", False) or getattr(app, "in_recovery", False))
+    try:
+        progress = table_recovery.progress(app) if recovering else None
+    except Exception:  # a recovery being torn down mid-read: report no progress, never raise
+        progress = None
     return AppState(
         rebalancing=bool(getattr(app, "rebalancing", False)),
-        recovering=bool(
-            getattr(recovery, "in_recovery", False) or getattr(app, "in_recovery", False)
-        ),
+        recovering=recovering,
         assigned_partitions=None if assigned is None else len(assigned),
+        recovery=progress,
+        replayed=None if replays is None else replays.asdict(),
     )
 
 

@@ -307,13 +307,26 @@ class AppState:
     rebalancing: bool = False
     recovering: bool = False
     assigned_partitions: int | None = None  # None: unknown (no consumer)
+    # While recovering: partitions and changelog offsets left (table_recovery.progress).
+    recovery: Mapping[str, Any] | None = None
+    # Changelog records this process replayed so far, {"active": n, "standby": m}.
+    replayed: Mapping[str, int] | None = None
 
     def problems(self) -> list[str]:
         out = []
         if self.rebalancing:
             out.append("rebalancing")
         if self.recovering:
-            out.append("recovering tables")
+            left = self.recovery or {}
+            out.append(
+                "recovering tables"
+                + (
+                    f": {left['partitions_remaining']} partition(s), "
+                    f"{left['offsets_remaining']} changelog offset(s) remaining"
+                    if left
+                    else ""
+                )
+            )
         if self.assigned_partitions == 0:
             out.append("no partitions assigned")
         return out
@@ -382,4 +395,8 @@ class Health:
             "recovering": state.recovering,
             "assigned_partitions": state.assigned_partitions,
         }
+        if state.recovery:
+            doc["recovery"] = dict(state.recovery)
+        if state.replayed is not None:
+            doc["changelog_replayed"] = dict(state.replayed)
         return (503 if problems else 200), doc

@@ -52,6 +52,13 @@ SALESFORCE_API_REMAINING = Gauge(
     ["org"],
     registry=REGISTRY,
 )
+TABLE_CHANGELOG_REPLAYED = Counter(
+    f"{PREFIX}_table_changelog_replayed",
+    "Changelog records replayed into migration_state at recovery (active: this worker's own "
+    "partitions; standby: warm copies of other workers' partitions)",
+    ["role"],
+    registry=REGISTRY,
+)
 DLQ_MESSAGES = Counter(
     f"{PREFIX}_dlq_messages",
     "Messages routed to the dead-letter topic",

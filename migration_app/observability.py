@@ -40,6 +40,7 @@ from migration_app.health import (
     Scrubber,
 )
 from migration_app.settings import Secret, Settings
+from migration_app.table_recovery import ReplayCounter
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +202,11 @@ def install(
     audit_lookup: Callable[[str], Awaitable[Any]] | None = None,
     events_topics: Iterable[str] = ("customer",),
     table_name: str = "migration_state",
+    replays: ReplayCounter | None = None,
 ) -> Observability:
     """Register the views, the kafka check, the events sensor and the start/stop service."""
     checks.register("kafka", faust_introspection.kafka_check(app), critical=True)
-    obs = build(settings, checks, app_state=lambda: faust_introspection.app_state(app))
+    obs = build(settings, checks, app_state=lambda: faust_introspection.app_state(app, replays))
     obs.audit_lookup = audit_lookup
     obs.consumer_lag = lambda: faust_introspection.consumer_lag(app)
     obs.monitor_locals.update({"app": app, "tables": app.tables, "obs": obs})

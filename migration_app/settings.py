@@ -69,8 +69,21 @@ class Settings:
     broker_url: str = setting(
         "kafka://127.0.0.1:9092", "Kafka bootstrap servers (kafka://h:p;h2:p)"
     )
-    store: str = setting("memory://", "Faust table store (memory:// or rocksdb://)")
+    store: str = setting(
+        "memory://",
+        "Faust table store: memory:// (rebuilt from the changelog at every start) or rocksdb:// "
+        "(kept under MIGRATION_DATA_DIR; a restart replays only the changelog tail)",
+    )
     data_dir: str = setting(".faust-data", "Faust data directory (table state)")
+    table_standby_replicas: int = setting(
+        1, "Standby copies of each table partition kept warm by other workers (Faust)"
+    )
+    rocksdb_write_buffer_mb: int = setting(
+        8, "RocksDB memtable size per table partition (MiB; rocksdb:// only)"
+    )
+    rocksdb_block_cache_mb: int = setting(
+        16, "RocksDB read cache per table partition (MiB; rocksdb:// only)"
+    )
     topic_partitions: int = setting(4, "Partitions of the app's topics and tables")
     topic_replication_factor: int = setting(1, "Replication factor of topics Faust creates")
     broker_session_timeout: float = setting(10.0, "Consumer group session timeout (s)")
@@ -263,6 +276,11 @@ class Settings:
             problems.append(f"{_env('database_url')}: expected postgresql://... (value hidden)")
         for org in ("sf1", "sf2"):
             problems += self._auth_problems(org)
+        if self.store.split("://")[0] not in ("memory", "rocksdb") or "://" not in self.store:
+            problems.append(f"{_env('store')}: memory:// or rocksdb://, got {self.store!r}")
+        for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):
+            if getattr(self, name) < 1:
+                problems.append(f"{_env(name)}: must be at least 1")
         if self.load_strategy not in ("graph", "collections"):
             problems.append(
                 f"{_env('load_strategy')}: graph or collections, got {self.load_strategy!r}"
@@ -274,6 +292,25 @@ class Settings:
             problems.append(f"{_env('log_level')}: one of debug, info, warning, error, critical")
         if problems:
             raise SettingsError(problems)
+
+    @property
+    def uses_rocksdb(self) -> bool:
+        return self.store.startswith("rocksdb://")
+
+    def table_options(self) -> dict[str, Any] | None:
+        """RocksDB options of the table (None for memory://). Faust's defaults (64 MiB x 3
+        memtables and a 2 GiB block cache per partition) would let RSS grow far past the pod's
+        memory limit; the table's values are small, so a few MiB per partition suffice."""
+        if not self.uses_rocksdb:
+            return None
+        mib = 1024 * 1024
+        return {
+            "driver": "rocksdict",
+            "write_buffer_size": self.rocksdb_write_buffer_mb * mib,
+            "max_write_buffer_number": 2,
+            "block_cache_size": self.rocksdb_block_cache_mb * mib,
+            "target_file_size_base": self.rocksdb_write_buffer_mb * mib,
+        }
 
     def auth_flow(self, org: str) -> str:
         """The org's login flow: the setting, else jwt (dev mode fills in password)."""

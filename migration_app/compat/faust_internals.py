@@ -4,6 +4,9 @@
   customer's own event as current, so the changelog record lands on the right partition.
 * ``Producer._ensure_producer``: the aiokafka producer behind Faust's, for metadata requests
   (health check, table-route metadata) without opening a new connection.
+* ``Recovery.active_tps``, ``Recovery.active_remaining``, ``Recovery.standby_tps``: the
+  partitions being recovered and the changelog offsets left, for ``/health/ready`` during a
+  recovery and for counting the records a restart replays (``table_recovery``).
 * ``App._new_transport``, ``Consumer._new_consumer_thread``, ``Consumer._thread``,
   ``Consumer._read_offset``, ``ConsumerThread._ensure_consumer``: the hooks and state the
   rewinding transport (``kafka_consumer``) overrides and adjusts.
@@ -18,6 +21,7 @@ from typing import Any
 
 import faust
 from faust import streams
+from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT
 
@@ -26,6 +30,8 @@ from migration_app.compat._required import Required, missing
 REQUIRED = [
     Required(streams, "_current_event", "table writes on the customer's own partition"),
     Required(faust_aiokafka.Producer, "_ensure_producer", "metadata through the app's producer"),
+    Required(Recovery, "active_remaining", "recovery progress in /health/ready"),
+    Required(Recovery, "in_recovery", "recovery progress in /health/ready"),
     Required(faust.App, "_new_transport", "the rewinding kafka:// transport"),
     Required(faust_aiokafka.Consumer, "_new_consumer_thread", "the rewinding consumer thread"),
     Required(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", "seeks on the thread"),
@@ -45,11 +51,18 @@ def _missing_instance_state() -> list[str]:
 
     source = inspect.getsource(faust.transport.consumer.Consumer.__init__)
     source += inspect.getsource(faust.transport.consumer.ThreadDelegateConsumer.__init__)
-    return [
+    lost = [
         f"faust.transport.consumer.Consumer.{name} (used for: rewinding held-back partitions)"
         for name in ("_read_offset", "_thread")
         if f"self.{name}" not in source
     ]
+    recovery = inspect.getsource(Recovery.__init__)
+    lost += [
+        f"faust.tables.recovery.Recovery.{name} (used for: recovery progress and replay counts)"
+        for name in ("active_tps", "standby_tps")
+        if f"self.{name}" not in recovery
+    ]
+    return lost
 
 
 @contextmanager
@@ -85,3 +98,23 @@ def thread_consumer(thread: Any) -> Any:
 def set_read_offset(consumer: Any, tp: TP, offset: int | None) -> None:
     """As Faust's ``perform_seek`` does: the next record read after a seek is ``offset``."""
     consumer._read_offset[tp] = offset
+
+
+def recovery(app: faust.App) -> Recovery | None:
+    """The app's table recovery service (None before the table manager exists)."""
+    tables = getattr(app, "tables", None)
+    return getattr(tables, "recovery", None) if tables is not None else None
+
+
+def recovery_remaining(app: faust.App) -> dict[TP, int]:
+    """Changelog offsets still to replay per active partition being recovered (empty: none)."""
+    service = recovery(app)
+    if service is None or not service.in_recovery:
+        return {}
+    return {tp: n for tp, n in service.active_remaining().items() if n > 0}
+
+
+def is_active_changelog_tp(app: faust.App, tp: TP) -> bool:
+    """Whether a changelog partition is recovered as this worker's own (not a standby copy)."""
+    service = recovery(app)
+    return service is not None and tp in service.active_tps

@@ -27,6 +27,7 @@ METRICS = {
     "migration_app_health_check_up",
     "migration_app_leak_suspect",
     "migration_app_consumer_lag",
+    "migration_app_table_changelog_replayed_total",
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 # Computed at scrape time by RuntimeCollector (only once bound to a running worker).

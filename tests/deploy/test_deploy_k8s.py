@@ -211,16 +211,34 @@ def test_security_context_is_restricted(pod: dict[str, Any], container: dict[str
     assert str(pod["securityContext"]["runAsUser"]) == image_user[-1].split(":")[0]
 
 
-def test_writable_scratch_is_emptydir_and_there_is_no_state_volume(
+def test_table_state_is_rocksdb_on_a_volume_per_pod_and_scratch_is_emptydir(
     statefulset: Manifest, pod: dict[str, Any], container: dict[str, Any], config: dict[str, str]
 ) -> None:
-    assert "volumeClaimTemplates" not in statefulset["spec"], "tables rebuild from changelogs"
-    assert config["MIGRATION_STORE"] == "memory://"
+    """RocksDB on each pod's own PersistentVolume: a restarted pod replays only the changelog
+    tail. /tmp stays scratch (emptyDir)."""
+    assert config["MIGRATION_STORE"] == "rocksdb://"
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    for path in ("/tmp", config["MIGRATION_DATA_DIR"]):
-        assert path in mounts, path
-        assert "emptyDir" in volumes[mounts[path]], path
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    data = mounts[config["MIGRATION_DATA_DIR"]]
+    assert data not in volumes, "the data dir must not be an emptyDir or any pod volume"
+    (claim,) = [
+        t for t in statefulset["spec"]["volumeClaimTemplates"] if t["metadata"]["name"] == data
+    ]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    size = claim["spec"]["resources"]["requests"]["storage"]
+    assert re.fullmatch(r"\d+Gi", size) and int(size[:-2]) >= 1, size
+    retention = statefulset["spec"]["persistentVolumeClaimRetentionPolicy"]
+    assert retention == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+def test_standby_replicas_fit_the_workers(
+    overlay: str, statefulset: Manifest, config: dict[str, str]
+) -> None:
+    """A standby lives on another worker: prod keeps one per partition, dev's lone worker none."""
+    standbys = int(config["MIGRATION_TABLE_STANDBY_REPLICAS"])
+    assert standbys <= statefulset["spec"]["replicas"] - 1 or standbys == 0
+    assert standbys == (1 if overlay == "prod" else 0)
 
 
 def test_resources_are_bounded(container: dict[str, Any]) -> None:

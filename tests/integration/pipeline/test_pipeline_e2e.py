@@ -20,6 +20,7 @@ import fastavro
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devstack.changelog_fill import fill_changelog
 from devstack.sandbox.ids import checksum
 from migration_app.avro import AvroCodec
 from migration_app.customer_status import TERMINAL_STATUSES
@@ -565,6 +566,10 @@ def test_dry_run_writes_nothing_to_v2_and_is_audited(harness, customer_pool, sha
 # --- 3. SIGKILL mid-run, restart ---------------------------------------------------------------
 
 
+def readiness(worker: Any) -> tuple[int, dict[str, Any]]:
+    return get_json(f"{worker.url}{READY_PATH}")
+
+
 def kill_mid_run(harness: Harness, worker: Any, ids: list[str], before: dict[str, int]) -> None:
     """Enqueue with slow V2 calls, SIGKILL ``worker`` once a first customer completes, and check
     that work was left over; V2 is fast again afterwards."""
@@ -587,14 +592,42 @@ def kill_mid_run(harness: Harness, worker: Any, ids: list[str], before: dict[str
     assert unfinished, "the kill landed after the run: nothing left to resume"
 
 
-def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool, exclusive_worker):
+STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+
+
+def replayed(worker: Any) -> int:
+    """Changelog records the worker replayed into its own partitions while recovering (counted
+    by the table's on_changelog_event callback, shown by /health/ready once it is ready)."""
+    status, body = readiness(worker)
+    assert status == 200, body
+    return int(body["changelog_replayed"]["active"])
+
+
+@STORES
+def test_worker_killed_mid_run_resumes_without_duplicates(
+    harness, customer_pool, exclusive_worker, tmp_path, store
+):
     ids = customer_pool.take(14)
-    batch = {"MIGRATION_BATCH_SIZE": "2"}
-    first = exclusive_worker(**batch)
+    # Both workers use one data dir: the restarted pod on its own volume.
+    env = {"MIGRATION_BATCH_SIZE": "2", "MIGRATION_STORE": store}
+    env["MIGRATION_DATA_DIR"] = str(tmp_path / "volume")
+    # A table worth recovering even when this test runs alone: 1,000 COMPLETED entries of
+    # customers that exist nowhere else, written to the changelog as the table writes them.
+    harness.run(fill_changelog(harness.settings, 1000, prefix=f"KILL{store[0].upper()}"), 60)
+    first = exclusive_worker(**env)
+    full_replay = replayed(first)  # a fresh data dir: the whole changelog, either store
+    assert full_replay >= 1000, full_replay
     before = harness.attempts(ids)
     kill_mid_run(harness, first, ids, before)
 
-    second = exclusive_worker(**batch)
+    second = exclusive_worker(**env)
+    restart_replay = replayed(second)
+    if store == "rocksdb://":
+        # Only the tail written since the last offset RocksDB persisted (the writes whose
+        # changelog ack the kill beat), against the whole changelog the first start replayed.
+        assert restart_replay <= full_replay // 20, (restart_replay, full_replay)
+    else:
+        assert restart_replay >= full_replay, (restart_replay, full_replay)  # all of it, again
     states = harness.wait_terminal(second, ids, before, timeout=90)
     assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
     assert_one_result_per_attempt(harness, ids, before, states)
@@ -604,15 +637,12 @@ def test_worker_killed_mid_run_resumes_without_duplicates(harness, customer_pool
 # --- 3b. two workers share the group; one is killed, the other finishes its work -------------
 
 
-def readiness(worker: Any) -> tuple[int, dict[str, Any]]:
-    return get_json(f"{worker.url}{READY_PATH}")
-
-
+@STORES
 def test_two_workers_share_partitions_and_the_survivor_finishes_a_killed_peers_work(
-    harness, customer_pool, exclusive_worker
+    harness, customer_pool, exclusive_worker, store
 ):
     warm, ids = customer_pool.take(4), customer_pool.take(14)
-    batch = {"MIGRATION_BATCH_SIZE": "2"}
+    batch = {"MIGRATION_BATCH_SIZE": "2", "MIGRATION_STORE": store}
     first = exclusive_worker(**batch)
     alone = readiness(first)[1]["assigned_partitions"]  # every partition of every topic
     second = exclusive_worker(**batch)  # its join rebalances the group

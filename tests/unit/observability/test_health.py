@@ -242,6 +242,32 @@ async def test_ready_needs_critical_dependencies_and_a_settled_app() -> None:
     assert doc["problems"] == ["rebalancing", "recovering tables", "no partitions assigned"]
 
 
+async def test_ready_reports_recovery_progress_while_live_stays_up() -> None:
+    """During a table recovery the ready document says what is left; liveness is unaffected."""
+    reg = CheckRegistry()
+    reg.register("database", Counting())
+    progress = {
+        "partitions_remaining": 2,
+        "offsets_remaining": 1500,
+        "partitions": {"migration-app-migration_state-changelog[0]": 1000},
+    }
+    state = AppState(
+        recovering=True,
+        assigned_partitions=4,
+        recovery=progress,
+        replayed={"active": 300, "standby": 0},
+    )
+    health = Health(aggregator(reg), stats=Stats, app_state=lambda: state)
+    status, doc = await health.ready()
+    assert status == 503
+    assert doc["problems"] == [
+        "recovering tables: 2 partition(s), 1500 changelog offset(s) remaining"
+    ]
+    assert doc["recovery"] == progress
+    assert doc["changelog_replayed"] == {"active": 300, "standby": 0}
+    assert health.live()[0] == 200
+
+
 def test_live_does_not_touch_dependencies() -> None:
     reg = CheckRegistry()
     check = Counting()
