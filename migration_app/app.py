@@ -129,7 +129,7 @@ def build(settings: Settings) -> Components:
         app,
         settings,
         checks,
-        audit_lookup=runtime.audit.last_run,  # aiomonitor's `migration <id>` shows the audit
+        audit_lookup=runtime.audit.customer_report,  # aiomonitor's `migration <id>` shows the audit
         events_topics=(CUSTOMER_TOPIC,),
         table_name=TABLE_NAME,
         replays=replays,

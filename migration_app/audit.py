@@ -108,6 +108,22 @@ class IssueLike(Protocol):
 
 
 Timestamp = datetime | float
+LEDGER_ACTIONS = frozenset({"created", "updated", "deleted"})
+VERDICTS = ("MATCH", "DRIFT", "MISSING", "UNEXPECTED")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One V2 record a run wrote or a rollback deleted: the basis of idmap, verify, rollback."""
+
+    object: str  # V2 object
+    legacy_id: str
+    v2_id: str
+    action: str  # created | updated | deleted
+
+    def __post_init__(self) -> None:
+        if self.action not in LEDGER_ACTIONS:
+            raise ValueError(f"ledger action must be one of {sorted(LEDGER_ACTIONS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +141,7 @@ class RunRecord:
     rejected: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
     issues: Sequence[IssueLike] = ()
+    records: Sequence[LedgerEntry] = ()
 
     def __post_init__(self) -> None:
         if self.status not in TERMINAL_STATUSES:
@@ -157,6 +174,10 @@ class RunRecord:
                     "message": i.message,
                 }
                 for i in self.issues
+            ],
+            "records": [
+                {"object": r.object, "legacy_id": r.legacy_id, "v2_id": r.v2_id, "action": r.action}
+                for r in self.records
             ],
         }
 
@@ -230,7 +251,7 @@ WITH input AS (
     SELECT * FROM jsonb_to_recordset(%(runs)s::jsonb) AS r(
         customer_id text, attempt integer, status text, correlation_id text,
         started_at timestamptz, finished_at timestamptz, worker text,
-        counts jsonb, rejected jsonb, error text, issues jsonb)
+        counts jsonb, rejected jsonb, error text, issues jsonb, records jsonb)
 ), upserted AS (
     INSERT INTO migration_run AS m (customer_id, attempt, status, correlation_id, started_at,
                                     finished_at, worker, counts, rejected, error)
@@ -245,6 +266,17 @@ WITH input AS (
     RETURNING m.id, m.customer_id, m.attempt
 ), dropped AS (
     DELETE FROM migration_issue i USING upserted u WHERE i.run_id = u.id
+), dropped_records AS (
+    DELETE FROM migration_record l USING upserted u WHERE l.run_id = u.id
+), ledger AS (
+    INSERT INTO migration_record (run_id, customer_id, object, legacy_id, v2_id, action)
+    SELECT u.id, u.customer_id, x.item ->> 'object', x.item ->> 'legacy_id',
+           x.item ->> 'v2_id', x.item ->> 'action'
+    FROM upserted u
+    JOIN input r ON r.customer_id = u.customer_id AND r.attempt = u.attempt
+    CROSS JOIN LATERAL jsonb_array_elements(coalesce(r.records, '[]'::jsonb))
+        WITH ORDINALITY AS x(item, n)
+    ORDER BY u.id, x.n
 )
 INSERT INTO migration_issue (run_id, severity, object, legacy_id, field, code, message)
 SELECT u.id, x.item ->> 'severity', x.item ->> 'object', x.item ->> 'legacy_id',
@@ -254,6 +286,43 @@ JOIN input r ON r.customer_id = u.customer_id AND r.attempt = u.attempt
 CROSS JOIN LATERAL jsonb_array_elements(coalesce(r.issues, '[]'::jsonb))
     WITH ORDINALITY AS x(item, n)
 ORDER BY u.id, x.n
+"""
+
+_LEDGER_FOR = """
+SELECT l.id, l.customer_id, r.attempt, r.status AS run_status, l.object, l.legacy_id, l.v2_id,
+       l.action, l.recorded_at
+FROM migration_record l JOIN migration_run r ON r.id = l.run_id
+WHERE l.customer_id = ANY(%(customer_ids)s)
+ORDER BY l.id
+"""
+
+_IDMAP_PAGE = """
+SELECT l.id, l.customer_id, l.object, l.legacy_id, l.v2_id, l.action, l.recorded_at
+FROM migration_record l
+WHERE l.id > %(after)s AND (%(object)s::text IS NULL OR l.object = %(object)s)
+ORDER BY l.id
+LIMIT %(limit)s
+"""
+
+_RECORD_VERIFICATIONS = """
+INSERT INTO migration_verification (customer_id, verdict, details, source)
+SELECT customer_id, verdict, coalesce(details, '[]'::jsonb), coalesce(source, 'cli')
+FROM jsonb_to_recordset(%(rows)s::jsonb)
+    AS v(customer_id text, verdict text, details jsonb, source text)
+"""
+
+_LATEST_VERIFICATION = """
+SELECT customer_id, verdict, details, source, verified_at FROM migration_verification
+WHERE customer_id = %(customer_id)s ORDER BY verified_at DESC, id DESC LIMIT 1
+"""
+
+_COMPLETED_CUSTOMERS = """
+SELECT customer_id FROM (
+    SELECT DISTINCT ON (customer_id) customer_id, status, finished_at
+    FROM migration_run ORDER BY customer_id, attempt DESC
+) latest
+WHERE status = 'COMPLETED' AND (%(since)s::timestamptz IS NULL OR finished_at >= %(since)s)
+ORDER BY customer_id
 """
 
 _RUN_COLUMNS = """r.id, r.customer_id, r.attempt, r.status, r.correlation_id, r.started_at,
@@ -422,6 +491,44 @@ class AuditStore:
             if row["severity"] is not None:
                 per[row["severity"]] = row["count"]
         return counts
+
+    # -- ledger and verification --
+
+    async def ledger_for(self, customer_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Every ledger row of these customers, oldest first (run attempt included)."""
+        return await self._fetch(_LEDGER_FOR, {"customer_ids": list(customer_ids)})
+
+    async def idmap_page(
+        self, after_id: int, limit: int, sobject: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Ledger rows with id > after_id (keyset pagination: memory bounded by ``limit``)."""
+        return await self._fetch(
+            _IDMAP_PAGE, {"after": after_id, "limit": limit, "object": sobject}
+        )
+
+    async def record_verifications(self, verdicts: Sequence[Mapping[str, Any]]) -> None:
+        """Insert verdicts ({customer_id, verdict, details, source}) in one statement."""
+        if not verdicts:
+            return
+        payload = json.dumps(list(verdicts), separators=(",", ":"), default=str)
+        async with self._cursor() as cur:
+            await cur.execute(_RECORD_VERIFICATIONS, {"rows": payload})
+
+    async def latest_verification(self, customer_id: str) -> dict[str, Any] | None:
+        rows = await self._fetch(_LATEST_VERIFICATION, {"customer_id": customer_id})
+        return rows[0] if rows else None
+
+    async def completed_customers(self, since: datetime | None = None) -> list[str]:
+        """Customers whose latest attempt COMPLETED (finished since ``since``), for verify --all."""
+        rows = await self._fetch(_COMPLETED_CUSTOMERS, {"since": since})
+        return [row["customer_id"] for row in rows]
+
+    async def customer_report(self, customer_id: str) -> dict[str, Any]:
+        """The last run and the latest verification (aiomonitor's `migration`, the web view)."""
+        return {
+            "last_run": await self.last_run(customer_id),
+            "verification": await self.latest_verification(customer_id),
+        }
 
     # -- plumbing --
 

@@ -222,3 +222,88 @@ class preflight(SettingsCommand):
         self.say(text)
         if not ok:
             raise SystemExit(1)
+
+
+class idmap(SettingsCommand):
+    """Export the V1 id -> V2 id ledger as CSV (streamed; history included)."""
+
+    options = [
+        option("--object", "sobject", default=None, help="Only this V2 object, e.g. Contact"),
+        option("--out", "out_file", default=None, help="Write to this file (default: stdout)"),
+        option("--page-size", type=int, default=5000, show_default=True),
+    ]
+
+    async def run(  # type: ignore[override]
+        self, sobject: str | None, out_file: str | None, page_size: int
+    ) -> None:
+        from migration_app.id_map import export_id_map
+
+        rows = await export_id_map(self.settings, out_file, sobject=sobject, page_size=page_size)
+        if out_file:
+            self.say(f"wrote {rows} ledger row(s) to {out_file}")
+
+
+class verify(SettingsCommand):
+    """Compare V2 with V1, field by field; non-zero exit when any customer is not MATCH."""
+
+    options = [
+        argument("customer_ids", nargs=-1),
+        option(
+            "--all", "all_completed", is_flag=True, help="Every customer whose last run COMPLETED"
+        ),
+        option("--sample", type=int, default=None, help="A random sample of N of those"),
+        option("--since", default=None, help="Only customers finished since (ISO time, UTC)"),
+        option("--json", "as_json", is_flag=True, help="Machine-readable output"),
+    ]
+
+    async def run(  # type: ignore[override]
+        self,
+        customer_ids: tuple[str, ...],
+        all_completed: bool,
+        sample: int | None,
+        since: str | None,
+        as_json: bool,
+    ) -> None:
+        from migration_app.verify_command import run_verify
+
+        ok, text = await run_verify(
+            self.settings,
+            list(customer_ids),
+            all_completed=all_completed,
+            sample=sample,
+            since=since,
+            as_json=as_json,
+        )
+        self.say(text)
+        if not ok:
+            raise SystemExit(1)
+
+
+class rollback(SettingsCommand):
+    """Delete from V2 what this project created for customers (prints the plan without --yes)."""
+
+    options = [
+        argument("customer_ids", nargs=-1),
+        option("--dry-run", is_flag=True, help="Only print what would be deleted"),
+        option("--yes", is_flag=True, help="Really delete (asks the workers to roll back)"),
+        option(
+            "--wait",
+            "wait_s",
+            type=float,
+            default=300.0,
+            show_default=True,
+            help="Seconds to wait for the workers",
+        ),
+    ]
+
+    async def run(  # type: ignore[override]
+        self, customer_ids: tuple[str, ...], dry_run: bool, yes: bool, wait_s: float
+    ) -> None:
+        from migration_app.rollback_command import run_rollback
+
+        ok, text = await run_rollback(
+            self.settings, list(customer_ids), execute=yes and not dry_run, wait_s=wait_s
+        )
+        self.say(text)
+        if not ok:
+            raise SystemExit(1)

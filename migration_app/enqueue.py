@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from migration_app.avro import AvroCodec, encode_key
 from migration_app.client_config import producer_config, registry_config
-from migration_app.events import CustomerReadyForMigration
+from migration_app.events import MIGRATE, CustomerReadyForMigration
 from migration_app.registry import RegistryClient
 from migration_app.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, RESULT_SUBJECT, load_schema
 from migration_app.settings import Settings
@@ -24,6 +24,7 @@ async def publish(
     dry_run: bool = False,
     force: bool = False,
     requested_by: str | None = None,
+    action: str = MIGRATE,
 ) -> int:
     """Encode through the registry (Confluent wire format) and send keyed by customer id."""
     ids = list(dict.fromkeys(customer_ids))
@@ -50,6 +51,7 @@ async def publish(
                     requested_by=who,
                     dry_run=dry_run,
                     force=force,
+                    action=action,
                 )
                 value = codec.encode(event.to_avro(), CUSTOMER_SUBJECT)
                 futures.append(

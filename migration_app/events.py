@@ -25,6 +25,12 @@ class ResultStatus(enum.StrEnum):
     DRY_RUN = "DRY_RUN"
     SKIPPED = "SKIPPED"
     UNKNOWN = "UNKNOWN"
+    ROLLED_BACK = "ROLLED_BACK"  # appended: a compatible change (older readers see UNKNOWN)
+
+
+#: What a CustomerReadyForMigration asks for (the Avro enum CustomerAction).
+MIGRATE = "MIGRATE"
+ROLLBACK = "ROLLBACK"
 
 
 def _utc(value: datetime) -> datetime:
@@ -47,6 +53,7 @@ class CustomerReadyForMigration(faust.Record, serializer="json", isodates=True):
     requested_by: str = "unknown"
     dry_run: bool = False
     force: bool = False
+    action: str = MIGRATE
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -56,6 +63,7 @@ class CustomerReadyForMigration(faust.Record, serializer="json", isodates=True):
             "requested_by": self.requested_by,
             "dry_run": self.dry_run,
             "force": self.force,
+            "action": self.action,
         }
 
     @classmethod
@@ -67,6 +75,7 @@ class CustomerReadyForMigration(faust.Record, serializer="json", isodates=True):
             requested_by=data.get("requested_by", "unknown"),
             dry_run=bool(data.get("dry_run", False)),
             force=bool(data.get("force", False)),
+            action=str(data.get("action") or MIGRATE),
         )
 
 

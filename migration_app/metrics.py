@@ -66,6 +66,12 @@ DLQ_MESSAGES = Counter(
     registry=REGISTRY,
 )
 RETRIES = Counter(f"{PREFIX}_retries", "Retries of transient failures", ["kind"], registry=REGISTRY)
+VERIFICATIONS = Counter(
+    f"{PREFIX}_verifications",
+    "Sampled verifications of completed customers by verdict (DROPPED: queue full, ERROR)",
+    ["verdict"],
+    registry=REGISTRY,
+)
 HEALTH_CHECK_UP = Gauge(
     f"{PREFIX}_health_check_up",
     "1 if the dependency's last health check passed",

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from migration_app.audit import LedgerEntry
 from migration_app.customer_status import CustomerStatus
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
 from migration_app.migration.graph_plan import (
@@ -103,6 +104,7 @@ class CustomerOutcome:
     issues: list[Issue] = field(default_factory=list)
     v2_account_id: str | None = None
     error: str | None = None
+    records: list[LedgerEntry] = field(default_factory=list)  # what V2 now holds, per record
 
     @property
     def customer_id(self) -> str:
@@ -295,8 +297,11 @@ class MigrationPipeline:
         for node in graph.nodes:
             outcome.counts[node.object] = outcome.counts.get(node.object, 0) + 1
             body = bodies.get(node.reference_id)
-            if node.object == root and isinstance(body, dict) and outcome.v2_account_id is None:
+            if not isinstance(body, dict):
+                continue
+            if node.object == root and outcome.v2_account_id is None:
                 outcome.v2_account_id = body.get("id")
+            _ledger(outcome, node.object, node.legacy_id, body)
 
     def _graph_failed(
         self, graph: CustomerGraph, nodes: list[dict[str, Any]], outcome: CustomerOutcome
@@ -385,6 +390,7 @@ class MigrationPipeline:
                 outcome.counts[chunk.object] = outcome.counts.get(chunk.object, 0) + 1
                 if chunk.object == root:
                     outcome.v2_account_id = result.get("id")
+                _ledger(outcome, chunk.object, str(record[chunk.external_id_field]), result)
                 continue
             for error in result.get("errors") or [{"statusCode": "UNKNOWN", "message": "failed"}]:
                 code = error.get("statusCode") or error.get("errorCode") or "UNKNOWN"
@@ -406,6 +412,14 @@ class MigrationPipeline:
             raise SalesforceTransientError(
                 f"record errors worth retrying: {sorted(set(transient))}"
             )
+
+
+def _ledger(outcome: CustomerOutcome, sobject: str, legacy_id: str, result: dict) -> None:
+    """A written record, for the ledger (created unless Salesforce says it updated)."""
+    v2_id = result.get("id")
+    if v2_id:
+        action = "updated" if result.get("created") is False else "created"
+        outcome.records.append(LedgerEntry(sobject, legacy_id, str(v2_id), action))
 
 
 def _all_halted(nodes: list[dict[str, Any]]) -> bool:

@@ -24,7 +24,12 @@ from migration_app.backoff import backoff_delays
 from migration_app.client_config import load_options
 from migration_app.compat import faust_internals
 from migration_app.customer_status import CustomerStatus
-from migration_app.events import CustomerMigrationResult, CustomerReadyForMigration, MigrationIssue
+from migration_app.events import (
+    ROLLBACK,
+    CustomerMigrationResult,
+    CustomerReadyForMigration,
+    MigrationIssue,
+)
 from migration_app.migration_state import (
     MigrationState,
     finished,
@@ -35,6 +40,7 @@ from migration_app.migration_state import (
 )
 from migration_app.pipeline import CustomerOutcome, MigrationPipeline, MigrationRequest
 from migration_app.registry_errors import PoisonMessage, RegistryUnavailable
+from migration_app.rollback import roll_back
 from migration_app.runtime import Runtime
 from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
 from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT
@@ -82,10 +88,15 @@ class BatchProcessor:
             return
         await self._claim(latest)
         try:
-            requests = self._start(latest.values(), sources)
-            if requests:
+            undo = [r for r in latest.values() if r.action == ROLLBACK]
+            requests = self._start([r for r in latest.values() if r.action != ROLLBACK], sources)
+            rollbacks = self._start(undo, sources, skip_completed=False)
+            if requests or rollbacks:
                 await self._wait_for_api_allocation()
-                outcomes = await self._migrate(requests)
+            outcomes = await self._migrate(requests) if requests else []
+            if rollbacks:
+                outcomes += await self._roll_back(rollbacks)
+            if outcomes:
                 await self._audit(outcomes)
                 await self._finish(outcomes, sources)
         finally:
@@ -146,13 +157,17 @@ class BatchProcessor:
             self.table[customer_id.encode()] = state
 
     def _start(
-        self, requests: Iterable[CustomerReadyForMigration], sources: dict[str, EventT]
+        self,
+        requests: Iterable[CustomerReadyForMigration],
+        sources: dict[str, EventT],
+        *,
+        skip_completed: bool = True,
     ) -> list[MigrationRequest]:
         out = []
         for request in requests:
             cid = request.customer_id
             state: MigrationState = self.table.get(cid.encode()) or new_state(cid)
-            if should_skip(state, force=request.force):
+            if skip_completed and should_skip(state, force=request.force):
                 self._set_state(cid, skipped(state), sources[cid])
                 metrics.MIGRATIONS.labels(status="SKIPPED").inc()
                 continue
@@ -197,6 +212,25 @@ class BatchProcessor:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def _roll_back(self, requests: list[MigrationRequest]) -> list[CustomerOutcome]:
+        """Delete what the ledger says this project created; Salesforce failures are retried
+        like a migration's, a permanent one fails the rollback (the ledger lets it resume)."""
+        delays = backoff_delays(1.0, 15.0)
+        for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
+            try:
+                return await roll_back(
+                    requests, self.runtime.spec, self.runtime.audit, self.runtime.sf2
+                )
+            except SalesforcePermanentError as exc:
+                return _all_failed(requests, f"rollback failed: {exc}")
+            except (SalesforceTransientError, AuditUnavailable) as exc:
+                if attempt == MAX_BATCH_ATTEMPTS:
+                    return _all_failed(requests, f"rollback failed after {attempt} attempts: {exc}")
+                delay = next(delays)
+                log.warning("rollback of %d failed (%s); retry in %.1fs", len(requests), exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
     async def _audit(self, outcomes: list[CustomerOutcome]) -> None:
         """Commit audit rows; while PostgreSQL is down wait and retry: nothing is done unaudited."""
         worker = self.runtime.worker_name
@@ -237,6 +271,8 @@ class BatchProcessor:
                 key=cid.encode(), value=codec.encode(result.to_avro(), RESULT_SUBJECT)
             )
             metrics.MIGRATIONS.labels(status=outcome.status.value).inc()
+            if outcome.status == CustomerStatus.COMPLETED:
+                self.runtime.verifier.offer(cid)  # MIGRATION_VERIFY_SAMPLE, off the hot path
             metrics.MIGRATION_DURATION.observe(max(0.0, outcome.finished_at - outcome.started_at))
 
 
@@ -263,6 +299,7 @@ def _run_record(outcome: CustomerOutcome, worker: str) -> RunRecord:
         rejected=outcome.rejected,
         error=outcome.error,
         issues=outcome.issues,
+        records=outcome.records,
     )
 
 

@@ -24,6 +24,7 @@ from migration_app.registry import RegistryClient
 from migration_app.salesforce import SalesforceClient
 from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT, load_schema
 from migration_app.settings import Settings
+from migration_app.verification import SampledVerifier
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ class Runtime(Service):
         self.sf1 = SalesforceClient(salesforce_config(settings, "sf1"), on_call=self._count_call)
         self.sf2 = SalesforceClient(salesforce_config(settings, "sf2"), on_call=self._count_call)
         self.audit = AuditStore(audit_config(settings))
+        self.verifier = SampledVerifier(
+            settings.verify_sample, self.spec, self.sf1, self.sf2, self.audit
+        )
+        self.add_dependency(self.verifier)  # its background task stops with the runtime
         self.ready_event = asyncio.Event()
 
     def _count_call(self, org: str, endpoint: str, status: int) -> None:

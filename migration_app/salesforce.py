@@ -177,6 +177,15 @@ class SalesforceClient:
             lambda sf: sf.restful(path, method="PATCH", json=body, headers=headers)
         )
 
+    async def delete_collection(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """sObject Collections delete (<= 200 ids, allOrNone false): per-record results."""
+        if len(ids) > 200:
+            raise ValueError("sObject Collections delete takes at most 200 ids per call")
+        params = {"ids": ",".join(ids), "allOrNone": "false"}
+        return await self.call(
+            lambda sf: sf.restful("composite/sobjects", method="DELETE", params=params)
+        )
+
     async def composite_graph(
         self, payload: dict[str, Any], *, allow_duplicates: bool = False
     ) -> dict[str, Any]:

@@ -182,6 +182,9 @@ class Settings:
     require_atomic: bool = setting(
         False, "Fail a customer too large for one graph instead of loading it with collections"
     )
+    verify_sample: float = setting(
+        0.0, "Share of completed customers the worker verifies against V2 (0.01 = 1 %)"
+    )
     allow_duplicate_save: bool = setting(
         False, "Send Sforce-Duplicate-Rule-Header allowSave=true (duplicate rules let data in)"
     )
@@ -281,6 +284,8 @@ class Settings:
         for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):
             if getattr(self, name) < 1:
                 problems.append(f"{_env(name)}: must be at least 1")
+        if not 0.0 <= self.verify_sample <= 1.0:
+            problems.append(f"{_env('verify_sample')}: a share within [0, 1]")
         if self.load_strategy not in ("graph", "collections"):
             problems.append(
                 f"{_env('load_strategy')}: graph or collections, got {self.load_strategy!r}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from typing import Any
 
 import aiohttp
 import faust
@@ -71,7 +72,9 @@ def register(app: faust.App, migration_state: TableT, runtime: Runtime) -> None:
                 return self.json(
                     {"customer_id": customer_id, "error": "unknown customer"}, status=404
                 )
-            return self.json(state.asdict())
+            return self.json(
+                {**state.asdict(), "verification": await latest_verification(runtime, customer_id)}
+            )
 
     @app.page("/migrations/")
     class OverviewView(View):
@@ -86,6 +89,15 @@ def register(app: faust.App, migration_state: TableT, runtime: Runtime) -> None:
             except (AuditError, TimeoutError, RuntimeError) as exc:
                 note = f"audit database unavailable: {html.escape(type(exc).__name__)}"
             return self.html(_render(summary, failures, note))
+
+
+async def latest_verification(runtime: Runtime, customer_id: str) -> dict[str, Any] | None:
+    """The customer's latest verify verdict, or a note when the audit cannot say right now."""
+    try:
+        found = await asyncio.wait_for(runtime.audit.latest_verification(customer_id), 2.0)
+    except (AuditError, TimeoutError, RuntimeError) as exc:
+        return {"verdict": "UNKNOWN", "error": f"audit database unavailable: {type(exc).__name__}"}
+    return found or {"verdict": "NOT_VERIFIED"}
 
 
 async def ensure_routing_metadata(app: faust.App, table: TableT) -> None:

@@ -267,11 +267,16 @@ class Org:
             duplicates.check(self.duplicate_rules, self.store, obj.name, record, rid, self._version)
 
     def delete(self, obj: ObjectDef, rid: str) -> None:
-        """Delete a record and, like Salesforce's cascade for these objects, its children."""
+        """Delete a record; children of cascading relationships go with it, lookups to it are
+        cleared (as the describe's cascadeDelete says)."""
         for rel in obj.child_relationships:
             for child in list(self.store.children(rel.child_sobject, rel.field, rid)):
-                if self.store.get(rel.child_sobject, child) is not None:
+                if self.store.get(rel.child_sobject, child) is None:
+                    continue
+                if rel.cascade_delete:
                     self.delete(self.schema.objects[rel.child_sobject], child)
+                else:
+                    self.store.update(rel.child_sobject, child, {rel.field: None})
         self.store.delete(obj.name, rid)
 
     def record(self, obj: ObjectDef, rid: str, fields: str | None = None) -> dict:

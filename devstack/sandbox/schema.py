@@ -70,18 +70,30 @@ _SOAP_TYPES = {
 }
 
 
+#: Child relationships whose children a parent's delete takes with it, as Salesforce's standard
+#: Account relationships do (deleting an Account deletes its Contacts and Cases). Custom lookups
+#: default to "clear the value of this field". Which standard relationships cascade could not be
+#: confirmed for every object from public docs; these two are the ones Help describes.
+CASCADE_DELETE = frozenset({("Contact", "AccountId"), ("Case", "AccountId")})
+
+
 @dataclass(frozen=True)
 class ChildRelationship:
     child_sobject: str
     field: str
     relationship_name: str
 
+    @property
+    def cascade_delete(self) -> bool:
+        return (self.child_sobject, self.field) in CASCADE_DELETE
+
     def describe(self) -> dict:
         return {
             "childSObject": self.child_sobject,
             "field": self.field,
             "relationshipName": self.relationship_name,
-            "cascadeDelete": False,
+            "cascadeDelete": self.cascade_delete,
+            "restrictedDelete": False,
         }
 
 

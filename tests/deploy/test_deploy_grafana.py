@@ -24,6 +24,7 @@ METRICS = {
     "migration_app_salesforce_api_remaining",
     "migration_app_dlq_messages_total",
     "migration_app_retries_total",
+    "migration_app_verifications_total",
     "migration_app_health_check_up",
     "migration_app_leak_suspect",
     "migration_app_consumer_lag",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
-from migration_app.audit import AuditSettings, AuditStore, RunRecord
+from migration_app.audit import AuditSettings, AuditStore, RunRecord, load_migrations
 from migration_app.audit_errors import AuditUnavailable
 from migration_app.migration.issues import ERROR, WARNING, Issue
 
@@ -120,7 +120,7 @@ async def test_concurrent_starts_apply_migrations_once(audit_settings: AuditSett
             tables = cur.fetchone()
     finally:
         conn.close()
-    assert rows == [(1, "0001_init.sql")]
+    assert rows == [(m.version, m.name) for m in load_migrations()]  # each applied exactly once
     assert tables == ("migration_run", "migration_issue")
 
 

@@ -1,7 +1,7 @@
 """aiomonitor of a real worker against the session dev stack: a telnet session runs ``ps``,
 ``health`` (the app's real checks), ``tasks-top``, ``leaks`` and ``migration`` (the real audit
-lookup, ``runtime.audit.last_run``); in-process, the monitor of the app from ``build()`` stops
-without leaving its thread behind."""
+lookup, ``runtime.audit.customer_report``: last run and verdict); in-process, the monitor of
+the app from ``build()`` stops without leaving its thread behind."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ async def test_telnet_ui_runs_our_commands_on_a_real_worker(devstack, start_work
         found = _json_in(out)
         assert found["customer_id"] == customer_id
         assert found["state"] is None  # never enqueued: nothing in the table
-        audit = found["audit"]
+        assert found["audit"]["verification"] is None  # never verified
+        audit = found["audit"]["last_run"]
         assert (audit["customer_id"], audit["attempt"], audit["status"]) == (
             customer_id,
             run.attempt,
@@ -89,7 +90,11 @@ async def test_telnet_ui_runs_our_commands_on_a_real_worker(devstack, start_work
         assert audit["error"] == run.error
 
         missing = _json_in(await session.command("migration 001NOAUDIT", "customer_id", PROMPT))
-        assert missing == {"customer_id": "001NOAUDIT", "state": None, "audit": None}
+        assert missing == {
+            "customer_id": "001NOAUDIT",
+            "state": None,
+            "audit": {"last_run": None, "verification": None},
+        }
     finally:
         await session.close()
 

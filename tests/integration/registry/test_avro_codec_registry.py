@@ -33,6 +33,7 @@ def _event(**overrides: object) -> dict:
         "requested_by": "crm",
         "dry_run": False,
         "force": False,
+        "action": "MIGRATE",
     }
     return {**base, **overrides}
 
@@ -225,3 +226,24 @@ async def test_refused_connection_is_transient() -> None:
                 await client.get_schema(1)
             with pytest.raises(RegistryUnavailable):
                 await client.register(CUSTOMER_SUBJECT, customer_schema())
+
+
+async def test_rollback_schema_changes_are_compatible_with_the_previous_release(registry) -> None:
+    """The result enum gains ROLLED_BACK and the customer event gains `action` (with a default):
+    the registry, at its BACKWARD default, accepts both over the schemas of the last release."""
+    import copy
+
+    schemas = app_schemas()
+    previous_result = copy.deepcopy(schemas[RESULT_SUBJECT])
+    status = next(f for f in previous_result["fields"] if f["name"] == "status")
+    status["type"]["symbols"].remove("ROLLED_BACK")
+    previous_customer = copy.deepcopy(schemas[CUSTOMER_SUBJECT])
+    previous_customer["fields"] = [f for f in previous_customer["fields"] if f["name"] != "action"]
+    async with RegistryClient(RegistrySettings(registry.url)) as client:
+        await AvroCodec(
+            client, {RESULT_SUBJECT: previous_result, CUSTOMER_SUBJECT: previous_customer}
+        ).start()
+        await AvroCodec(client, schemas).start()  # raises RegistryRejected if incompatible
+        old = await client.register(RESULT_SUBJECT, previous_result)
+        new = await client.register(RESULT_SUBJECT, schemas[RESULT_SUBJECT])
+    assert old != new  # two versions of the subject, the new one accepted

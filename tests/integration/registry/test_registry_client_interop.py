@@ -113,6 +113,7 @@ def _event() -> dict:
         "requested_by": "crm",
         "dry_run": True,
         "force": False,
+        "action": "MIGRATE",
     }
 
 

@@ -40,8 +40,9 @@ def test_describe_matches_orgs_md(sf2: Salesforce, sf1: Salesforce) -> None:
         "field": "Account__c",
         "relationshipName": "Meter_Points__r",
         "cascadeDelete": False,
+        "restrictedDelete": False,
     }
-    assert "Contacts" in rels and "Cases" in rels
+    assert rels["Contacts"]["cascadeDelete"] and rels["Cases"]["cascadeDelete"]
     v1_fields = {f["name"]: f for f in sf1.Account.describe()["fields"]}
     assert not v1_fields["Account_Status__c"]["restrictedPicklist"]
     assert v1_fields["CreatedDate"]["type"] == "datetime"

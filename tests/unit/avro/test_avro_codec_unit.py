@@ -109,7 +109,9 @@ async def test_known_id_decodes_without_suspending() -> None:
 async def test_unknown_writer_fetched_once_then_cached() -> None:
     codec, registry = await _codec()
     older = customer_schema()
-    older["fields"] = [f for f in older["fields"] if f["name"] not in ("force", "dry_run")]
+    older["fields"] = [
+        f for f in older["fields"] if f["name"] not in ("force", "dry_run", "action")
+    ]
     older_id = await registry.register(CUSTOMER_SUBJECT, older)
     buffer = io.BytesIO()
     buffer.write(HEADER.pack(0, older_id))
@@ -117,7 +119,7 @@ async def test_unknown_writer_fetched_once_then_cached() -> None:
     fastavro.schemaless_writer(buffer, fastavro.parse_schema(older), record)
     for _ in range(3):
         decoded = await codec.decode(buffer.getvalue(), CUSTOMER_SUBJECT)
-        assert decoded == {**record, "dry_run": False, "force": False}
+        assert decoded == {**record, "dry_run": False, "force": False, "action": "MIGRATE"}
     assert registry.fetches == 1
 
 

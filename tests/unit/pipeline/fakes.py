@@ -316,6 +316,7 @@ class Harness:
                 Settings.from_env({"MIGRATION_DEV_MODE": "true"}), sf_api_floor=api_floor
             ),
             worker_name="test-worker",
+            verifier=SimpleNamespace(offer=lambda customer_id: None),
         )
         self.processor = BatchProcessor(self.runtime, self.table, self.dlq, self.results)  # type: ignore[arg-type]
         self.pipeline = FakePipeline(self.log)

@@ -1,0 +1,108 @@
+"""Prove and undo, end to end: verify reads V2 back field by field, the ledger maps V1 ids to V2
+ids, rollback deletes what the migration created and a later event migrates the customer again."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from migration_app.id_map import export_id_map
+from migration_app.rollback_command import run_rollback
+from migration_app.verify_command import run_verify
+from tests.conftest import wait_for
+from tests.integration.pipeline.conftest import audit_runs
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def _v2_contact(harness, customer_id: str) -> dict | None:
+    rows = harness.sf2.query_all(
+        f"SELECT Id, Legacy_Id__c, Email FROM Contact WHERE Account.Legacy_Id__c = '{customer_id}'"
+    )["records"]
+    return rows[0] if rows else None
+
+
+def _ledger(dsn: str, customer_id: str) -> list[tuple[str, str, str]]:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT object, v2_id, action FROM migration_record WHERE customer_id = %s "
+                "ORDER BY id",
+                (customer_id,),
+            )
+            return [tuple(row) for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def test_verify_drift_missing_rollback_and_migrate_again(
+    harness, customer_pool, shared_worker, tmp_path: Path
+):
+    # The commands ask the worker for customer state (status, rollback): point them at it.
+    settings = dataclasses.replace(
+        harness.settings, web_port=int(shared_worker.url.rsplit(":", 1)[1])
+    )
+    ids = customer_pool.take(6)
+    states = harness.migrate(shared_worker, ids, timeout=90)
+    completed = [cid for cid in ids if states[cid]["status"] == "COMPLETED"]
+    with_contact = [cid for cid in completed if _v2_contact(harness, cid)]
+    assert len(with_contact) >= 2, states
+    drifted, missing = with_contact[:2]
+
+    ok, text = harness.run(run_verify(settings, completed), timeout=90)
+    assert ok, text
+    assert f"MATCH {len(completed)}" in text
+
+    # DRIFT: change a field in V2 behind the migration's back.
+    contact = _v2_contact(harness, drifted)
+    harness.sf2.Contact.update(contact["Id"], {"Email": "changed@example.org"})
+    # MISSING: delete a migrated record from V2.
+    gone = _v2_contact(harness, missing)
+    harness.sf2.Contact.delete(gone["Id"])
+    ok, text = harness.run(run_verify(settings, completed), timeout=90)
+    assert not ok
+    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("001")}
+    assert "DRIFT" in lines[drifted] and "Email" in lines[drifted]
+    assert repr(contact["Email"]) in lines[drifted] and "'changed@example.org'" in lines[drifted]
+    assert "MISSING" in lines[missing] and gone["Legacy_Id__c"] in lines[missing]
+    assert all("MATCH" in lines[c] for c in completed if c not in (drifted, missing))
+    status, body = harness.view_state(shared_worker, drifted)
+    assert status == 200 and body["verification"]["verdict"] == "DRIFT", body
+
+    # Rollback: the plan first, then for real.
+    created_before = [(o, v) for o, v, a in _ledger(harness.devstack.database_url, drifted)]
+    ok, plan = harness.run(run_rollback(settings, [drifted], execute=False))
+    assert ok and f"delete {len(set(created_before))} record(s)" in plan, plan
+    assert harness.v2_record_ids([drifted])["Account"], "a dry run deletes nothing"
+    ok, text = harness.run(run_rollback(settings, [drifted], execute=True), timeout=120)
+    assert ok, text
+    assert all(not found for found in harness.v2_record_ids([drifted]).values())
+    state = wait_for(
+        lambda: (s := harness.state(drifted)) and s["status"] == "ROLLED_BACK" and s, timeout=30
+    )
+    events = harness.wait_result_events({drifted: state})
+    assert events[drifted][-1]["status"] == "ROLLED_BACK"
+    run = [r for r in audit_runs(harness.devstack.database_url, [drifted])][-1]
+    assert run["status"] == "ROLLED_BACK"
+    ledger = _ledger(harness.devstack.database_url, drifted)
+    assert {v for _, v, a in ledger if a == "deleted"} == {v for _, v in created_before}
+
+    # The id map keeps the history: created, then deleted.
+    out = tmp_path / "idmap.csv"
+    harness.run(export_id_map(settings, str(out), page_size=7))
+    rows = [r for r in csv.DictReader(out.open()) if r["customer_id"] == drifted]
+    assert {r["action"] for r in rows} == {"created", "deleted"}
+
+    # A later event migrates it again without force: new V2 ids, and verify says MATCH.
+    again = harness.migrate(shared_worker, [drifted], timeout=90)
+    assert again[drifted]["status"] == "COMPLETED"
+    new_ids = harness.v2_record_ids([drifted])
+    assert new_ids["Account"] and not (new_ids["Account"] & {v for _, v in created_before})
+    ok, text = harness.run(run_verify(settings, [drifted]), timeout=60)
+    assert ok, text

@@ -1,0 +1,172 @@
+"""Reconciliation verdicts (pure): MATCH, DRIFT with both values, MISSING, UNEXPECTED."""
+
+from __future__ import annotations
+
+import pytest
+
+from migration_app.migration.customer_transform import transform_customer
+from migration_app.migration.reconcile import (
+    DRIFT,
+    MATCH,
+    MISSING,
+    UNEXPECTED,
+    compare_customer,
+    expected_records,
+    same,
+    v2_path,
+    v2_select,
+)
+from migration_app.migration.rollback_plan import plan_rollback
+from migration_app.migration.spec import load_mapping
+
+ACC = "001A00000000001AAA"
+CON = "003A00000000001AAA"
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_mapping()
+
+
+def v1_account() -> dict:
+    return {
+        "Id": ACC,
+        "Name": "Customer",
+        "Phone": "+44 20 7946 0000",
+        "Account_Status__c": "Active",
+        "Contacts": {
+            "totalSize": 1,
+            "done": True,
+            "records": [
+                {
+                    "Id": CON,
+                    "AccountId": ACC,
+                    "FirstName": "Ann",
+                    "LastName": "Smith",
+                    "Email": "ann@example.com",
+                    "Phone": None,
+                    "Is_Primary__c": True,
+                }
+            ],
+        },
+        "Cases": None,
+        "Meters__r": None,
+    }
+
+
+def as_v2(expected: dict) -> dict:
+    """What SOQL returns for what the load sent (attributes dropped, references as paths)."""
+    out = {}
+    for key, record in expected.items():
+        out[key] = {k: v for k, v in record.items() if k != "attributes"}
+    return out
+
+
+def test_what_was_loaded_matches(spec) -> None:
+    expected = expected_records(transform_customer(spec, v1_account()), spec)
+    verdict = compare_customer(ACC, expected, as_v2(expected), spec)
+    assert verdict.verdict == MATCH and verdict.details() == []
+
+
+def test_a_changed_field_is_drift_with_both_values(spec) -> None:
+    expected = expected_records(transform_customer(spec, v1_account()), spec)
+    actual = as_v2(expected)
+    actual[("Contact", CON)]["Email"] = "other@example.com"
+    verdict = compare_customer(ACC, expected, actual, spec)
+    assert verdict.verdict == DRIFT
+    assert verdict.details() == [
+        {
+            "kind": DRIFT,
+            "object": "Contact",
+            "legacy_id": CON,
+            "field": "Email",
+            "expected": "ann@example.com",
+            "actual": "other@example.com",
+        }
+    ]
+
+
+def test_a_dropped_reference_is_drift(spec) -> None:
+    expected = expected_records(transform_customer(spec, v1_account()), spec)
+    actual = as_v2(expected)
+    actual[("Contact", CON)]["Account"] = None
+    (diff,) = compare_customer(ACC, expected, actual, spec).drift
+    assert (diff.field, diff.expected, diff.actual) == ("Account.Legacy_Id__c", ACC, None)
+
+
+def test_an_absent_record_is_missing_and_an_extra_one_unexpected(spec) -> None:
+    expected = expected_records(transform_customer(spec, v1_account()), spec)
+    actual = as_v2(expected)
+    del actual[("Contact", CON)]
+    assert compare_customer(ACC, expected, actual, spec).verdict == MISSING
+    actual = as_v2(expected)
+    actual[("Case", "500A00000000009AAA")] = {"Legacy_Id__c": "500A00000000009AAA"}
+    verdict = compare_customer(ACC, expected, actual, spec)
+    assert verdict.verdict == UNEXPECTED
+    assert verdict.unexpected == [("Case", "500A00000000009AAA")]
+
+
+def test_normalisation_blank_is_null_and_numbers_by_value() -> None:
+    assert same(None, "") and same(" x ", "x") and same(1, 1.0)
+    assert not same("a", "b") and not same(True, None)
+
+
+def test_long_text_is_truncated_in_details(spec) -> None:
+    expected = expected_records(transform_customer(spec, v1_account()), spec)
+    actual = as_v2(expected)
+    actual[("Account", ACC)]["Name"] = "x" * 500
+    (detail,) = compare_customer(ACC, expected, actual, spec).details()
+    assert detail["actual"].endswith("(500 chars)") and len(detail["actual"]) < 200
+
+
+def test_children_are_found_through_the_account_external_id(spec) -> None:
+    contact = spec.by_target("Contact")
+    assert v2_path(contact, spec) == "Account.Legacy_Id__c"
+    assert "Account.Legacy_Id__c" in v2_select(contact, spec)
+    assert v2_path(spec.root, spec) == "Legacy_Id__c"
+
+
+def test_rollback_deletes_created_children_first_and_keeps_updated(spec) -> None:
+    ledger = [
+        {
+            "customer_id": ACC,
+            "object": "Account",
+            "legacy_id": ACC,
+            "v2_id": "A1",
+            "action": "created",
+        },
+        {
+            "customer_id": ACC,
+            "object": "Contact",
+            "legacy_id": CON,
+            "v2_id": "C1",
+            "action": "created",
+        },
+        {
+            "customer_id": ACC,
+            "object": "Case",
+            "legacy_id": "k",
+            "v2_id": "K1",
+            "action": "updated",
+        },
+        {
+            "customer_id": ACC,
+            "object": "Contact",
+            "legacy_id": CON,
+            "v2_id": "C1",
+            "action": "updated",
+        },
+    ]
+    plan = plan_rollback(ledger, spec, [ACC])[ACC]
+    assert [r.v2_id for r in plan.delete] == ["C1", "A1"]  # created (then updated) still goes
+    assert [r.v2_id for r in plan.keep_updated] == ["K1"]
+    ledger.append(
+        {
+            "customer_id": ACC,
+            "object": "Contact",
+            "legacy_id": CON,
+            "v2_id": "C1",
+            "action": "deleted",
+        }
+    )
+    assert [r.v2_id for r in plan_rollback(ledger, spec, [ACC])[ACC].delete] == ["A1"]
