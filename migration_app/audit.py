@@ -423,6 +423,17 @@ class AuditStore:
                 per[row["severity"]] = row["count"]
         return counts
 
+    async def fetch(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts (the console's queries; bounded like every call)."""
+        return await self._fetch(sql, params)
+
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """One write statement (the console's action log and worker heartbeat)."""
+        async with self._cursor() as cur:
+            await cur.execute(sql, params)
+
     # -- plumbing --
 
     async def _fetch(
