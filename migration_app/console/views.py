@@ -526,7 +526,7 @@ def register(
             if not same_origin(request.headers, host) or not console.auth.csrf_ok(
                 principal, customer_id, action, str(form.get("csrf", ""))
             ):
-                return self.json({"error": "CSRF check failed: confirm from the form"}, 403)
+                return self.json({"error": "CSRF check failed: confirm from the form"}, status=403)
             if form.get("confirm") != "yes":
                 return self.json({"error": "not confirmed (send confirm=yes)"}, status=400)
             if not spec.available:
