@@ -27,7 +27,10 @@ dev: $(STAMP)
 # Fast suite only: make test PYTEST_ARGS='-m "not integration"'.
 RANDOM_ARGS = $(if $(RANDOM_ORDER),-p randomly $(if $(SEED),--randomly-seed=$(SEED)))
 
+# The console's browser tests run when chromium and chromedriver are installed; otherwise pytest
+# reports them skipped, saying `apt-get install -y chromium chromium-driver` (as .ci/run does).
 test: $(STAMP) $(TOOLS_STAMP)
+	@command -v chromedriver >/dev/null || echo "note: no chromium/chromedriver: browser tests will be skipped (apt-get install -y chromium chromium-driver)"
 	CHECKOV_BIN=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/pytest $(RANDOM_ARGS) $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -135,7 +135,14 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
         except StartError as exc:
             print(f"dev services failed to start: {exc}", file=sys.stderr)
             return 1
-        worker = worker_process(stack.env(), web_port=web_port, log_dir=config.state_dir / "logs")
+        # The console is open here (no token for customer pages) because the worker binds
+        # 127.0.0.1 only; a deployed worker binds 0.0.0.0 and keeps it closed by default.
+        dev_env = {
+            **stack.env(),
+            "MIGRATION_WEB_BIND": "127.0.0.1",
+            "MIGRATION_CONSOLE_PUBLIC": "true",
+        }
+        worker = worker_process(dev_env, web_port=web_port, log_dir=config.state_dir / "logs")
 
         def children() -> list[ChildProcess]:
             return [*stack.processes, worker]

@@ -13,7 +13,7 @@ import aiohttp
 import faust
 from faust.types import TableT, TopicT
 
-from migration_app import agents, web
+from migration_app import agents, console, web
 from migration_app.health import CheckRegistry
 from migration_app.kafka_consumer import Transport as RewindingTransport
 from migration_app.migration_state import MigrationState
@@ -154,5 +154,10 @@ def build(settings: Settings) -> Components:
         dlq_topic=dlq_topic,
         result_topic=result_topic,
     )
-    web.register(app, migration_state, runtime)
+    # The operator console first: its fixed paths (/migrations/customers, /login, ...) must be
+    # matched before web.py's /migrations/{customer_id} placeholder.
+    operator_console = console.register(
+        app, settings, migration_state, runtime, observability.health
+    )
+    web.register(app, migration_state, runtime, can_read=operator_console.can_read)
     return components

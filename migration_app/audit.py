@@ -530,6 +530,17 @@ class AuditStore:
             "verification": await self.latest_verification(customer_id),
         }
 
+    async def fetch(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts (the console's queries; bounded like every call)."""
+        return await self._fetch(sql, params)
+
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """One write statement (the console's action log and worker heartbeat)."""
+        async with self._cursor() as cur:
+            await cur.execute(sql, params)
+
     # -- plumbing --
 
     async def _fetch(

@@ -134,6 +134,16 @@ class SalesforceClient:
             return None
         return self.api_max - self.api_used
 
+    @property
+    def instance_url(self) -> str | None:
+        """The org's instance URL once logged in (None before): the base of record links."""
+        sf = self._sf
+        if sf is None:
+            return None
+        host = sf.sf_instance
+        local = host.startswith(("127.0.0.1", "localhost"))
+        return f"{'http' if local else 'https'}://{host}"
+
     # public calls ----------------------------------------------------------------------------
     async def query_all(self, soql: str) -> list[dict[str, Any]]:
         """All records of a SOQL query, following nextRecordsUrl, child pages included."""

@@ -103,6 +103,21 @@ class Settings:
     debug_token: Secret = setting(
         Secret(""), "Bearer token for /debug/pprof/* (unset: debug views disabled)", secret=True
     )
+    operator_token: Secret = setting(
+        Secret(""),
+        "Operator console tokens that may act (re-migrate, dry run): `token` or "
+        "`name:token,name2:token2` (unset: the console is read-only)",
+        secret=True,
+    )
+    console_read_token: Secret = setting(
+        Secret(""),
+        "Read-only console tokens (customer pages and JSON): `token` or `name:token,...`",
+        secret=True,
+    )
+    console_public: bool = setting(
+        False,
+        "Serve customer pages without a token (only behind an auth proxy; `dev` sets it)",
+    )
     monitor_enabled: bool = setting(True, "Start aiomonitor (telnet console) with the worker")
     monitor_host: str = setting("127.0.0.1", "Address aiomonitor binds (keep it local)")
     monitor_port: int = setting(50101, "aiomonitor telnet UI port")

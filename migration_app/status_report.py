@@ -18,8 +18,14 @@ async def customer_status(settings: Settings, customer_id: str) -> dict[str, Any
     report: dict[str, Any] = {"customer_id": customer_id}
     url = f"http://{settings.web_host}:{settings.web_port}/migrations/{customer_id}"
     timeout = aiohttp.ClientTimeout(total=5, connect=2)
+    headers = {"Accept": "application/json"}
+    if token := console_token(settings):
+        headers["Authorization"] = f"Bearer {token}"
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, headers=headers) as response,
+        ):
             body = json.loads(await response.text() or "{}")
             report["state"] = body if response.status == 200 else None
             if response.status != 200:
@@ -36,3 +42,13 @@ async def customer_status(settings: Settings, customer_id: str) -> dict[str, Any
     finally:
         await store.close()
     return report
+
+
+def console_token(settings: Settings) -> str:
+    """The token the state view asks for (customer data): the read token, else the operator's
+    (the part after ``name:`` when tokens are named)."""
+    for raw in (settings.console_read_token.reveal(), settings.operator_token.reveal()):
+        first = raw.split(",")[0].strip()
+        if first:
+            return first.partition(":")[2] or first
+    return ""

@@ -1,10 +1,13 @@
-"""Faust web views: /migrations/ (HTML overview), /migrations/summary, /migrations/{customer_id}."""
+"""Faust web views: /migrations/summary and /migrations/{customer_id} (JSON for scripts).
+
+The HTML pages under /migrations/ are the operator console (``migration_app.console``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -33,8 +36,15 @@ ROUTING_UNAVAILABLE: tuple[type[BaseException], ...] = (
 ROUTING_METADATA_TIMEOUT = 2.0
 
 
-def register(app: faust.App, migration_state: TableT, runtime: Runtime) -> None:
-    """/migrations/ (HTML), /migrations/summary (JSON) and /migrations/{id} (table-routed)."""
+def register(
+    app: faust.App,
+    migration_state: TableT,
+    runtime: Runtime,
+    *,
+    can_read: Callable[[Request], bool] = lambda request: False,
+) -> None:
+    """/migrations/summary (JSON, aggregate: open) and /migrations/{id} (table-routed, personal
+    data: only for ``can_read`` callers, the console's token rule)."""
 
     @app.page("/migrations/summary")
     class SummaryView(View):
@@ -48,6 +58,12 @@ def register(app: faust.App, migration_state: TableT, runtime: Runtime) -> None:
         """A customer's migration state, answered by the worker that owns its partition."""
 
         async def get(self, request: Request, customer_id: str) -> Response:
+            if not can_read(request):
+                return self.json(
+                    {"error": "a console token is required (Authorization: Bearer ...)"},
+                    status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="migration-console"'},
+                )
             try:
                 await ensure_routing_metadata(app, migration_state)
                 return await self._routed(request, customer_id=customer_id)
@@ -76,20 +92,6 @@ def register(app: faust.App, migration_state: TableT, runtime: Runtime) -> None:
                 {**state.asdict(), "verification": await latest_verification(runtime, customer_id)}
             )
 
-    @app.page("/migrations/")
-    class OverviewView(View):
-        """A small HTML page: counts by status, throughput, recent failures with their errors."""
-
-        async def get(self, request: Request) -> Response:
-            summary = summarize(migration_state.values())
-            failures: list[dict] = []
-            note = ""
-            try:
-                failures = await asyncio.wait_for(runtime.audit.recent_failures(20), timeout=2.0)
-            except (AuditError, TimeoutError, RuntimeError) as exc:
-                note = f"audit database unavailable: {html.escape(type(exc).__name__)}"
-            return self.html(_render(summary, failures, note))
-
 
 async def latest_verification(runtime: Runtime, customer_id: str) -> dict[str, Any] | None:
     """The customer's latest verify verdict, or a note when the audit cannot say right now."""
@@ -107,29 +109,3 @@ async def ensure_routing_metadata(app: faust.App, table: TableT) -> None:
     producer = faust_internals.kafka_producer(app)
     topic = table.changelog_topic.get_topic_name()
     await asyncio.wait_for(producer.partitions_for(topic), timeout=ROUTING_METADATA_TIMEOUT)
-
-
-def _render(summary: dict, failures: list[dict], note: str) -> str:
-    esc = html.escape
-    rows = "".join(
-        f"<tr><td>{esc(status)}</td><td>{count}</td></tr>"
-        for status, count in summary["by_status"].items()
-    )
-    failure_rows = "".join(
-        f"<tr><td><a href='/migrations/{esc(f['customer_id'])}'>{esc(f['customer_id'])}</a></td>"
-        f"<td>{f.get('attempt', '')}</td><td>{esc(str(f.get('finished_at', '')))}</td>"
-        f"<td>{esc(str(f.get('error') or ''))}</td></tr>"
-        for f in failures
-    )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>migration-app</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
-table{{border-collapse:collapse;margin-bottom:1.5em}}</style></head><body>
-<h1>Customer migrations</h1>
-<p>{summary["total"]} customers on this worker; {summary["throughput_per_s"]}/s over the last
-minute; {summary["warnings"]} warnings, {summary["errors"]} errors.
-(<a href="/migrations/summary">JSON</a>, <a href="/health">health</a>,
-<a href="/metrics">metrics</a>)</p>
-<table><tr><th>status</th><th>customers</th></tr>{rows}</table>
-<h2>Recent failures</h2>{f"<p>{note}</p>" if note else ""}
-<table><tr><th>customer</th><th>attempt</th><th>finished</th><th>error</th></tr>
-{failure_rows}</table></body></html>"""

@@ -19,3 +19,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.resolve().parents:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def customer_pool(devstack):  # type: ignore[no-untyped-def]
+    """The seeded V1 customers, handed out once per session (pipeline and console tests)."""
+    from tests.integration.pipeline.conftest import make_customer_pool
+
+    return make_customer_pool(devstack)

@@ -64,7 +64,7 @@ def test_preflight_fails_readably_when_an_org_is_unreachable(devstack) -> None:
 
 
 def test_enqueue_then_status_shows_state_and_audit(devstack, start_worker) -> None:
-    worker = start_worker(MIGRATION_BATCH_WITHIN="0.2")
+    worker = start_worker(MIGRATION_BATCH_WITHIN="0.2", MIGRATION_CONSOLE_PUBLIC="true")
     with urllib.request.urlopen(f"{devstack.sf1.url}/__admin/customers", timeout=5) as response:
         customer_id = json.loads(response.read())[-1]  # see RESERVED_FOR_SMALL_TESTS
     web = {"MIGRATION_WEB_PORT": worker.url.rsplit(":", 1)[1]}

@@ -28,7 +28,7 @@ def _get_json(url: str) -> tuple[int, dict]:
 
 
 def test_event_updates_table_and_web_views_answer(devstack, start_worker) -> None:
-    worker = start_worker(MIGRATION_BATCH_WITHIN="0.2")
+    worker = start_worker(MIGRATION_BATCH_WITHIN="0.2", MIGRATION_CONSOLE_PUBLIC="true")
     with urllib.request.urlopen(f"{devstack.sf1.url}/__admin/customers", timeout=5) as response:
         customer_id = json.loads(response.read())[-2]  # see RESERVED_FOR_SMALL_TESTS
     unknown = "001000000000000ZZZ"

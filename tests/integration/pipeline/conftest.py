@@ -63,7 +63,11 @@ from tests.conftest import (
 )
 
 # Short batches for speed; no aiomonitor (ports and start-up time are not under test here).
-WORKER_ENV = {"MIGRATION_BATCH_WITHIN": "0.2", "MIGRATION_MONITOR_ENABLED": "false"}
+WORKER_ENV = {
+    "MIGRATION_BATCH_WITHIN": "0.2",
+    "MIGRATION_MONITOR_ENABLED": "false",
+    "MIGRATION_CONSOLE_PUBLIC": "true",  # GET /migrations/{id} without a token
+}
 READY_PATH = "/health/ready"  # partitions assigned, tables recovered, dependencies up
 HTTP_TIMEOUT = 5.0
 NO_FAULTS = {"latency_ms": 0, "jitter_ms": 0, "error_rates": {}, "hang_rate": 0, "fail_next": {}}
@@ -193,8 +197,9 @@ def _find_dirty(sf1: Salesforce, customers: list[str]) -> dict[str, tuple[str, s
     return {kind: v for kind, v in found.items() if v[0] in customers_set}
 
 
-@pytest.fixture(scope="session")
-def customer_pool(devstack: DevStack) -> CustomerPool:
+def make_customer_pool(devstack: DevStack) -> CustomerPool:
+    """The session's pool (the ``customer_pool`` fixture, tests/integration/conftest.py: one
+    pool shared by the pipeline and console tests, so they never take the same customers)."""
     assert devstack.sf1 is not None, "the pipeline tests need the sandbox orgs"
     customers = admin(devstack.sf1.url, "customers")[:-RESERVED_FOR_SMALL_TESTS]
     dirty = _find_dirty(login(devstack.sf1.url, "v1"), customers)
