@@ -80,7 +80,8 @@ async def test_health_views_metrics_and_guarded_debug(start_worker) -> None:  # 
         assert '"MainThread" [event loop]' in body
 
         async def profile(seconds: str) -> tuple[int, str]:
-            url = f"{base}/debug/pprof/profile?seconds={seconds}&format=speedscope"
+            # wall mode: an idle worker may have no on-CPU sample at all in 3 s (CPU mode)
+            url = f"{base}/debug/pprof/profile?seconds={seconds}&format=speedscope&mode=wall"
             async with http.get(url, headers=AUTH) as resp:
                 return resp.status, await resp.text()
 
