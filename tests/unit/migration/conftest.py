@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from migration_app.migration.spec import MappingSpec, load_mapping
+from tests.mapping_support import field_rules_only
 
 ACCOUNT_ID = "001000000000001AAA"
 
@@ -221,6 +222,13 @@ _V2 = build_v2_describe()
 
 @pytest.fixture(scope="session")
 def spec() -> MappingSpec:
+    """The packaged mapping's field and reference rules (owners, record types and CreatedDate
+    are tested with `full_spec` in test_reference_rules.py)."""
+    return field_rules_only(load_mapping())
+
+
+@pytest.fixture(scope="session")
+def full_spec() -> MappingSpec:
     return load_mapping()
 
 
