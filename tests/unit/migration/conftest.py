@@ -80,10 +80,36 @@ def _system_fields() -> list[dict[str, Any]]:
     ]
 
 
-def _describe(name: str, fields: list[dict[str, Any]], children: list[tuple[str, str, str]] = ()):
+def _reference_fields(name: str, v2: bool) -> list[dict[str, Any]]:
+    """OwnerId (all), RecordTypeId (Account, Case) as docs/orgs.md lists them."""
+    fields = [
+        _field(
+            "OwnerId",
+            "reference",
+            18,
+            referenceTo=["User"],
+            relationshipName="Owner",
+            nillable=False,
+            defaultedOnCreate=True,
+        )
+    ]
+    if name in ("Account", "Case"):
+        fields.append(_ref("RecordTypeId", "RecordType", "RecordType"))
+    return fields
+
+
+def _describe(
+    name: str,
+    fields: list[dict[str, Any]],
+    children: list[tuple[str, str, str]] = (),
+    v2: bool = False,
+):
+    system = _system_fields()
+    if v2:  # the V2 org grants "Set Audit Fields upon Record Creation"
+        system[1]["createable"] = True
     return {
         "name": name,
-        "fields": _system_fields() + fields,
+        "fields": system + fields + _reference_fields(name, v2),
         "childRelationships": [
             {"childSObject": c, "field": f, "relationshipName": r} for c, f, r in children
         ],
@@ -175,6 +201,7 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
                 ("Case", "AccountId", "Cases"),
                 ("Meter_Point__c", "Account__c", "Meter_Points__r"),
             ],
+            v2=True,
         ),
         "Contact": _describe(
             "Contact",
@@ -188,6 +215,7 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
                 _field("Primary__c", "boolean", nillable=False),
             ],
             [("Case", "ContactId", "Cases")],
+            v2=True,
         ),
         "Case": _describe(
             "Case",
@@ -201,6 +229,7 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
                 _picklist("Priority", ["High", "Medium", "Low"], restricted=True),
                 _picklist("Origin", ["Phone", "Email", "Web"], restricted=True),
             ],
+            v2=True,
         ),
         "Meter_Point__c": _describe(
             "Meter_Point__c",
@@ -212,6 +241,7 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
                 _picklist("Fuel__c", ["Electricity", "Gas"], restricted=True),
                 _field("Serial__c", "string", 30),
             ],
+            v2=True,
         ),
     }
 
