@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from migration_app.audit import LedgerEntry
@@ -29,13 +29,15 @@ from migration_app.customer_status import CustomerStatus
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
 from migration_app.migration.graph_plan import (
     CustomerGraph,
+    GraphNode,
     GraphRequest,
     customer_graph,
     fits_one_graph,
     pack_requests,
 )
-from migration_app.migration.issues import ERROR, WARNING, Issue
+from migration_app.migration.issues import CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
 from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
+from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
 from migration_app.salesforce_errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
@@ -43,6 +45,10 @@ from migration_app.salesforce_errors import TRANSIENT_RECORD_ERRORS, SalesforceT
 EXTRACT_IDS_PER_QUERY = 200
 HALTED = "PROCESSING_HALTED"
 NOT_ATOMIC = "NOT_ATOMIC"
+INVALID_FOR_UPDATE = "INVALID_FIELD_FOR_INSERT_UPDATE"
+#: audit fields the mapping may set on insert (Salesforce: "Set Audit Fields upon Record
+#: Creation"); an upsert that finds the record already in V2 is an update, which refuses them
+AUDIT_FIELDS = frozenset({"CreatedDate"})
 
 
 class SourceOrg(Protocol):
@@ -129,16 +135,23 @@ class MigrationPipeline:
         load_concurrency: int = 4,
         chunk_size: int = 200,
         options: LoadOptions | None = None,
+        reference: Callable[[], ReferenceData | None] | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
         self.target = target
         self.options = options or LoadOptions()
+        #: the current snapshot of V2's users and record types (the runtime's cache), read once
+        #: per batch; None from it means not loaded yet
+        self.reference = reference
         self._load_slots = asyncio.Semaphore(load_concurrency)
         self._chunk_size = chunk_size
 
     async def migrate(self, requests: Sequence[MigrationRequest]) -> list[CustomerOutcome]:
         started = time.time()
+        reference = self.reference() if self.reference is not None else None
+        if reference is None and self.reference is not None and self.spec.needs_reference_data:
+            raise SalesforceTransientError("V2 users and record types are not loaded yet")
         outcomes = [
             CustomerOutcome(request=r, status=CustomerStatus.IN_PROGRESS, started_at=started)
             for r in requests
@@ -162,7 +175,7 @@ class MigrationPipeline:
                     ),
                 )
                 continue
-            plan = transform_customer(self.spec, record)
+            plan = transform_customer(self.spec, record, reference)
             outcome.issues.extend(plan.issues)
             outcome.rejected = dict(plan.rejected)
             if plan.account_rejected:
@@ -247,15 +260,19 @@ class MigrationPipeline:
                 too_large.append(plan)
         transient: list[str] = []
         pending = graphs
-        for _ in range(MAX_HALTED_ROUNDS):
-            if not pending:
+        halted_rounds = 0
+        while pending:
+            if halted_rounds >= MAX_HALTED_ROUNDS:  # still halted: leave the batch to a retry
+                transient.append(HALTED)
                 break
             rounds = await asyncio.gather(
                 *(self._send_graphs(r, outcomes, transient) for r in pack_requests(pending))
             )
-            pending = [graph for halted in rounds for graph in halted]
-        if pending:  # still halted after every round: leave the batch to a retry
-            transient.append(HALTED)
+            halted = [graph for halted, _ in rounds for graph in halted]
+            halted_rounds += bool(halted)
+            # graphs resent without the audit fields of records already in V2 (each resend
+            # strips at least one field, so this ends)
+            pending = halted + [graph for _, resend in rounds for graph in resend]
         if too_large:
             await self._load_collections(too_large, outcomes)
         if transient:
@@ -266,15 +283,16 @@ class MigrationPipeline:
         request: GraphRequest,
         outcomes: dict[str, CustomerOutcome],
         transient: list[str],
-    ) -> list[CustomerGraph]:
-        """One composite/graph call; returns the graphs Salesforce halted (to resend)."""
+    ) -> tuple[list[CustomerGraph], list[CustomerGraph]]:
+        """One composite/graph call; returns the graphs Salesforce halted and the graphs to
+        resend without the audit fields of records that were already in V2."""
         async with self._load_slots:
             response = await self.target.composite_graph(
                 request.payload(self.options.api_version),
                 allow_duplicates=self.options.allow_duplicate_save,
             )
         by_id = {graph.graph_id: graph for graph in request.graphs}
-        halted = []
+        halted, resend = [], []
         for result in response.get("graphs") or []:
             graph = by_id.pop(str(result.get("graphId")), None)
             if graph is None:
@@ -284,10 +302,50 @@ class MigrationPipeline:
                 self._graph_succeeded(graph, nodes, outcomes[graph.customer_id])
             elif _all_halted(nodes):
                 halted.append(graph)
+            elif (stripped := self._without_audit_fields(graph, nodes, outcomes)) is not None:
+                resend.append(stripped)
             else:
                 transient += self._graph_failed(graph, nodes, outcomes[graph.customer_id])
         halted.extend(by_id.values())  # graphs the answer left out: not processed either
-        return halted
+        return halted, resend
+
+    def _without_audit_fields(
+        self,
+        graph: CustomerGraph,
+        nodes: list[dict[str, Any]],
+        outcomes: dict[str, CustomerOutcome],
+    ) -> CustomerGraph | None:
+        """The graph again with the audit fields dropped from the nodes V2 refused them on, when
+        that is the graph's only failure (those records exist: a re-run or a retried batch).
+
+        Salesforce sets audit fields on insert only; an upsert that matches is an update and
+        answers INVALID_FIELD_FOR_INSERT_UPDATE. Not confirmed from the docs: whether an upsert
+        that inserts accepts them (a Salesforce KB says audit fields work "for insert, not
+        upsert"); the sandbox accepts them on the inserting upsert.
+        """
+        refused: dict[str, set[str]] = {}
+        for result in nodes:
+            body = result.get("body")
+            for error in body if isinstance(body, list) else []:
+                code = error.get("errorCode") or error.get("statusCode")
+                if code == HALTED:
+                    continue
+                fields = set(error.get("fields") or [])
+                if code != INVALID_FOR_UPDATE or not fields or not fields <= AUDIT_FIELDS:
+                    return None
+                refused.setdefault(str(result.get("referenceId")), set()).update(fields)
+        changed = []
+        outcome = outcomes[graph.customer_id]
+        for node in graph.nodes:
+            drop = refused.get(node.reference_id, set()) & node.record.keys()
+            if drop:
+                record = {k: v for k, v in node.record.items() if k not in drop}
+                outcome.issues.append(_audit_kept(self.spec.by_target(node.object).source, node))
+                node = replace(node, record=record)
+            changed.append(node)
+        if not refused or changed == list(graph.nodes):
+            return None
+        return CustomerGraph(graph.customer_id, tuple(changed))
 
     def _graph_succeeded(
         self, graph: CustomerGraph, nodes: list[dict[str, Any]], outcome: CustomerOutcome
@@ -382,6 +440,7 @@ class MigrationPipeline:
         source_object = self.spec.by_target(chunk.object).source
         root = self.spec.root.target
         transient = []
+        resend: list[tuple[dict[str, Any], str]] = []
         for record, customer_id, result in zip(
             chunk.records, chunk.customer_ids, results, strict=True
         ):
@@ -391,6 +450,11 @@ class MigrationPipeline:
                 if chunk.object == root:
                     outcome.v2_account_id = result.get("id")
                 _ledger(outcome, chunk.object, str(record[chunk.external_id_field]), result)
+                continue
+            stripped = _without_refused_audit_fields(record, result.get("errors") or [])
+            if stripped is not None:  # already in V2: keep its creation date, send the rest
+                outcome.issues.append(_audit_kept(source_object, record[chunk.external_id_field]))
+                resend.append((stripped, customer_id))
                 continue
             for error in result.get("errors") or [{"statusCode": "UNKNOWN", "message": "failed"}]:
                 code = error.get("statusCode") or error.get("errorCode") or "UNKNOWN"
@@ -408,6 +472,13 @@ class MigrationPipeline:
                         error.get("message", ""),
                     ),
                 )
+        if resend:
+            again = replace(
+                chunk,
+                records=tuple(r for r, _ in resend),
+                customer_ids=tuple(c for _, c in resend),
+            )
+            await self._upsert(again, outcomes)
         if transient:
             raise SalesforceTransientError(
                 f"record errors worth retrying: {sorted(set(transient))}"
@@ -420,6 +491,35 @@ def _ledger(outcome: CustomerOutcome, sobject: str, legacy_id: str, result: dict
     if v2_id:
         action = "updated" if result.get("created") is False else "created"
         outcome.records.append(LedgerEntry(sobject, legacy_id, str(v2_id), action))
+
+
+def _without_refused_audit_fields(
+    record: dict[str, Any], errors: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The record without the audit fields V2 refused, when that is its only error."""
+    drop: set[str] = set()
+    for error in errors:
+        code = error.get("statusCode") or error.get("errorCode")
+        fields = set(error.get("fields") or [])
+        if code != INVALID_FOR_UPDATE or not fields or not fields <= AUDIT_FIELDS:
+            return None
+        drop |= fields & record.keys()
+    if not drop:
+        return None
+    return {k: v for k, v in record.items() if k not in drop}
+
+
+def _audit_kept(v1_object: str, node_or_id: Any) -> Issue:
+    legacy = node_or_id.legacy_id if isinstance(node_or_id, GraphNode) else str(node_or_id)
+    return Issue(
+        WARNING,
+        v1_object,
+        legacy,
+        "CreatedDate",
+        CREATED_DATE_NOT_SET,
+        "already in V2 (the upsert updated it): audit fields are set on insert only, so V2 "
+        "keeps the creation date it has",
+    )
 
 
 def _all_halted(nodes: list[dict[str, Any]]) -> bool:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from migration_app.client_config import ORGS, salesforce_config
-from migration_app.migration.mapping_check import check_mapping
-from migration_app.migration.spec import load_mapping
+from migration_app.migration.mapping_check import (
+    PreflightReport,
+    check_mapping,
+    gap_findings,
+    reference_gaps,
+)
+from migration_app.migration.reference_rules import ReferenceData
+from migration_app.migration.salesforce_ids import is_salesforce_id
+from migration_app.migration.spec import MappingSpec, load_mapping
+from migration_app.reference_cache import reference_queries
 from migration_app.salesforce import SalesforceClient
 from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
 from migration_app.settings import Settings
@@ -47,14 +55,43 @@ async def run_preflight(settings: Settings) -> tuple[bool, str]:
             )
             if org == "sf2":
                 lines += await target_rule_warnings(client, objects)
+        usable = not any("cannot" in line for line in lines) and all(describes.values())
+        report = check_mapping(spec, describes["sf1"], describes["sf2"])
+        if usable and spec.needs_reference_data:
+            try:
+                await check_reference_data(spec, clients["sf1"], clients["sf2"], report)
+            except (SalesforcePermanentError, SalesforceTransientError) as exc:
+                lines.append(f"cannot read users and record types: {exc}")
     finally:
         for client in clients.values():
             await client.close()
     if any("cannot" in line for line in lines) or not all(describes.values()):
         return False, "\n".join([*lines, "preflight FAILED: an org is unreachable or unusable"])
-    report = check_mapping(spec, describes["sf1"], describes["sf2"])
     verdict = "preflight OK" if report.ok else "preflight FAILED"
     return report.ok, "\n".join([*lines, report.render(), verdict])
+
+
+async def check_reference_data(
+    spec: MappingSpec, sf1: SalesforceClient, sf2: SalesforceClient, report: PreflightReport
+) -> None:
+    """Every V1 owner and record type against V2: declared targets exist, and each gap in use
+    is reported with the number of records it touches (one COUNT() per gap and object)."""
+    users_soql, types_soql = reference_queries(spec)
+    v2 = ReferenceData.from_rows(
+        spec.owners, await sf2.query_all(users_soql), await sf2.query_all(types_soql)
+    )
+    owner_key = spec.owners.match_on if spec.owners is not None else "Email"
+    v1_users = await sf1.query_all(f"SELECT Id, {owner_key}, IsActive FROM User")
+    v1_types = await sf1.query_all("SELECT Id, DeveloperName, SobjectType FROM RecordType")
+    findings, gaps = reference_gaps(spec, v1_users, v1_types, v2)
+    counts = {}
+    for gap in gaps:
+        if not is_salesforce_id(gap.v1_id):  # ids from V1's answer; still never unchecked SOQL
+            raise SalesforcePermanentError(f"V1 returned a malformed id {gap.v1_id!r}")
+        soql = f"SELECT COUNT() FROM {gap.v1_object} WHERE {gap.field} = '{gap.v1_id}'"
+        result = await sf1.call(lambda sf, q=soql: sf.query(q))
+        counts[(gap.v1_object, gap.field, gap.v1_id)] = int(result.get("totalSize") or 0)
+    report.findings += findings + gap_findings(gaps, counts)
 
 
 async def target_rule_warnings(client: SalesforceClient, objects: list[str]) -> list[str]:

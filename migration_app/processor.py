@@ -70,6 +70,7 @@ class BatchProcessor:
             runtime.sf2,
             load_concurrency=load_concurrency,
             options=load_options(runtime.settings),
+            reference=runtime.reference.snapshot,
         )
         self._in_flight: set[str] = set()
         self._released = asyncio.Condition()

@@ -20,6 +20,7 @@ from migration_app.avro import AvroCodec
 from migration_app.backoff import backoff_delays
 from migration_app.client_config import audit_config, registry_config, salesforce_config
 from migration_app.migration.spec import MappingSpec, load_mapping
+from migration_app.reference_cache import ReferenceCache
 from migration_app.registry import RegistryClient
 from migration_app.salesforce import SalesforceClient
 from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT, load_schema
@@ -48,8 +49,15 @@ class Runtime(Service):
         self.sf1 = SalesforceClient(salesforce_config(settings, "sf1"), on_call=self._count_call)
         self.sf2 = SalesforceClient(salesforce_config(settings, "sf2"), on_call=self._count_call)
         self.audit = AuditStore(audit_config(settings))
+        #: V2 users and record types for the transform (loaded before ready, then on a timer)
+        self.reference = ReferenceCache(self.spec, self.sf2)
         self.verifier = SampledVerifier(
-            settings.verify_sample, self.spec, self.sf1, self.sf2, self.audit
+            settings.verify_sample,
+            self.spec,
+            self.sf1,
+            self.sf2,
+            self.audit,
+            reference=self.reference.snapshot,
         )
         self.add_dependency(self.verifier)  # its background task stops with the runtime
         self.ready_event = asyncio.Event()
@@ -70,7 +78,11 @@ class Runtime(Service):
     async def _connect(self) -> None:
         """Register schemas and prepare the audit schema, retrying until both work."""
         delays = backoff_delays(0.5, 10.0)
-        pending = {"registry": self.codec.start, "database": self.audit.start}
+        pending = {
+            "registry": self.codec.start,
+            "database": self.audit.start,
+            "V2 reference data": self.reference.refresh,
+        }
         while pending and not self.should_stop:
             delay = next(delays)
             for name, start in list(pending.items()):
@@ -83,7 +95,23 @@ class Runtime(Service):
             if pending:
                 await asyncio.sleep(delay)
         self.ready_event.set()
-        log.info("runtime: registry and database ready")
+        log.info("runtime: registry, database and V2 reference data ready")
+        if self.spec.needs_reference_data and not self.should_stop:
+            self.add_future(self._refresh_reference_data())
+
+    async def _refresh_reference_data(self) -> None:
+        """Re-read V2's users and record types every refresh_seconds (mapping); a failed refresh
+        keeps the last snapshot. Service.sleep returns early when the service stops, and the
+        future is cancelled with it."""
+        interval = self.spec.refresh_seconds
+        while not self.should_stop:
+            await self.sleep(interval)
+            if self.should_stop:
+                break
+            try:
+                await self.reference.refresh()
+            except Exception as exc:
+                log.warning("reference data refresh failed (%s); keeping the last snapshot", exc)
 
     async def wait_ready(self) -> None:
         await self.ready_event.wait()

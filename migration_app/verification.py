@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from mode import Service
@@ -28,8 +28,10 @@ from migration_app.migration.reconcile import (
     v2_path,
     v2_select,
 )
+from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
+from migration_app.reference_cache import ReferenceCache
 from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
 
 log = logging.getLogger(__name__)
@@ -42,18 +44,29 @@ class QueryOrg(Protocol):
 
 
 async def verify_customers(
-    customer_ids: Sequence[str], spec: MappingSpec, source: QueryOrg, target: QueryOrg
+    customer_ids: Sequence[str],
+    spec: MappingSpec,
+    source: QueryOrg,
+    target: QueryOrg,
+    reference: ReferenceData | None = None,
 ) -> list[Verdict]:
-    """One verdict per (valid, distinct) customer id, in the order given."""
+    """One verdict per (valid, distinct) customer id, in the order given. ``reference``: V2's
+    users and record types (the worker's snapshot, or one read for this run)."""
     ids = [i for i in dict.fromkeys(customer_ids) if is_salesforce_id(i)]
+    if reference is None and spec.needs_reference_data:
+        reference = await ReferenceCache(spec, target).refresh()
     verdicts: list[Verdict] = []
     for chunk in chunked(ids, CUSTOMERS_PER_QUERY):
-        verdicts += await _verify_chunk(list(chunk), spec, source, target)
+        verdicts += await _verify_chunk(list(chunk), spec, source, target, reference)
     return verdicts
 
 
 async def _verify_chunk(
-    ids: list[str], spec: MappingSpec, source: QueryOrg, target: QueryOrg
+    ids: list[str],
+    spec: MappingSpec,
+    source: QueryOrg,
+    target: QueryOrg,
+    reference: ReferenceData | None,
 ) -> list[Verdict]:
     in_list = ",".join(f"'{i}'" for i in ids)
     v1_rows, *v2_rows = await asyncio.gather(
@@ -79,7 +92,8 @@ async def _verify_chunk(
     verdicts = []
     for cid in ids:
         record = by_prefix.get(cid[:15])
-        expected = expected_records(transform_customer(spec, record), spec) if record else {}
+        plan = transform_customer(spec, record, reference) if record else None
+        expected = expected_records(plan, spec) if plan else {}
         verdicts.append(compare_customer(cid, expected, actual[cid[:15]], spec))
     return verdicts
 
@@ -111,12 +125,14 @@ class SampledVerifier(Service):
         target: QueryOrg,
         audit: Any,
         *,
+        reference: Callable[[], ReferenceData | None] = lambda: None,
         queue_size: int = 2000,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.share = share
         self._spec, self._source, self._target, self._audit = spec, source, target, audit
+        self._reference = reference
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
         self._rng = random.Random()
 
@@ -135,7 +151,9 @@ class SampledVerifier(Service):
             while len(batch) < CUSTOMERS_PER_QUERY and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                verdicts = await verify_customers(batch, self._spec, self._source, self._target)
+                verdicts = await verify_customers(
+                    batch, self._spec, self._source, self._target, self._reference()
+                )
                 await self._audit.record_verifications(audit_rows(verdicts, "worker"))
             except (SalesforcePermanentError, SalesforceTransientError, AuditError) as exc:
                 log.warning("sampled verification of %d customer(s) failed: %s", len(batch), exc)

@@ -52,6 +52,17 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
     p.add_argument(
         "--duplicate-rule", action="append", default=[], metavar="OBJ.FIELD", help="repeatable"
     )
+    p.add_argument(
+        "--set-audit-fields",
+        choices=("enabled", "disabled"),
+        default=None,
+        help='"Set Audit Fields upon Record Creation" (CreatedDate createable); default: v2 only',
+    )
+    p.add_argument(
+        "--allow-inactive-owners",
+        action="store_true",
+        help='"Update Records with Inactive Owners": accept an inactive OwnerId',
+    )
     a = p.parse_args(argv)
     return SandboxConfig(
         org=a.org,
@@ -73,6 +84,8 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         per_record_ms=a.per_record_ms,
         fail_records=tuple(a.fail_records),
         duplicate_rules=tuple(a.duplicate_rule),
+        set_audit_fields=None if a.set_audit_fields is None else a.set_audit_fields == "enabled",
+        allow_inactive_owners=a.allow_inactive_owners,
     ).resolved()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from . import duplicates, ids, setup_objects, validation
+from . import duplicates, ids, reference_data, setup_objects, validation
 from .composite import CompositeApi
 from .config import SandboxConfig
 from .errors import SfError, not_found
@@ -40,11 +40,18 @@ class Org:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config.resolved()
-        self.schema = schema_for(self.config.org, self.config.extra_external_ids)
+        self.schema = schema_for(
+            self.config.org, self.config.extra_external_ids, self.config.set_audit_fields
+        )
         self.ids = IdFactory(self.config.org_code)
         self.store = Store(self.schema, self.ids)
         self.org_id = self.ids.new_id("00D")
-        self.user_id = self.ids.new_id("005")
+        # the API user first (its id is the first 005 id, as before users were records)
+        self.user_id = self.store.insert(
+            "User", reference_data.integration_user(str(self.config.username))
+        )
+        self.reference_ids = reference_data.seed_reference(self.store, self.config.org)
+        self.policy = validation.OrgPolicy(allow_inactive_owners=self.config.allow_inactive_owners)
         self.usage = ApiUsage(self.config.api_daily_max)
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self.record_faults = RecordFaults(self.config.seed)
@@ -229,7 +236,15 @@ class Org:
     # custom validation rules (here: the record faults), duplicate rules, then the save.
     def create(self, obj: ObjectDef, body: object) -> dict:
         self.records_processed += 1
-        values = validation.prepare(self.store, obj, body, "create")  # type: ignore[arg-type]
+        values = validation.prepare(
+            self.store,
+            obj,
+            body,
+            "create",
+            policy=self.policy,  # type: ignore[arg-type]
+        )
+        if "OwnerId" in obj.fields and values.get("OwnerId") is None:
+            values["OwnerId"] = self.user_id  # Salesforce: the running user owns what it creates
         key = self._fault_key(obj, values, None)
         if key is not None:
             self.record_faults.check(obj.name, key)
@@ -245,7 +260,14 @@ class Org:
 
     def update(self, obj: ObjectDef, rid: str, body: object) -> None:
         self.records_processed += 1
-        values = validation.prepare(self.store, obj, body, "update", rid)  # type: ignore[arg-type]
+        values = validation.prepare(
+            self.store,
+            obj,
+            body,
+            "update",
+            rid,
+            policy=self.policy,  # type: ignore[arg-type]
+        )
         merged = {**(self.store.get(obj.name, rid) or {}), **values}
         self.record_faults.check(obj.name, self._fault_key(obj, merged, rid) or rid)
         self._check_duplicates(obj, merged, rid)

@@ -55,6 +55,11 @@ class SandboxConfig:
     api_daily_max: int = 100_000
     session_ttl_s: float | None = None
     extra_external_ids: tuple[str, ...] = ()  # "Object.Field": non-unique external ids (tests)
+    #: "Set Audit Fields upon Record Creation" granted: CreatedDate createable on insert
+    #: (None: the org's default, v2 yes, v1 no)
+    set_audit_fields: bool | None = None
+    #: "Update Records with Inactive Owners": an inactive OwnerId is accepted
+    allow_inactive_owners: bool = False
 
     def __post_init__(self) -> None:
         if self.org not in DEFAULTS:
@@ -67,7 +72,7 @@ class SandboxConfig:
     def resolved(self) -> SandboxConfig:
         """A copy with every None replaced by the org's default."""
         d = DEFAULTS[self.org]
-        return replace(
+        resolved = replace(
             self,
             **{
                 k: d[k]
@@ -75,6 +80,9 @@ class SandboxConfig:
                 if getattr(self, k) is None
             },
         )
+        if resolved.set_audit_fields is None:
+            resolved = replace(resolved, set_audit_fields=self.org == "v2")
+        return resolved
 
     @property
     def org_code(self) -> str:

@@ -176,17 +176,71 @@ def _system_fields() -> list[FieldDef]:
     return [FieldDef("Id", "id", 18, nillable=False, createable=False, updateable=False)]
 
 
-def _audit_fields() -> list[FieldDef]:
+def _audit_fields(set_audit_fields: bool = False) -> list[FieldDef]:
+    """CreatedDate is createable (never updateable) only where the org grants "Set Audit Fields
+    upon Record Creation" to the API user; describe says so, as Salesforce's does."""
     ro = {"nillable": False, "createable": False, "updateable": False}
+    created = {**ro, "createable": set_audit_fields, "defaulted_on_create": True}
     return [
-        FieldDef("CreatedDate", "datetime", **ro),
+        FieldDef("CreatedDate", "datetime", **created),  # type: ignore[arg-type]
         FieldDef("LastModifiedDate", "datetime", **ro),
     ]
 
 
-def _obj(name: str, prefix: str, fields: list[FieldDef]) -> ObjectDef:
-    all_fields = [*_system_fields(), *fields, *_audit_fields()]
+def _obj(
+    name: str, prefix: str, fields: list[FieldDef], set_audit_fields: bool = False
+) -> ObjectDef:
+    all_fields = [*_system_fields(), *fields, *_audit_fields(set_audit_fields)]
     return ObjectDef(name, prefix, {f.name: f for f in all_fields})
+
+
+def _owner() -> FieldDef:
+    """OwnerId: every migrated object has one; Salesforce fills in the running user when absent."""
+    return FieldDef(
+        "OwnerId",
+        "reference",
+        18,
+        nillable=False,
+        defaulted_on_create=True,
+        reference_to="User",
+        relationship_name="Owner",
+    )
+
+
+def _record_type() -> FieldDef:
+    """RecordTypeId: absent means the default record type (here: none)."""
+    return FieldDef(
+        "RecordTypeId", "reference", 18, reference_to="RecordType", relationship_name="RecordType"
+    )
+
+
+def _reference_objects() -> list[ObjectDef]:
+    """User and RecordType, queryable in both orgs (read-only reference data for the API)."""
+    ro = {"createable": False, "updateable": False}
+    user = _obj(
+        "User",
+        "005",
+        [
+            _s("Username", 80, nillable=False, unique=True, **ro),
+            _s("Email", 128, type="email", nillable=False, **ro),
+            _s("FederationIdentifier", 512, **ro),
+            FieldDef("IsActive", "boolean", 0, nillable=False, defaulted_on_create=True, **ro),  # type: ignore[arg-type]
+            _s("FirstName", 40, **ro),
+            _s("LastName", 80, nillable=False, **ro),
+            _s("Name", 121, **ro),
+        ],
+    )
+    record_type = _obj(
+        "RecordType",
+        "012",
+        [
+            _s("DeveloperName", 80, nillable=False, **ro),
+            _s("Name", 80, nillable=False, **ro),
+            _s("SobjectType", 40, type="picklist", nillable=False, **ro),
+            FieldDef("IsActive", "boolean", 0, nillable=False, defaulted_on_create=True, **ro),  # type: ignore[arg-type]
+        ],
+    )
+    return [user, record_type]
 
 
 def _s(name: str, length: int, **kw: object) -> FieldDef:
@@ -232,136 +286,170 @@ CASE_ORIGIN = ("Phone", "Email", "Web")
 FUEL = ("Electricity", "Gas")
 
 
-def v1_schema() -> OrgSchema:
+def v1_schema(set_audit_fields: bool = False) -> OrgSchema:
     """The legacy org: loosely validated, no external ids."""
     return OrgSchema(
         "v1",
         {
             o.name: o
-            for o in [
-                _obj(
-                    "Account",
-                    "001",
-                    [
-                        _s("Name", 255, nillable=False),
-                        _s("Phone", 40),
-                        *_billing(),
-                        _s("Customer_Number__c", 20),
-                        _pick("Account_Status__c", ("Active", "Closed", "Debt"), restricted=False),
-                        _s("Tariff__c", 50),
-                    ],
-                ),
-                _obj(
-                    "Contact",
-                    "003",
-                    [
-                        _ref("AccountId", "Account", "Account", "Contacts"),
-                        _s("FirstName", 40),
-                        _s("LastName", 80),
-                        _s("Email", 80),
-                        _s("Phone", 40),
-                        _bool("Is_Primary__c"),
-                    ],
-                ),
-                _obj(
-                    "Case",
-                    "500",
-                    [
-                        _ref("AccountId", "Account", "Account", "Cases"),
-                        _ref("ContactId", "Contact", "Contact", "Cases"),
-                        _s("Subject", 255),
-                        _s("Description", 32000, type="textarea"),
-                        _pick("Status", CASE_STATUS, False),
-                        _pick("Priority", CASE_PRIORITY, False),
-                        _pick("Origin", CASE_ORIGIN, False),
-                    ],
-                ),
-                _obj(
-                    "Meter__c",
-                    "a0A",
-                    [
-                        _s("Name", 80),
-                        _ref("Account__c", "Account", "Account__r", "Meters__r", nillable=False),
-                        _s("MPAN__c", 21),
-                        _pick("Fuel_Type__c", FUEL, False),
-                        _s("Serial_Number__c", 30),
-                    ],
-                ),
-            ]
+            for o in _with_reference(
+                [
+                    _obj(
+                        "Account",
+                        "001",
+                        [
+                            _s("Name", 255, nillable=False),
+                            _s("Phone", 40),
+                            *_billing(),
+                            _s("Customer_Number__c", 20),
+                            _pick(
+                                "Account_Status__c", ("Active", "Closed", "Debt"), restricted=False
+                            ),
+                            _s("Tariff__c", 50),
+                        ],
+                    ),
+                    _obj(
+                        "Contact",
+                        "003",
+                        [
+                            _ref("AccountId", "Account", "Account", "Contacts"),
+                            _s("FirstName", 40),
+                            _s("LastName", 80),
+                            _s("Email", 80),
+                            _s("Phone", 40),
+                            _bool("Is_Primary__c"),
+                        ],
+                    ),
+                    _obj(
+                        "Case",
+                        "500",
+                        [
+                            _ref("AccountId", "Account", "Account", "Cases"),
+                            _ref("ContactId", "Contact", "Contact", "Cases"),
+                            _s("Subject", 255),
+                            _s("Description", 32000, type="textarea"),
+                            _pick("Status", CASE_STATUS, False),
+                            _pick("Priority", CASE_PRIORITY, False),
+                            _pick("Origin", CASE_ORIGIN, False),
+                        ],
+                    ),
+                    _obj(
+                        "Meter__c",
+                        "a0A",
+                        [
+                            _s("Name", 80),
+                            _ref(
+                                "Account__c", "Account", "Account__r", "Meters__r", nillable=False
+                            ),
+                            _s("MPAN__c", 21),
+                            _pick("Fuel_Type__c", FUEL, False),
+                            _s("Serial_Number__c", 30),
+                        ],
+                    ),
+                ],
+                set_audit_fields,
+            )
         },
     )
 
 
-def v2_schema() -> OrgSchema:
+def v2_schema(set_audit_fields: bool = True) -> OrgSchema:
     """The new org: strict validation and a unique external id Legacy_Id__c on every object."""
     return OrgSchema(
         "v2",
         {
             o.name: o
-            for o in [
-                _obj(
-                    "Account",
-                    "001",
-                    [
-                        _s("Name", 255, nillable=False),
-                        _s("Phone", 40, type="phone"),
-                        *_billing(),
-                        _s("Customer_Number__c", 20),
-                        _pick("Status__c", ("Active", "Closed", "In_Arrears"), restricted=True),
-                        _s("Tariff_Code__c", 50),
-                        _legacy_id(),
-                    ],
-                ),
-                _obj(
-                    "Contact",
-                    "003",
-                    [
-                        _ref("AccountId", "Account", "Account", "Contacts"),
-                        _s("FirstName", 40),
-                        _s("LastName", 80, nillable=False),
-                        _s("Email", 80, type="email"),
-                        _s("Phone", 40, type="phone"),
-                        _bool("Primary__c"),
-                        _legacy_id(),
-                    ],
-                ),
-                _obj(
-                    "Case",
-                    "500",
-                    [
-                        _ref("AccountId", "Account", "Account", "Cases"),
-                        _ref("ContactId", "Contact", "Contact", "Cases"),
-                        _s("Subject", 255),
-                        _s("Description", 4000, type="textarea"),
-                        _pick("Status", CASE_STATUS, True),
-                        _pick("Priority", CASE_PRIORITY, True),
-                        _pick("Origin", CASE_ORIGIN, True),
-                        _legacy_id(),
-                    ],
-                ),
-                _obj(
-                    "Meter_Point__c",
-                    "a0B",
-                    [
-                        _s("Name", 80),
-                        _ref(
-                            "Account__c", "Account", "Account__r", "Meter_Points__r", nillable=False
-                        ),
-                        _s("MPAN__c", 21, nillable=False),
-                        _pick("Fuel__c", FUEL, True),
-                        _s("Serial__c", 30),
-                        _legacy_id(),
-                    ],
-                ),
-            ]
+            for o in _with_reference(
+                [
+                    _obj(
+                        "Account",
+                        "001",
+                        [
+                            _s("Name", 255, nillable=False),
+                            _s("Phone", 40, type="phone"),
+                            *_billing(),
+                            _s("Customer_Number__c", 20),
+                            _pick("Status__c", ("Active", "Closed", "In_Arrears"), restricted=True),
+                            _s("Tariff_Code__c", 50),
+                            _legacy_id(),
+                        ],
+                    ),
+                    _obj(
+                        "Contact",
+                        "003",
+                        [
+                            _ref("AccountId", "Account", "Account", "Contacts"),
+                            _s("FirstName", 40),
+                            _s("LastName", 80, nillable=False),
+                            _s("Email", 80, type="email"),
+                            _s("Phone", 40, type="phone"),
+                            _bool("Primary__c"),
+                            _legacy_id(),
+                        ],
+                    ),
+                    _obj(
+                        "Case",
+                        "500",
+                        [
+                            _ref("AccountId", "Account", "Account", "Cases"),
+                            _ref("ContactId", "Contact", "Contact", "Cases"),
+                            _s("Subject", 255),
+                            _s("Description", 4000, type="textarea"),
+                            _pick("Status", CASE_STATUS, True),
+                            _pick("Priority", CASE_PRIORITY, True),
+                            _pick("Origin", CASE_ORIGIN, True),
+                            _legacy_id(),
+                        ],
+                    ),
+                    _obj(
+                        "Meter_Point__c",
+                        "a0B",
+                        [
+                            _s("Name", 80),
+                            _ref(
+                                "Account__c",
+                                "Account",
+                                "Account__r",
+                                "Meter_Points__r",
+                                nillable=False,
+                            ),
+                            _s("MPAN__c", 21, nillable=False),
+                            _pick("Fuel__c", FUEL, True),
+                            _s("Serial__c", 30),
+                            _legacy_id(),
+                        ],
+                    ),
+                ],
+                set_audit_fields,
+            )
         },
     )
 
 
-def schema_for(org: str, extra_external_ids: tuple[str, ...] = ()) -> OrgSchema:
+def _with_reference(objects: list[ObjectDef], set_audit_fields: bool) -> list[ObjectDef]:
+    """The migrated objects with OwnerId (all), RecordTypeId (Account, Case) and CreatedDate
+    createable as the org grants it, then the User and RecordType objects they point at."""
+    out = []
+    for obj in objects:
+        extra = [_owner(), *([_record_type()] if obj.name in RECORD_TYPE_OBJECTS else [])]
+        own = [f for f in obj.fields.values() if f.name not in ("CreatedDate", "LastModifiedDate")]
+        out.append(_obj(obj.name, obj.key_prefix, [*own[1:], *extra], set_audit_fields))
+    return [*out, *_reference_objects()]
+
+
+#: objects whose records carry a record type in both orgs
+RECORD_TYPE_OBJECTS = frozenset({"Account", "Case"})
+
+
+def schema_for(
+    org: str, extra_external_ids: tuple[str, ...] = (), set_audit_fields: bool | None = None
+) -> OrgSchema:
     """Return the org's schema; `extra_external_ids` ("Object.Field") marks more fields as
-    non-unique external ids (a test hook: real orgs may have those, and they give 300s)."""
-    base = {"v1": v1_schema, "v2": v2_schema}[org]()
+    non-unique external ids (a test hook: real orgs may have those, and they give 300s).
+    `set_audit_fields`: the org grants "Set Audit Fields upon Record Creation" (default: V2 does,
+    V1 does not)."""
+    grant = org == "v2" if set_audit_fields is None else set_audit_fields
+    base = {"v1": v1_schema, "v2": v2_schema}[org](grant)
     if not extra_external_ids:
         return base
     objects = {}

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from .reference_data import OwnerPicker, ReferenceIds
 from .store import Store
 
 _FIRST = (
@@ -82,33 +83,56 @@ class SeedStats:
     meters: int
 
 
-def seed_v1(store: Store, customers: int, seed: int, dirty_rate: float = 0.05) -> SeedStats:
-    """Insert `customers` V1 customers (Account + 1-4 Contacts + 0-5 Cases + 1-2 Meter__c)."""
+def seed_v1(
+    store: Store,
+    customers: int,
+    seed: int,
+    dirty_rate: float = 0.05,
+    reference: ReferenceIds | None = None,
+) -> SeedStats:
+    """Insert `customers` V1 customers (Account + 1-4 Contacts + 0-5 Cases + 1-2 Meter__c).
+
+    With `reference` (the org's seeded users and record types) every record gets an owner and
+    Accounts and Cases a record type, drawn from a second RNG so the customer values stay put.
+    """
     rng = random.Random(seed)
     gen = _Gen(rng, dirty_rate)
+    picker = OwnerPicker(reference, seed) if reference is not None else None
+
+    def owned(sobject: str, values: dict) -> dict:
+        if picker is None:
+            return values
+        values["OwnerId"] = picker.owner()
+        record_type = picker.record_type(sobject)
+        if record_type is not None:
+            values["RecordTypeId"] = record_type
+        return values
+
     n_contacts = n_cases = n_meters = 0
     for i in range(customers):
         stamp = _stamp(i)
-        account_id = store.insert("Account", gen.account(i), created=stamp)
+        account_id = store.insert("Account", owned("Account", gen.account(i)), created=stamp)
         contact_ids = []
         for j in range(rng.randint(1, 4)):
-            contact_ids.append(
-                store.insert("Contact", gen.contact(account_id, j == 0), created=stamp)
-            )
-        for _ in range(rng.randint(0, 5)):
+            contact = owned("Contact", gen.contact(account_id, j == 0))
+            contact_ids.append(store.insert("Contact", contact, created=stamp))
+        for k in range(rng.randint(0, 5)):
             contact = rng.choice(contact_ids) if rng.random() < 0.8 else None
-            store.insert("Case", gen.case(account_id, contact), created=stamp)
+            case = owned("Case", gen.case(account_id, contact))
+            store.insert("Case", case, created=_stamp(i, hours=k + 1))
         n_meters_here = rng.randint(1, 2)
         for _ in range(n_meters_here):
-            store.insert("Meter__c", gen.meter(account_id), created=stamp)
+            store.insert("Meter__c", owned("Meter__c", gen.meter(account_id)), created=stamp)
         n_contacts += len(contact_ids)
         n_meters += n_meters_here
     n_cases = len(store.table("Case").rows)
     return SeedStats(customers, n_contacts, n_cases, n_meters)
 
 
-def _stamp(i: int) -> str:
-    return (_EPOCH + timedelta(minutes=7 * i)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+def _stamp(i: int, hours: int = 0) -> str:
+    """Creation time of customer i's records (a Case k hours after its Account: opened later)."""
+    moment = _EPOCH + timedelta(minutes=7 * i, hours=hours)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 class _Gen:

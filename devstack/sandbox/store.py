@@ -92,7 +92,10 @@ class Store:
         table = self.tables[obj_name]
         rid = self.ids.new_id(table.obj.key_prefix)
         stamp = created or sf_now()
-        row = {"Id": rid, **values, "CreatedDate": stamp, "LastModifiedDate": stamp}
+        # a CreatedDate in `values` was set by the API user ("Set Audit Fields upon Record
+        # Creation", checked by validation); LastModifiedDate is still the save's own time
+        created_date = values.get("CreatedDate") or stamp
+        row = {"Id": rid, **values, "CreatedDate": created_date, "LastModifiedDate": stamp}
         table.rows[rid] = row
         table.index(rid, row)
         self._record(lambda: self._drop(table, rid))

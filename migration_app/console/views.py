@@ -276,7 +276,9 @@ def redirect(view: View, location: str, status: int = 303) -> Response:
 async def _verify(console: Console, customer_id: str) -> str:
     """Verify one customer now with the worker's clients; the verdict goes to the audit."""
     runtime = console.runtime
-    (verdict,) = await verify_customers([customer_id], runtime.spec, runtime.sf1, runtime.sf2)
+    (verdict,) = await verify_customers(
+        [customer_id], runtime.spec, runtime.sf1, runtime.sf2, runtime.reference.snapshot()
+    )
     await runtime.audit.record_verifications(audit_rows([verdict], "console"))
     return verdict.verdict
 

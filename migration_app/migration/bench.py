@@ -14,6 +14,7 @@ from typing import Any
 
 from migration_app.migration.customer_transform import transform_customer
 from migration_app.migration.plan import plan_upserts
+from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.spec import MappingSpec, load_mapping
 
 
@@ -89,11 +90,49 @@ def synthetic_customer(n: int, rng: random.Random, dirty: float = 0.1) -> dict[s
     }
 
 
+_OWNERS = [f"user{i}@energy.example" for i in range(10)]
+
+
+def synthetic_reference(spec: MappingSpec) -> ReferenceData:
+    """V2 users for _OWNERS (the last one inactive) and the record types the mapping names."""
+    users = [
+        {"Id": _sid("005", i), "Username": f"u{i}@v2", "Email": email, "IsActive": i < 9}
+        for i, email in enumerate(_OWNERS)
+    ]
+    fallback = spec.owners.on_missing.target if spec.owners else None
+    users.append({"Id": _sid("005", 99), "Username": fallback or "-", "IsActive": True})
+    types = []
+    for obj in spec.objects:
+        rule = obj.record_type
+        names = {"Residential", "Business", *(rule.renamed.values() if rule else ())}
+        if rule is not None and rule.on_missing.target:
+            names.add(rule.on_missing.target)
+        types += [
+            {"Id": _sid("012", len(types) + i), "DeveloperName": name, "SobjectType": obj.target}
+            | {"IsActive": True}
+            for i, name in enumerate(sorted(names))
+        ]
+    return ReferenceData.from_rows(spec.owners, users, types)
+
+
+def _with_owners(record: dict[str, Any], rng: random.Random) -> None:
+    """Owner, record type and CreatedDate on every record of a synthetic customer."""
+    for row in [record] + [
+        r for rel in ("Contacts", "Cases", "Meters__r") for r in record[rel]["records"]
+    ]:
+        row["Owner"] = {"Email": rng.choice(_OWNERS)}
+        row["RecordType"] = {"DeveloperName": rng.choice(("Residential", "Business", "Gone"))}
+        row["CreatedDate"] = "2020-01-01T00:00:00.000+0000"
+
+
 def run(spec: MappingSpec, customers: int, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)
     accounts = [synthetic_customer(n, rng) for n in range(customers)]
+    for account in accounts:
+        _with_owners(account, rng)
+    reference = synthetic_reference(spec)
     started = time.perf_counter()
-    plans = [transform_customer(spec, account) for account in accounts]
+    plans = [transform_customer(spec, account, reference) for account in accounts]
     transformed = time.perf_counter()
     chunks = plan_upserts(plans, spec)
     planned = time.perf_counter()

@@ -18,6 +18,11 @@ from migration_app.migration.issues import (
     WARNING,
     Issue,
 )
+from migration_app.migration.reference_rules import (
+    ReferenceData,
+    resolve_owner,
+    resolve_record_type,
+)
 from migration_app.migration.spec import MappingSpec, ObjectSpec
 
 
@@ -54,13 +59,24 @@ class CustomerPlan:
         return sum(len(records) for records in self.records_by_object.values())
 
 
-def transform_customer(spec: MappingSpec, account_record: Mapping[str, Any]) -> CustomerPlan:
+def transform_customer(
+    spec: MappingSpec,
+    account_record: Mapping[str, Any],
+    reference: ReferenceData | None = None,
+) -> CustomerPlan:
     """Transform a V1 Account record as returned by the extract SOQL.
 
     Child relationships hold the subquery result ({"totalSize", "done", "records"}) or None;
     a subquery with done=false raises IncompleteExtractError, because the extractor must follow
     nextRecordsUrl first and migrating part of a customer silently would lose records.
+
+    `reference` is V2's users and record types; a mapping with owner or record type rules
+    needs it (ValueError otherwise: resolving nothing would silently give every record the
+    integration user and the default record type).
     """
+    if reference is None and spec.needs_reference_data:
+        raise ValueError("the mapping resolves owners/record types: pass V2's ReferenceData")
+    ref = reference if reference is not None else ReferenceData()
     customer_id = str(account_record.get("Id") or "")
     accepted: dict[str, set[str]] = {}  # V1 object -> ids of records that will be loaded
     read: dict[str, set[str]] = {}  # V1 object -> ids of all records read (for messages)
@@ -78,7 +94,7 @@ def transform_customer(spec: MappingSpec, account_record: Mapping[str, Any]) -> 
         read[obj.source] = {r.get("Id") for r in records}
         rejected = 0
         for record in records:
-            payload = _transform_record(obj, record, accepted, read, plan.issues)
+            payload = _transform_record(spec, obj, record, accepted, read, plan.issues, ref)
             if payload is None:
                 rejected += 1
             else:
@@ -110,11 +126,13 @@ def _subquery_records(
 
 
 def _transform_record(
+    spec: MappingSpec,
     obj: ObjectSpec,
     record: Mapping[str, Any],
     accepted: Mapping[str, set[str]],
     read: Mapping[str, set[str]],
     issues: list[Issue],
+    reference: ReferenceData,
 ) -> dict[str, Any] | None:
     """V2 payload for one record, or None when it has an error. Issues are appended."""
     legacy_id = record.get("Id")
@@ -160,4 +178,36 @@ def _transform_record(
             ok = ok and not ref.required
             continue
         payload[ref.relationship] = {ref.parent_external_id: parent_id}
+    ok = _apply_reference_rules(spec, obj, record, payload, issues, reference) and ok
     return payload if ok else None
+
+
+def _apply_reference_rules(
+    spec: MappingSpec,
+    obj: ObjectSpec,
+    record: Mapping[str, Any],
+    payload: dict[str, Any],
+    issues: list[Issue],
+    reference: ReferenceData,
+) -> bool:
+    """OwnerId, RecordTypeId and CreatedDate; False when a policy rejects the record."""
+    legacy_id = record.get("Id")
+    ok = True
+    resolutions = []
+    if obj.owner_path is not None and spec.owners is not None:
+        resolved = resolve_owner(spec.owners, reference, obj.source, legacy_id, record.get("Owner"))
+        resolutions.append(("OwnerId", resolved))
+    if obj.record_type is not None:
+        resolved = resolve_record_type(
+            obj.record_type, reference, obj.source, obj.target, legacy_id, record.get("RecordType")
+        )
+        resolutions.append(("RecordTypeId", resolved))
+    for target, (value, issue, record_ok) in resolutions:
+        if issue is not None:
+            issues.append(issue)
+        if value is not None:
+            payload[target] = value
+        ok = ok and record_ok
+    if obj.preserve_created_date and record.get("CreatedDate"):
+        payload["CreatedDate"] = record["CreatedDate"]
+    return ok

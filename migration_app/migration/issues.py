@@ -21,6 +21,11 @@ TRUNCATED = "TRUNCATED"  # value cut to the V2 field length
 REQUIRED_MISSING = "REQUIRED_MISSING"  # required value absent after transforms: record rejected
 UNMAPPABLE = "UNMAPPABLE"  # picklist value not in the map (dropped, defaulted or rejected)
 REFERENCE_DROPPED = "REFERENCE_DROPPED"  # referenced record not migrated with this customer
+OWNER_FALLBACK = "OWNER_FALLBACK"  # V1 owner inactive/missing in V2: the declared fallback owns it
+OWNER_UNRESOLVED = "OWNER_UNRESOLVED"  # no usable V2 owner and the policy says error: rejected
+RECORD_TYPE_FALLBACK = "RECORD_TYPE_FALLBACK"  # V1 record type has no active V2 one: fallback
+RECORD_TYPE_UNRESOLVED = "RECORD_TYPE_UNRESOLVED"  # ... and the policy says error: rejected
+CREATED_DATE_NOT_SET = "CREATED_DATE_NOT_SET"  # record existed in V2: audit fields insert-only
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from migration_app.migration.field_transforms import Picklist, Truncate
+from migration_app.migration.reference_rules import Fallback, ReferenceData
 from migration_app.migration.spec import FieldMap, MappingSpec, ObjectSpec, ReferenceMap
 
 Level = Literal["ok", "warning", "error"]
@@ -89,6 +90,7 @@ def check_mapping(
     root_v1 = v1_describe.get(spec.root.source)
     for obj in spec.objects:
         _Checker(obj, spec, v1_describe, v2_describe, root_v1, report.findings).run()
+    report.findings += check_reference_fields(spec, v1_describe, v2_describe)
     return report
 
 
@@ -300,6 +302,7 @@ class _Checker:
 
     def check_unmapped_required(self) -> None:
         written = {f.target for f in self.obj.fields} | {self.obj.external_id}
+        written |= {name for name, on in self.obj.rule_targets() if on}
         written |= {
             name
             for name, meta in self.v2_fields.items()
@@ -329,3 +332,177 @@ def _active_values(meta: Describe) -> set[str]:
 def _defaulted(meta: Describe) -> bool:
     """Salesforce fills these itself (checkboxes, defaulted fields), so null is never sent."""
     return bool(meta.get("defaultedOnCreate")) or meta.get("type") == "boolean"
+
+
+# --- owners, record types and audit fields ------------------------------------------------
+
+
+def check_reference_fields(
+    spec: MappingSpec, v1_describe: Mapping[str, Describe], v2_describe: Mapping[str, Describe]
+) -> list[Finding]:
+    """OwnerId / RecordTypeId / CreatedDate exist where the rules read and write them, and V2
+    lets the API user write them (CreatedDate: "Set Audit Fields upon Record Creation")."""
+    findings: list[Finding] = []
+    for obj in spec.objects:
+        label = f"{obj.source} -> {obj.target}"
+        v1 = _fields_by_name(v1_describe.get(obj.source))
+        v2 = _fields_by_name(v2_describe.get(obj.target))
+        if not v1 or not v2:
+            continue  # check_mapping already reports the missing object
+        for name, wanted in obj.rule_targets():
+            if not wanted:
+                continue
+            before = len(findings)
+            if name not in v1:
+                findings.append(Finding("error", label, name, f"V1 {obj.source} has no {name}"))
+            meta = v2.get(name)
+            if meta is None:
+                findings.append(Finding("error", label, name, f"V2 {obj.target} has no {name}"))
+            elif not meta.get("createable"):
+                why = (
+                    'V2 does not let the API user set CreatedDate: grant "Set Audit Fields '
+                    'upon Record Creation" or drop preserve_created_date'
+                    if name == "CreatedDate"
+                    else f"V2 {name} is not createable"
+                )
+                findings.append(Finding("error", label, name, why))
+            if len(findings) == before:
+                findings.append(Finding("ok", label, name, f"{name} written on insert"))
+    return findings
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A V1 owner or record type without an active V2 target: how many records it touches
+    decides whether it matters (the live preflight counts them with one COUNT() each)."""
+
+    v1_object: str
+    field: str  # OwnerId | RecordTypeId
+    v1_id: str  # the V1 User or RecordType id the records point at
+    value: str  # what an operator recognises (Email, DeveloperName)
+    why: str
+    policy: str  # "owners.on_missing: fallback x" / "... : error"
+    is_error: bool
+
+
+def reference_gaps(
+    spec: MappingSpec,
+    v1_users: list[Mapping[str, Any]],
+    v1_record_types: list[Mapping[str, Any]],
+    v2: ReferenceData,
+) -> tuple[list[Finding], list[Gap]]:
+    """Findings about the declared targets (fallback users, renamed and fallback record types)
+    and the V1 values that have no active V2 target."""
+    findings: list[Finding] = []
+    gaps: list[Gap] = []
+    owners = spec.owners
+    owned = [o for o in spec.objects if o.owner_path]
+    if owners is not None and owned:
+        for policy_name, policy in (
+            ("owners.on_inactive", owners.on_inactive),
+            ("owners.on_missing", owners.on_missing),
+        ):
+            findings.append(_fallback_user_finding(policy_name, policy, v2))
+        for user in v1_users:
+            raw = user.get(owners.match_on)
+            key = owners.key(raw)
+            hit = v2.users_by_key.get(key) if key and key not in v2.ambiguous_keys else None
+            if hit is not None and hit.active:
+                continue
+            gap, policy = (
+                ("inactive", owners.on_inactive) if hit else ("missing", owners.on_missing)
+            )
+            why = "inactive in V2" if hit else f"no V2 user with that {owners.match_on}"
+            for obj in owned:
+                gaps.append(
+                    Gap(
+                        obj.source,
+                        "OwnerId",
+                        str(user["Id"]),
+                        f"{owners.match_on}={raw!r}",
+                        why,
+                        f"owners.on_{gap}: {policy.describe()}",
+                        policy.is_error,
+                    )
+                )
+    for obj in spec.objects:
+        rule = obj.record_type
+        if rule is None:
+            continue
+        label = f"{obj.source} -> {obj.target}"
+        for v1_name, v2_name in sorted(rule.renamed.items()):
+            hit = v2.record_types.get((obj.target, v2_name))
+            if hit is None or not hit.active:
+                findings.append(
+                    Finding(
+                        "error",
+                        label,
+                        "RecordTypeId",
+                        f"record_type.renamed {v1_name} -> {v2_name}: V2 {obj.target} has no "
+                        f"active record type {v2_name}",
+                    )
+                )
+        fallback = rule.on_missing.target
+        if fallback is not None:
+            hit = v2.record_types.get((obj.target, fallback))
+            level: Level = "ok" if hit is not None and hit.active else "error"
+            message = (
+                f"record_type.on_missing: fallback {fallback} is an active V2 record type"
+                if level == "ok"
+                else f"record_type.on_missing: fallback {fallback} is not an active V2 "
+                f"{obj.target} record type"
+            )
+            findings.append(Finding(level, label, "RecordTypeId", message))
+        for row in v1_record_types:
+            if row.get("SobjectType") != obj.source:
+                continue
+            name = str(row.get("DeveloperName"))
+            wanted = rule.target_name(name)
+            hit = v2.record_types.get((obj.target, wanted))
+            if hit is not None and hit.active:
+                continue
+            renamed = f" (renamed {wanted})" if wanted != name else ""
+            gaps.append(
+                Gap(
+                    obj.source,
+                    "RecordTypeId",
+                    str(row["Id"]),
+                    f"{name}{renamed}",
+                    "inactive in V2" if hit else f"no V2 {obj.target} record type",
+                    f"record_type.on_missing: {rule.on_missing.describe()}",
+                    rule.on_missing.is_error,
+                )
+            )
+    return findings, gaps
+
+
+def gap_findings(gaps: list[Gap], counts: Mapping[tuple[str, str, str], int]) -> list[Finding]:
+    """One finding per gap in use: a warning when a fallback takes the records, an error when
+    the policy rejects them; `counts` is keyed (V1 object, field, V1 id)."""
+    findings = []
+    for gap in gaps:
+        n = counts.get((gap.v1_object, gap.field, gap.v1_id), 0)
+        if not n:
+            continue
+        outcome = "would be rejected" if gap.is_error else "would take the fallback"
+        findings.append(
+            Finding(
+                "error" if gap.is_error else "warning",
+                gap.v1_object,
+                gap.field,
+                f"{n} record(s) with V1 {gap.value} ({gap.why}) {outcome} ({gap.policy})",
+            )
+        )
+    return findings
+
+
+def _fallback_user_finding(policy_name: str, policy: Fallback, v2: ReferenceData) -> Finding:
+    if policy.target is None:
+        return Finding("ok", "User", "OwnerId", f"{policy_name}: error (no fallback)")
+    user = v2.user_by_username(policy.target)
+    if user is None or not user.active:
+        state = "missing" if user is None else "inactive"
+        return Finding(
+            "error", "User", "OwnerId", f"{policy_name}: fallback user {policy.target} is {state}"
+        )
+    return Finding("ok", "User", "OwnerId", f"{policy_name}: fallback user {policy.target}")

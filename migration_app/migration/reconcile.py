@@ -80,10 +80,16 @@ def v2_path(obj: ObjectSpec, spec: MappingSpec) -> str:
 
 def v2_select(obj: ObjectSpec, spec: MappingSpec) -> list[str]:
     """Fields to read back from V2 for ``obj``: external id, mapped fields, reference paths."""
-    names = [obj.external_id, *(f.target for f in obj.fields)]
+    names = [obj.external_id, *(f.target for f in obj.fields), *compared_rule_fields(obj)]
     names += [f"{r.relationship}.{r.parent_external_id}" for r in obj.references]
     path = v2_path(obj, spec)
     return list(dict.fromkeys([*names, path]))
+
+
+def compared_rule_fields(obj: ObjectSpec) -> list[str]:
+    """Owner and record type as the mapping resolved them. CreatedDate is not compared: it is
+    insert-only, so a re-migrated record keeps the date it was first created with."""
+    return [name for name, on in obj.rule_targets() if on and name != "CreatedDate"]
 
 
 def expected_records(plan: CustomerPlan, spec: MappingSpec) -> dict[Key, dict[str, Any]]:
@@ -112,6 +118,10 @@ def compare_customer(
             want, got = record.get(fmap.target), row.get(fmap.target)
             if not same(want, got):
                 verdict.drift.append(FieldDiff(key[0], key[1], fmap.target, want, got))
+        for name in compared_rule_fields(obj):
+            want, got = record.get(name), row.get(name)
+            if not same(want, got):
+                verdict.drift.append(FieldDiff(key[0], key[1], name, want, got))
         for ref in obj.references:
             want = (record.get(ref.relationship) or {}).get(ref.parent_external_id)
             got = (row.get(ref.relationship) or {}).get(ref.parent_external_id)

@@ -29,6 +29,13 @@ from migration_app.migration.field_transforms import (
     Trim,
     Truncate,
 )
+from migration_app.migration.reference_rules import (
+    OwnerRule,
+    RecordTypeRule,
+    RuleError,
+    parse_owner_rule,
+    parse_record_type_rule,
+)
 from migration_app.migration.salesforce_ids import is_salesforce_id
 
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -77,19 +84,39 @@ class ObjectSpec:
     fields: tuple[FieldMap, ...]
     references: tuple[ReferenceMap, ...] = ()
     child_relationship: str | None = None  # V1 relationship on the root; None for the root
+    #: the V1 owner's match key as a relationship field (Owner.Email) when `owner: true`
+    owner_path: str | None = None
+    record_type: RecordTypeRule | None = None
+    preserve_created_date: bool = False
 
     @property
     def v1_fields(self) -> tuple[str, ...]:
-        """Fields read from V1, in SOQL order: Id, mapped fields, then lookup fields."""
+        """Fields read from V1, in SOQL order: Id, mapped fields, lookup fields, then the owner's
+        key, the record type's DeveloperName and CreatedDate when the rules need them."""
         names = ["Id", *(f.source for f in self.fields), *(r.source for r in self.references)]
+        if self.owner_path:
+            names.append(self.owner_path)
+        if self.record_type is not None:
+            names.append("RecordType.DeveloperName")
+        if self.preserve_created_date:
+            names.append("CreatedDate")
         return tuple(dict.fromkeys(names))
 
     @property
     def v2_fields(self) -> tuple[str, ...]:
-        """Fields written to V2: external id, mapped fields, then relationship names."""
+        """Fields written to V2: external id, mapped fields, relationship names, then the
+        resolved OwnerId / RecordTypeId and the preserved CreatedDate."""
         names = [self.external_id, *(f.target for f in self.fields)]
         names += [r.relationship for r in self.references]
+        names += [name for name, on in self.rule_targets() if on]
         return tuple(names)
+
+    def rule_targets(self) -> tuple[tuple[str, bool], ...]:
+        return (
+            ("OwnerId", self.owner_path is not None),
+            ("RecordTypeId", self.record_type is not None),
+            ("CreatedDate", self.preserve_created_date),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +125,9 @@ class MappingSpec:
 
     objects: tuple[ObjectSpec, ...]
     source_path: str = ""
+    owners: OwnerRule | None = None
+    #: seconds between refreshes of V2's users and record types (read once at start)
+    refresh_seconds: float = 300.0
     _by_source: dict[str, ObjectSpec] = field(init=False, repr=False, compare=False)
     _levels: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -144,6 +174,11 @@ class MappingSpec:
         Objects of the same level do not reference each other and may be loaded concurrently.
         """
         return self._levels[source]
+
+    @property
+    def needs_reference_data(self) -> bool:
+        """True when some object resolves owners or record types against V2."""
+        return any(o.owner_path or o.record_type for o in self.objects)
 
     def v1_fields(self, source: str) -> tuple[str, ...]:
         return self.object(source).v1_fields
@@ -217,16 +252,24 @@ def parse_mapping(text: str, source_path: str = "<string>") -> MappingSpec:
     except yaml.YAMLError as exc:
         raise MappingError(f"{source_path}: not valid YAML: {exc}") from None
     try:
-        objects = _parse_document(document)
-    except MappingError as exc:
+        objects, owners, refresh = _parse_document(document)
+    except (MappingError, RuleError) as exc:
         raise MappingError(f"{source_path}: {exc}") from None
-    return MappingSpec(objects=objects, source_path=source_path)
+    return MappingSpec(
+        objects=objects, source_path=source_path, owners=owners, refresh_seconds=refresh
+    )
 
 
-def _parse_document(document: Any) -> tuple[ObjectSpec, ...]:
-    doc = _as_dict(document, "mapping", {"version", "objects"})
+def _parse_document(document: Any) -> tuple[tuple[ObjectSpec, ...], OwnerRule | None, float]:
+    doc = _as_dict(document, "mapping", {"version", "objects", "owners", "reference_data"})
     if doc.get("version") != 1:
         raise MappingError(f"version must be 1, got {doc.get('version')!r}")
+    owners = parse_owner_rule(doc["owners"]) if "owners" in doc else None
+    refresh = _as_dict(doc.get("reference_data", {}), "reference_data", {"refresh_seconds"}).get(
+        "refresh_seconds", 300
+    )
+    if not isinstance(refresh, int | float) or isinstance(refresh, bool) or refresh < 10:
+        raise MappingError("reference_data.refresh_seconds must be a number >= 10")
     raw_objects = doc.get("objects")
     if not isinstance(raw_objects, list) or not raw_objects:
         raise MappingError("objects must be a non-empty list")
@@ -235,15 +278,27 @@ def _parse_document(document: Any) -> tuple[ObjectSpec, ...]:
         where = f"objects[{index}]"
         if isinstance(raw, dict) and isinstance(raw.get("source"), str):
             where = f"object {raw['source']}"
-        objects.append(_parse_object(raw, where, objects))
+        objects.append(_parse_object(raw, where, objects, owners))
     _check_objects(objects)
-    return tuple(objects)
+    return tuple(objects), owners, float(refresh)
 
 
-_OBJECT_KEYS = {"source", "target", "external_id", "child_relationship", "fields", "references"}
+_OBJECT_KEYS = {
+    "source",
+    "target",
+    "external_id",
+    "child_relationship",
+    "fields",
+    "references",
+    "owner",
+    "record_type",
+    "preserve_created_date",
+}
 
 
-def _parse_object(raw: Any, where: str, earlier: list[ObjectSpec]) -> ObjectSpec:
+def _parse_object(
+    raw: Any, where: str, earlier: list[ObjectSpec], owners: OwnerRule | None = None
+) -> ObjectSpec:
     obj = _as_dict(raw, where, _OBJECT_KEYS)
     source = _name(obj, "source", where)
     target = _name(obj, "target", where)
@@ -258,7 +313,28 @@ def _parse_object(raw: Any, where: str, earlier: list[ObjectSpec]) -> ObjectSpec
         raise MappingError(f"{where}: references must be a list")
     known = {o.source: o.external_id for o in earlier}
     references = tuple(_parse_reference(r, where, i, known) for i, r in enumerate(raw_refs))
-    spec = ObjectSpec(source, target, external_id, fields, references, child_relationship)
+    for flag in ("owner", "preserve_created_date"):
+        if not isinstance(obj.get(flag, False), bool):
+            raise MappingError(f"{where}.{flag} must be true or false")
+    owner_path = None
+    if obj.get("owner", False):
+        if owners is None:
+            raise MappingError(f"{where}.owner: true needs a top-level owners: block")
+        owner_path = owners.v1_path
+    record_type = (
+        parse_record_type_rule(obj["record_type"], where) if "record_type" in obj else None
+    )
+    spec = ObjectSpec(
+        source,
+        target,
+        external_id,
+        fields,
+        references,
+        child_relationship,
+        owner_path=owner_path,
+        record_type=record_type,
+        preserve_created_date=obj.get("preserve_created_date", False),
+    )
     _check_object_fields(spec, where)
     return spec
 
@@ -365,6 +441,7 @@ def _parse_picklist(arg: Any, where: str) -> Picklist:
 def _check_object_fields(spec: ObjectSpec, where: str) -> None:
     sources = [f.source for f in spec.fields] + [r.source for r in spec.references]
     targets = [f.target for f in spec.fields] + [r.relationship for r in spec.references]
+    targets += [name for name, on in spec.rule_targets() if on]
     for label, names in (("V1 source", sources), ("V2 target", targets)):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +32,37 @@ def test_preflight_passes_against_the_sandbox_orgs(devstack) -> None:
     assert "sf2: API versions" in result.stdout and "66.0" in result.stdout
     assert "preflight OK" in result.stdout
     assert "WARNING cannot list" not in result.stdout  # rule listing works against the sandbox
+
+
+def test_preflight_reports_owner_and_record_type_gaps_with_record_counts(devstack) -> None:
+    result = _cli(devstack, "preflight")
+    assert result.returncode == 0, result.stdout + result.stderr
+    gaps = [line for line in result.stdout.splitlines() if line.startswith("WARNING ")]
+    assert any(
+        "OwnerId" in line and "(inactive in V2) would take the fallback" in line for line in gaps
+    )
+    assert any("Legacy_Prepay (no V2 Account record type)" in line for line in gaps)
+    counted = [line for line in gaps if "OwnerId" in line or "RecordTypeId" in line]
+    assert counted and all(re.search(r" \d+ record\(s\) with V1 ", line) for line in counted)
+
+
+def test_preflight_fails_on_a_mapping_that_references_a_missing_record_type(
+    devstack, tmp_path
+) -> None:
+    from migration_app.migration.spec import default_mapping_path
+
+    text = default_mapping_path().read_text(encoding="utf-8")
+    bad = text.replace("renamed: {Small_Business: SME}", "renamed: {Small_Business: SMB}")
+    assert bad != text
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(bad, encoding="utf-8")
+    result = _cli(devstack, "preflight", extra_env={"MIGRATION_MAPPING_FILE": str(mapping)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "record_type.renamed Small_Business -> SMB: V2 Account has no active record type SMB"
+        in (result.stdout)
+    )
+    assert "preflight FAILED" in result.stdout
 
 
 def test_preflight_warns_about_active_rules_on_the_target(devstack) -> None:

@@ -198,4 +198,6 @@ def test_composite_graph(sf2: Salesforce, v2: SandboxThread) -> None:
         "Contact": 0,
         "Case": 0,
         "Meter_Point__c": 1,
+        "User": 11,  # reference data: the API user, 9 re-created V1 users, the fallback owner
+        "RecordType": 7,
     }

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from migration_app.migration.spec import MappingSpec, load_mapping
+from tests.mapping_support import field_rules_only
 
 ACCOUNT_ID = "001000000000001AAA"
 
@@ -79,10 +80,36 @@ def _system_fields() -> list[dict[str, Any]]:
     ]
 
 
-def _describe(name: str, fields: list[dict[str, Any]], children: list[tuple[str, str, str]] = ()):
+def _reference_fields(name: str, v2: bool) -> list[dict[str, Any]]:
+    """OwnerId (all), RecordTypeId (Account, Case) as docs/orgs.md lists them."""
+    fields = [
+        _field(
+            "OwnerId",
+            "reference",
+            18,
+            referenceTo=["User"],
+            relationshipName="Owner",
+            nillable=False,
+            defaultedOnCreate=True,
+        )
+    ]
+    if name in ("Account", "Case"):
+        fields.append(_ref("RecordTypeId", "RecordType", "RecordType"))
+    return fields
+
+
+def _describe(
+    name: str,
+    fields: list[dict[str, Any]],
+    children: list[tuple[str, str, str]] = (),
+    v2: bool = False,
+):
+    system = _system_fields()
+    if v2:  # the V2 org grants "Set Audit Fields upon Record Creation"
+        system[1]["createable"] = True
     return {
         "name": name,
-        "fields": _system_fields() + fields,
+        "fields": system + fields + _reference_fields(name, v2),
         "childRelationships": [
             {"childSObject": c, "field": f, "relationshipName": r} for c, f, r in children
         ],
@@ -174,6 +201,7 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
                 ("Case", "AccountId", "Cases"),
                 ("Meter_Point__c", "Account__c", "Meter_Points__r"),
             ],
+            v2=True,
         ),
         "Contact": _describe(
             "Contact",
@@ -187,6 +215,7 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
                 _field("Primary__c", "boolean", nillable=False),
             ],
             [("Case", "ContactId", "Cases")],
+            v2=True,
         ),
         "Case": _describe(
             "Case",
@@ -200,6 +229,7 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
                 _picklist("Priority", ["High", "Medium", "Low"], restricted=True),
                 _picklist("Origin", ["Phone", "Email", "Web"], restricted=True),
             ],
+            v2=True,
         ),
         "Meter_Point__c": _describe(
             "Meter_Point__c",
@@ -211,6 +241,7 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
                 _picklist("Fuel__c", ["Electricity", "Gas"], restricted=True),
                 _field("Serial__c", "string", 30),
             ],
+            v2=True,
         ),
     }
 
@@ -221,6 +252,13 @@ _V2 = build_v2_describe()
 
 @pytest.fixture(scope="session")
 def spec() -> MappingSpec:
+    """The packaged mapping's field and reference rules (owners, record types and CreatedDate
+    are tested with `full_spec` in test_reference_rules.py)."""
+    return field_rules_only(load_mapping())
+
+
+@pytest.fixture(scope="session")
+def full_spec() -> MappingSpec:
     return load_mapping()
 
 

@@ -17,11 +17,12 @@ from migration_app.migration.graph_plan import (
     pack_requests,
 )
 from migration_app.migration.spec import load_mapping
+from tests.mapping_support import field_rules_only
 
 
 @pytest.fixture(scope="module")
 def spec():
-    return load_mapping()
+    return field_rules_only(load_mapping())  # owners/record types: test_reference_rules.py
 
 
 def plan(customer: str, contacts: int = 2, cases: int = 1) -> CustomerPlan:

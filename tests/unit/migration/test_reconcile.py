@@ -18,6 +18,7 @@ from migration_app.migration.reconcile import (
 )
 from migration_app.migration.rollback_plan import plan_rollback
 from migration_app.migration.spec import load_mapping
+from tests.mapping_support import field_rules_only
 
 ACC = "001A00000000001AAA"
 CON = "003A00000000001AAA"
@@ -25,7 +26,7 @@ CON = "003A00000000001AAA"
 
 @pytest.fixture(scope="module")
 def spec():
-    return load_mapping()
+    return field_rules_only(load_mapping())  # owner/record type resolution: test_reference_rules
 
 
 def v1_account() -> dict:

@@ -312,6 +312,7 @@ class Harness:
             sf1=self.sf1,
             sf2=self.sf2,
             spec=None,  # only the real MigrationPipeline reads it; replaced below
+            reference=SimpleNamespace(snapshot=lambda: None),  # likewise
             settings=dataclasses.replace(
                 Settings.from_env({"MIGRATION_DEV_MODE": "true"}), sf_api_floor=api_floor
             ),

@@ -11,6 +11,7 @@ from migration_app.customer_status import CustomerStatus
 from migration_app.migration.spec import load_mapping
 from migration_app.pipeline import LoadOptions, MigrationPipeline, MigrationRequest
 from migration_app.salesforce_errors import SalesforceTransientError
+from tests.mapping_support import field_rules_only
 
 ACC1 = "001A00000000001AAA"
 ACC2 = "001A00000000002AAA"
@@ -83,7 +84,7 @@ def _requests(*ids: str, dry_run: bool = False) -> list[MigrationRequest]:
 
 @pytest.fixture(scope="module")
 def spec():
-    return load_mapping()
+    return field_rules_only(load_mapping())  # owners/record types: test_reference_rules.py
 
 
 async def test_batch_shares_one_query_and_one_call_per_object(spec) -> None:

@@ -11,6 +11,7 @@ from migration_app.customer_status import CustomerStatus
 from migration_app.migration.spec import load_mapping
 from migration_app.pipeline import LoadOptions, MigrationPipeline, MigrationRequest
 from migration_app.salesforce_errors import SalesforceTransientError
+from tests.mapping_support import field_rules_only
 from tests.unit.pipeline.test_pipeline import FakeSource, FakeTarget, _account
 
 HALTED = [{"errorCode": "PROCESSING_HALTED", "message": "not processed"}]
@@ -82,7 +83,7 @@ def _ids(n: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def spec():
-    return load_mapping()
+    return field_rules_only(load_mapping())  # owners/record types: test_reference_rules.py
 
 
 async def test_a_batch_goes_out_as_one_graph_request(spec) -> None:
