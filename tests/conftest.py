@@ -105,7 +105,7 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         sf2_port=0,
         database_url=os.environ.get("MIGRATION_TEST_DATABASE_URL", ""),
         state_dir=state_dir,
-        customers=int(os.environ.get("MIGRATION_TEST_CUSTOMERS", "160")),
+        customers=int(os.environ.get("MIGRATION_TEST_CUSTOMERS", "300")),
         with_registry=_has("devstack.registry_server.__main__"),
         with_sandbox=_has("devstack.sandbox.__main__"),
     )

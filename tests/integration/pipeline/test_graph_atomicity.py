@@ -8,7 +8,9 @@ import pytest
 
 from devstack.sandbox.faults import would_fail
 from migration_app.migration.customer_transform import transform_customer
+from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.spec import load_mapping
+from migration_app.reference_cache import reference_queries
 from tests.integration.pipeline.conftest import OBJECTS, admin
 from tests.integration.pipeline.test_pipeline_e2e import (
     assert_v2_matches,
@@ -26,10 +28,17 @@ def _v1_contacts(harness, ids: list[str]) -> dict[str, list[str]]:
     """The Contacts the worker will send to V2: extracted and transformed as it does (a Contact
     the transform rejects, e.g. one with no last name, never reaches V2 and cannot fail there)."""
     spec = load_mapping()
+    users_soql, types_soql = reference_queries(spec)  # V2's users and record types, as it reads
+    reference = ReferenceData.from_rows(
+        spec.owners,
+        harness.sf2.query_all(users_soql)["records"],
+        harness.sf2.query_all(types_soql)["records"],
+        0.0,
+    )
     rows = harness.sf1.query_all(spec.extract_soql(ids))["records"]
     out: dict[str, list[str]] = {cid: [] for cid in ids}
     for row in rows:
-        plan = transform_customer(spec, row)
+        plan = transform_customer(spec, row, reference)
         if not plan.account_rejected:
             contacts = plan.records_by_object.get("Contact", [])
             out[row["Id"]] = [c["Legacy_Id__c"] for c in contacts]
