@@ -74,6 +74,7 @@ class BenchOptions:
     keep_state: bool = False
     worker_env: tuple[str, ...] = ()
     strategies: tuple[str, ...] = ("graph", "collections")
+    verify: bool = True  # verify every customer after the run (API calls of verify --all)
     per_record_ms: float = 2.0
     profile_seconds: float = 0.0  # >0: take the worker's CPU profile while it migrates
 
@@ -365,6 +366,7 @@ def measure_worker(
         hwm = probe.vm_hwm()
         v2_counts = sf2.counts()
         profiled = profile.result() if profile is not None else None
+        verified = asyncio.run(measure_verify(settings, ids)) if opts.verify else None
     finally:
         worker.stop()
     calls = _calls(stats1) + _calls(stats2)
@@ -395,11 +397,45 @@ def measure_worker(
         "peak_rss_sampled_bytes": probe.peak_rss,
         "tasks_before": tasks_before,
         "tasks_after": tasks_after,
+        "verify": verified,
         "worker_cpu_s": round(cpu_s, 2),
         "worker_cpu_s_per_1000_customers": round(cpu_s * 1000 / len(ids), 2),
         "loop_lag_max_ms": probe.max_loop_lag_ms,
         "worker_log": str(worker.log_path),
         "cpu_profile": profiled,
+    }
+
+
+async def measure_verify(settings: Settings, ids: list[str]) -> dict[str, Any]:
+    """`migration-app verify` over every migrated customer: verdicts and API calls it costs."""
+    from collections import Counter
+
+    from migration_app.client_config import salesforce_config
+    from migration_app.salesforce import SalesforceClient
+    from migration_app.verification import verify_customers
+
+    calls: Counter[str] = Counter()
+
+    def count(org: str, endpoint: str, status: int) -> None:
+        calls[org] += 1
+
+    sf1 = SalesforceClient(salesforce_config(settings, "sf1"), on_call=count)
+    sf2 = SalesforceClient(salesforce_config(settings, "sf2"), on_call=count)
+    await sf1.start()
+    await sf2.start()
+    started = time.perf_counter()
+    try:
+        verdicts = await verify_customers(ids, load_mapping(), sf1, sf2)
+    finally:
+        await sf1.close()
+        await sf2.close()
+    total = sum(calls.values())
+    return {
+        "customers": len(verdicts),
+        "verdicts": dict(Counter(v.verdict for v in verdicts)),
+        "api_calls": total,
+        "api_calls_per_customer": round(total / max(len(verdicts), 1), 4),
+        "wall_s": round(time.perf_counter() - started, 2),
     }
 
 
@@ -612,6 +648,13 @@ def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> N
             f"{report['api_calls_ratio_baseline_over_worker']}x fewer API calls per customer"
         )
     print_strategies(report, out)
+    verified = report["best_run"].get("verify")
+    if verified:
+        out(
+            f"verify of all {verified['customers']} customers: {verified['verdicts']}, "
+            f"{verified['api_calls']} API calls = {verified['api_calls_per_customer']} per customer "
+            f"(target < 0.05), {verified['wall_s']} s"
+        )
     rss = report["peak_rss_bytes"]
     out(
         f"worker peak RSS {rss / 2**20:.0f} MiB; asyncio tasks before/after: "
