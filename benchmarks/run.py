@@ -652,8 +652,8 @@ def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> N
     if verified:
         out(
             f"verify of all {verified['customers']} customers: {verified['verdicts']}, "
-            f"{verified['api_calls']} API calls = {verified['api_calls_per_customer']} per customer "
-            f"(target < 0.05), {verified['wall_s']} s"
+            f"{verified['api_calls']} API calls = {verified['api_calls_per_customer']} per "
+            f"customer (target < 0.05), {verified['wall_s']} s"
         )
     rss = report["peak_rss_bytes"]
     out(
