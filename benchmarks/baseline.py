@@ -17,7 +17,9 @@ from simple_salesforce.exceptions import SalesforceError
 
 from devstack.stack import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 from migration_app.migration.customer_transform import transform_customer
+from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.spec import MappingSpec
+from migration_app.reference_cache import reference_queries
 from migration_app.salesforce_http import HttpSettings, build_session
 from migration_app.salesforce_login import SANDBOX_MY_DOMAIN
 
@@ -75,8 +77,9 @@ def run_baseline(
     sf2 = connect(target)
     result.client_calls += 2
     try:
+        reference = _reference_data(spec, sf2, result)
         for customer_id in customer_ids:
-            ok = _migrate_one(spec, sf1, sf2, customer_id, result)
+            ok = _migrate_one(spec, sf1, sf2, customer_id, result, reference)
             if ok:
                 result.completed += 1
             else:
@@ -88,15 +91,34 @@ def run_baseline(
     return result
 
 
+def _reference_data(
+    spec: MappingSpec, sf2: Salesforce, result: BaselineResult
+) -> ReferenceData | None:
+    """V2's users and record types, read once (even a naive script would not read them per
+    record; the comparison is about the migration's own calls)."""
+    if not spec.needs_reference_data:
+        return None
+    users_soql, types_soql = reference_queries(spec)
+    users = sf2.query_all(users_soql)["records"]
+    types = sf2.query_all(types_soql)["records"]
+    result.client_calls += 2
+    return ReferenceData.from_rows(spec.owners, users, types, time.time())
+
+
 def _migrate_one(
-    spec: MappingSpec, sf1: Salesforce, sf2: Salesforce, customer_id: str, result: BaselineResult
+    spec: MappingSpec,
+    sf1: Salesforce,
+    sf2: Salesforce,
+    customer_id: str,
+    result: BaselineResult,
+    reference: ReferenceData | None = None,
 ) -> bool:
     rows = sf1.query(spec.extract_soql([customer_id]))["records"]
     result.client_calls += 1
     if not rows:
         _count_error(result, "CUSTOMER_NOT_FOUND")
         return False
-    plan = transform_customer(spec, rows[0])
+    plan = transform_customer(spec, rows[0], reference)
     if plan.account_rejected:
         return False
     ok = True
