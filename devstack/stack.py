@@ -16,6 +16,7 @@ from devstack.keys import ensure_jwt_key_pair
 from devstack.probes import http_ok, kafka_metadata_ok, owns_listener, postgres_ok, reported_url
 from devstack.process import ChildProcess
 from migration_app.redaction import redact_dsn
+from migration_app.settings import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,6 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
 
 
 #: The sandbox orgs' External Client App (the sandbox's defaults).
-DEV_CLIENT_ID = "sandbox-client-id"
-DEV_CLIENT_SECRET = "sandbox-client-secret"
 DEV_V2_USERNAME = "migration@v2.sandbox"
 
 

@@ -15,6 +15,7 @@ from migration_app.customer_status import CustomerStatus
 from migration_app.enqueue import publish
 from migration_app.events import ROLLBACK
 from migration_app.migration.rollback_plan import plan_rollback
+from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import load_mapping
 from migration_app.settings import Settings
 from migration_app.status_report import customer_status
@@ -28,6 +29,9 @@ async def run_rollback(
     ids = list(dict.fromkeys(customer_ids))
     if not ids:
         return False, "rollback: give customer ids"
+    invalid = [i for i in ids if not is_salesforce_id(i)]
+    if invalid:
+        return False, f"rollback: not Salesforce Account ids: {', '.join(invalid[:10])}"
     spec = load_mapping(settings.mapping_file or None)
     store = AuditStore(audit_config(settings, pool_max=1))
     await store.start()

@@ -48,6 +48,11 @@ AUTH_HELP = (
 #: every call the worker makes (query, sObject Collections, composite/graph, limits, describe)
 #: is there.
 DEFAULT_API_VERSION = "66.0"
+#: The sandbox orgs' External Client App and the key `make dev` generates (dev mode defaults).
+DEV_CLIENT_ID = "sandbox-client-id"
+DEV_CLIENT_SECRET = "sandbox-client-secret"
+DEV_JWT_KEY = ".devstack/keys/sf2-jwt.key"
+DEV_PGDATA = ".devstack/pgdata"
 #: Salesforce Help 005132110: SOAP API login() retires for all API versions in Summer '27.
 SOAP_LOGIN_RETIREMENT = "Summer '27 (June 2027)"
 
@@ -245,11 +250,31 @@ class Settings:
         return settings
 
     def with_dev_defaults(self) -> Settings:
-        """Sandbox credentials for whatever is unset (dev mode only)."""
+        """Sandbox credentials for whatever is unset (dev mode only), matching what `make dev`
+        starts: V1 through its External Client App (client credentials), V2 with JWT when the
+        dev stack's key pair is there (V2 has SOAP login() disabled, as new orgs do), else the
+        sandbox's legacy password."""
         updates: dict[str, Any] = {}
+        if not self.sf1_auth:
+            updates.update(
+                sf1_auth="client_credentials",
+                sf1_client_id=self.sf1_client_id or DEV_CLIENT_ID,
+                sf1_client_secret=self.sf1_client_secret or Secret(DEV_CLIENT_SECRET),
+            )
+        if not self.sf2_auth and Path(DEV_JWT_KEY).is_file():
+            updates.update(
+                sf2_auth="jwt",
+                sf2_client_id=self.sf2_client_id or DEV_CLIENT_ID,
+                sf2_private_key_file=self.sf2_private_key_file or str(Path(DEV_JWT_KEY).resolve()),
+            )
+        pgdata = Path(DEV_PGDATA)
+        if not self.database_url and pgdata.is_dir():  # the embedded PostgreSQL of `make dev`
+            updates["database_url"] = Secret(
+                f"postgresql://postgres:@/postgres?host={pgdata.resolve()}"
+            )
         for org in ("sf1", "sf2"):
             n = org[-1]
-            if not getattr(self, f"{org}_auth"):
+            if not getattr(self, f"{org}_auth") and f"{org}_auth" not in updates:
                 updates[f"{org}_auth"] = "password"
             if not getattr(self, f"{org}_username"):
                 updates[f"{org}_username"] = f"migration@v{n}.sandbox"

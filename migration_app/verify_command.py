@@ -10,6 +10,7 @@ from datetime import datetime
 from migration_app.audit import AuditStore
 from migration_app.client_config import audit_config, salesforce_config
 from migration_app.migration.reconcile import MATCH, SEVERITY
+from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import load_mapping
 from migration_app.salesforce import SalesforceClient
 from migration_app.settings import Settings
@@ -46,6 +47,9 @@ async def run_verify(
             after = datetime.fromisoformat(since) if since else None
             ids += await store.completed_customers(after)
         ids = list(dict.fromkeys(ids))
+        invalid = [i for i in ids if not is_salesforce_id(i)]
+        if invalid:
+            return False, f"verify: not Salesforce Account ids: {', '.join(invalid[:10])}"
         if sample is not None and sample < len(ids):
             ids = random.sample(ids, sample)
         if not ids:

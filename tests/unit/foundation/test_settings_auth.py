@@ -87,6 +87,14 @@ def test_unknown_flow_is_refused(key_file: Path) -> None:
     assert "MIGRATION_SF2_AUTH: one of jwt, client_credentials, password" in text
 
 
-def test_dev_mode_keeps_the_sandbox_password_flow() -> None:
+def test_dev_mode_logs_in_as_the_dev_stack_expects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no dev stack here: V2 falls back to the sandbox password
     settings = Settings.from_env({"MIGRATION_DEV_MODE": "true"})
-    assert settings.auth_flow("sf1") == settings.auth_flow("sf2") == "password"
+    assert settings.auth_flow("sf1") == "client_credentials"
+    assert settings.auth_flow("sf2") == "password"
+    ensure_jwt_key_pair(tmp_path / ".devstack" / "keys")  # what `make dev` generates
+    settings = Settings.from_env({"MIGRATION_DEV_MODE": "true"})
+    assert settings.auth_flow("sf2") == "jwt"
+    assert settings.sf2_private_key_file.endswith(".devstack/keys/sf2-jwt.key")
