@@ -133,7 +133,7 @@ def pack_requests(
     batch's customers together and is within one request of optimal for these sizes (a
     customer is a few to a few dozen nodes against a 500-node request).
     """
-    requests: list[GraphRequest] = []
+    packed: list[GraphRequest] = []
     current: list[CustomerGraph] = []
     nodes = 0
     types: set[str] = set()
@@ -148,11 +148,11 @@ def pack_requests(
             or nodes + len(graph.nodes) > max_nodes
             or len(new_types) > max_node_types
         ):
-            requests.append(GraphRequest(tuple(current)))
+            packed.append(GraphRequest(tuple(current)))
             current, nodes, new_types = [], 0, set(graph.node_types())
         current.append(graph)
         nodes += len(graph.nodes)
         types = new_types
     if current:
-        requests.append(GraphRequest(tuple(current)))
-    return requests
+        packed.append(GraphRequest(tuple(current)))
+    return packed
