@@ -18,7 +18,7 @@ from migration_app.migration.rollback_plan import plan_rollback
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import load_mapping
 from migration_app.settings import Settings
-from migration_app.status_report import customer_status
+from migration_app.status_report import worker_state
 
 POLL_S = 1.0
 
@@ -61,7 +61,7 @@ async def run_rollback(
     before: dict[str, int] = {}
     refused = []
     for cid in ids:
-        state = (await customer_status(settings, cid)).get("state") or {}
+        state = (await worker_state(settings, cid)).get("state") or {}
         if state.get("status") == CustomerStatus.IN_PROGRESS:
             refused.append(cid)
             lines.append(f"{cid}: REFUSED: being migrated right now; try again when it finishes")
@@ -94,7 +94,7 @@ async def _wait_finished(
     finals: dict[str, dict[str, Any] | None] = dict.fromkeys(before)
     while time.monotonic() < deadline and any(v is None for v in finals.values()):
         for cid in [c for c, v in finals.items() if v is None]:
-            state = (await customer_status(settings, cid)).get("state") or {}
+            state = (await worker_state(settings, cid)).get("state") or {}
             if int(state.get("attempt") or 0) > before[cid] and state.get("status") not in (
                 CustomerStatus.IN_PROGRESS,
                 CustomerStatus.PENDING,

@@ -15,7 +15,25 @@ from migration_app.settings import Settings
 
 async def customer_status(settings: Settings, customer_id: str) -> dict[str, Any]:
     """The owning worker's table entry (through the web view) and the last audit run."""
-    report: dict[str, Any] = {"customer_id": customer_id}
+    report: dict[str, Any] = {
+        "customer_id": customer_id,
+        **await worker_state(settings, customer_id),
+    }
+    store = AuditStore(audit_config(settings, pool_max=1))
+    try:
+        await store.start()
+        report["last_run"] = await store.last_run(customer_id)
+    except AuditUnavailable as exc:
+        report["audit_error"] = str(exc)
+    finally:
+        await store.close()
+    return report
+
+
+async def worker_state(settings: Settings, customer_id: str) -> dict[str, Any]:
+    """``{"state": ...}`` from the worker that owns the customer, or ``state_error`` saying why
+    not (HTTP only: pollers such as `rollback` need no database connection per poll)."""
+    report: dict[str, Any] = {}
     url = f"http://{settings.web_host}:{settings.web_port}/migrations/{customer_id}"
     timeout = aiohttp.ClientTimeout(total=5, connect=2)
     headers = {"Accept": "application/json"}
@@ -33,14 +51,6 @@ async def customer_status(settings: Settings, customer_id: str) -> dict[str, Any
     except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
         report["state"] = None
         report["state_error"] = f"worker not reachable at {url}: {type(exc).__name__}"
-    store = AuditStore(audit_config(settings, pool_max=1))
-    try:
-        await store.start()
-        report["last_run"] = await store.last_run(customer_id)
-    except AuditUnavailable as exc:
-        report["audit_error"] = str(exc)
-    finally:
-        await store.close()
     return report
 
 

@@ -88,17 +88,6 @@ SELECT r.id, r.attempt, r.status, r.correlation_id, r.started_at, r.finished_at,
         FROM migration_issue i WHERE i.run_id = r.id), '[]'::jsonb) AS issues
 FROM migration_run r WHERE r.customer_id = %(customer_id)s ORDER BY r.attempt DESC"""
 
-_TABLES = """
-SELECT to_regclass('migration_record') IS NOT NULL AS ledger,
-       to_regclass('migration_verification') IS NOT NULL AS verification"""
-
-_LEDGER = """
-SELECT to_jsonb(m) AS row FROM migration_record m WHERE m.customer_id = %(customer_id)s
-ORDER BY 1"""
-
-_VERIFICATION = """
-SELECT to_jsonb(v) AS row FROM migration_verification v WHERE v.customer_id = %(customer_id)s"""
-
 _ACTIONS = """
 SELECT at, actor, action, outcome, detail FROM console_action
 WHERE customer_id = %(customer_id)s ORDER BY at DESC LIMIT 20"""
@@ -258,50 +247,19 @@ async def runs(audit: AuditStore, customer_id: str) -> list[dict[str, Any]]:
     return await audit.fetch(_RUNS, {"customer_id": customer_id})
 
 
-async def optional_tables(audit: AuditStore) -> dict[str, bool]:
-    """Which tables of later features exist (ledger, verification): to_regclass, no error."""
-    rows = await audit.fetch(_TABLES)
-    return {"ledger": bool(rows[0]["ledger"]), "verification": bool(rows[0]["verification"])}
-
-
-def _pick(row: dict[str, Any], *names: str) -> Any:
-    return next((row[n] for n in names if row.get(n) is not None), None)
-
-
-async def id_map(
-    audit: AuditStore, customer_id: str, state: dict[str, Any] | None, has_ledger: bool
-) -> tuple[list[dict[str, Any]], str]:
-    """V1 -> V2 ids: the ``migration_record`` ledger when it exists, else the Account id the
-    table state holds. Returns (rows, source)."""
-    if has_ledger:
-        latest: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in await audit.fetch(_LEDGER, {"customer_id": customer_id}):
-            row = item["row"]
-            entry = {
-                "object": _pick(row, "object", "sobject", "v1_object") or "?",
-                "v2_object": _pick(row, "v2_object", "target_object"),
-                "legacy_id": _pick(row, "legacy_id", "v1_id", "source_id"),
-                "v2_id": _pick(row, "v2_id", "target_id"),
-                "operation": _pick(row, "operation", "action", "created"),
-                "at": _pick(row, "updated_at", "created_at", "recorded_at"),
-            }
-            latest[(entry["object"], str(entry["legacy_id"]))] = entry
-        return list(latest.values()), "migration_record"
-    v2 = (state or {}).get("v2_account_id")
-    rows = [{"object": "Account", "v2_object": "Account", "legacy_id": customer_id, "v2_id": v2}]
-    return (rows if v2 else []), "state"
-
-
-async def verification(audit: AuditStore, customer_id: str) -> dict[str, Any] | None:
-    """The latest verification of the customer (``migration_verification``), or None."""
-    rows = [r["row"] for r in await audit.fetch(_VERIFICATION, {"customer_id": customer_id})]
-    if not rows:
-        return None
-
-    def when(row: dict[str, Any]) -> str:
-        return str(_pick(row, "verified_at", "finished_at", "created_at", "id") or "")
-
-    return max(rows, key=when)
+async def id_map(audit: AuditStore, customer_id: str) -> list[dict[str, Any]]:
+    """V1 -> V2 ids from the ledger: each record's latest row (created, updated or deleted)."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in await audit.ledger_for([customer_id]):
+        latest[(row["object"], row["legacy_id"])] = {
+            "object": row["object"],
+            "v2_object": row["object"],  # the ledger records the V2 object
+            "legacy_id": row["legacy_id"],
+            "v2_id": row["v2_id"],
+            "operation": row["action"],
+            "at": row["recorded_at"],
+        }
+    return list(latest.values())
 
 
 async def actions(audit: AuditStore, customer_id: str) -> list[dict[str, Any]]:

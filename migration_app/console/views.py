@@ -451,19 +451,14 @@ def register(
             error = ""
             runs: list[dict[str, Any]] = []
             ids: list[dict[str, Any]] = []
-            id_source = "state"
+            id_source = "migration_record"
             verification = None
-            tables = {"ledger": False, "verification": False}
             history: list[dict[str, Any]] = []
             try:
                 async with asyncio.timeout(DB_TIMEOUT):
                     runs = await queries.runs(audit, customer_id)
-                    tables = await queries.optional_tables(audit)
-                    ids, id_source = await queries.id_map(
-                        audit, customer_id, state, tables["ledger"]
-                    )
-                    if tables["verification"]:
-                        verification = await queries.verification(audit, customer_id)
+                    ids = await queries.id_map(audit, customer_id)
+                    verification = await audit.latest_verification(customer_id)
                     history = await queries.actions(audit, customer_id)
             except (AuditError, TimeoutError) as exc:
                 error = f"audit database unavailable ({type(exc).__name__})"
@@ -503,10 +498,9 @@ def register(
                 id_source=id_source,
                 links=links,
                 lightning=lightning_url,
-                v1_object=V1_OBJECT,
-                v2_object=V2_OBJECT,
+                v1_object={o.target: o.source for o in console.runtime.spec.objects},
+                v2_object={o.source: o.target for o in console.runtime.spec.objects},
                 verification=verification,
-                verification_built=tables["verification"],
                 history=history,
                 actions=list(ACTIONS.values()),
                 done=request.query.get("done", ""),
@@ -674,16 +668,6 @@ def _filter(request: Request) -> queries.CustomerFilter:
     return queries.CustomerFilter(
         status=arg("status"), code=arg("code"), object=arg("object"), q=arg("q"), page=page
     )
-
-
-#: The migrated objects' names in each org (the ledger may name either).
-V2_OBJECT = {
-    "Account": "Account",
-    "Contact": "Contact",
-    "Case": "Case",
-    "Meter__c": "Meter_Point__c",
-}
-V1_OBJECT = {v2: v1 for v1, v2 in V2_OBJECT.items()}
 
 
 def lightning_url(instance_url: str | None, sobject: str | None, record_id: str | None) -> str:
