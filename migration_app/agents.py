@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 from faust.types import StreamT, TableT, TopicT
 
+from migration_app.in_flight import InFlightBatches
 from migration_app.processor import BatchProcessor
 from migration_app.runtime import Runtime
 from migration_app.settings import Settings
@@ -29,10 +30,14 @@ def register(
     processor = BatchProcessor(runtime, table, dlq_topic, result_topic)
 
     async def migrate(stream: StreamT) -> None:
-        """Batches share Salesforce calls across customers; Faust acks a batch once handled."""
+        """Batches share Salesforce calls across customers; up to MIGRATION_PIPELINE_DEPTH run
+        at once, each acked once handled (``in_flight``)."""
         await runtime.wait_ready()
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-            await processor.handle(events)
+        async with InFlightBatches(processor, settings.pipeline_depth) as in_flight:
+            async for events in stream.take_events(
+                settings.batch_size, within=settings.batch_within
+            ):
+                await in_flight.submit(events)
 
     app.agent(source, name=AGENT_NAME, concurrency=settings.concurrency)(migrate)
     return processor

@@ -35,6 +35,9 @@ class MigrationApp(faust.App):
     """faust.App on our kafka_consumer transport, so no event is skipped across restarts and
     rebalances (see that module for the two Faust/aiokafka gaps it closes)."""
 
+    #: seconds a consumer fetch waits at the broker (None: Faust's 1.5 s); see kafka_consumer
+    consumer_fetch_max_wait: float | None = None
+
     def _new_transport(self) -> RewindingTransport:  # faust: the one transport factory hook
         return RewindingTransport(self.conf.broker_consumer, self)
 
@@ -61,7 +64,7 @@ def routing_http_client() -> aiohttp.ClientSession:
 
 
 def create_app(settings: Settings) -> faust.App:
-    return MigrationApp(
+    app = MigrationApp(
         APP_ID,
         broker=settings.faust_broker(),
         store=settings.store,
@@ -87,6 +90,8 @@ def create_app(settings: Settings) -> faust.App:
         # SIGTERM: exit within MIGRATION_SHUTDOWN_TIMEOUT even if a stop path hangs.
         Worker=guarded_worker(settings.shutdown_timeout),
     )
+    app.consumer_fetch_max_wait = settings.consumer_fetch_max_wait
+    return app
 
 
 def build(settings: Settings) -> Components:

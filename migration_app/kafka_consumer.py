@@ -58,6 +58,13 @@ class RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
                 with contextlib.suppress(Exception):
                     await aiokafka_internals.close_client(consumer)
 
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait = getattr(self.app, "consumer_fetch_max_wait", None)
+        if wait is not None:
+            aiokafka_internals.set_fetch_max_wait(consumer, wait)
+        return consumer
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(self._seek_to_committed_or_reset, ())
 

@@ -40,6 +40,14 @@ MIGRATION_DURATION = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
     registry=REGISTRY,
 )
+BATCH_STAGE_SECONDS = Histogram(
+    f"{PREFIX}_batch_stage_seconds",
+    "Wall time of one stage of one batch (decode, extract, transform, load, audit, finish): "
+    "where a batch's time goes",
+    ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
 SALESFORCE_API_CALLS = Counter(
     f"{PREFIX}_salesforce_api_calls",
     "Salesforce REST calls",

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from migration_app import metrics
 from migration_app.audit import LedgerEntry
 from migration_app.customer_status import CustomerStatus
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
@@ -156,7 +157,31 @@ class MigrationPipeline:
             CustomerOutcome(request=r, status=CustomerStatus.IN_PROGRESS, started_at=started)
             for r in requests
         ]
-        records = await self._extract([o for o in outcomes if o.status != CustomerStatus.FAILED])
+        with metrics.BATCH_STAGE_SECONDS.labels(stage="extract").time():
+            records = await self._extract(
+                [o for o in outcomes if o.status != CustomerStatus.FAILED]
+            )
+        with metrics.BATCH_STAGE_SECONDS.labels(stage="transform").time():
+            plans = self._transform(outcomes, records, reference)
+        by_customer = {o.customer_id: o for o in outcomes}
+        import logging
+
+        with metrics.BATCH_STAGE_SECONDS.labels(stage="load").time():
+            await self._load(list(plans.values()), by_customer)
+        finished = time.time()
+        for outcome in outcomes:
+            if outcome.status == CustomerStatus.IN_PROGRESS:
+                outcome.status = CustomerStatus.COMPLETED
+            outcome.finished_at = finished
+        return outcomes
+
+    def _transform(
+        self,
+        outcomes: list[CustomerOutcome],
+        records: dict[str, dict[str, Any]],
+        reference: ReferenceData | None,
+    ) -> dict[str, CustomerPlan]:
+        """V1 rows to V2 plans (pure); customers missing in V1 or rejected fail here."""
         plans: dict[str, CustomerPlan] = {}
         for outcome in outcomes:
             if outcome.status == CustomerStatus.FAILED:
@@ -185,14 +210,7 @@ class MigrationPipeline:
                 outcome.counts = {o: len(r) for o, r in plan.records_by_object.items() if r}
             else:
                 plans[outcome.customer_id] = plan
-        by_customer = {o.customer_id: o for o in outcomes}
-        await self._load(list(plans.values()), by_customer)
-        finished = time.time()
-        for outcome in outcomes:
-            if outcome.status == CustomerStatus.IN_PROGRESS:
-                outcome.status = CustomerStatus.COMPLETED
-            outcome.finished_at = finished
-        return outcomes
+        return plans
 
     async def _extract(self, outcomes: Sequence[CustomerOutcome]) -> dict[str, dict[str, Any]]:
         ids = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,14 @@ log = logging.getLogger(__name__)
 MAX_BATCH_ATTEMPTS = 3
 
 
+@dataclass(frozen=True)
+class ClaimedBatch:
+    """A decoded batch whose customers this processor holds until ``run`` ends."""
+
+    requests: dict[str, CustomerReadyForMigration]  # the latest request per customer
+    sources: dict[str, EventT]  # the event each customer's table writes belong to
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -76,18 +85,36 @@ class BatchProcessor:
         self._released = asyncio.Condition()
 
     async def handle(self, events: Sequence[EventT]) -> None:
+        """One batch start to end (``prepare`` then ``run``)."""
+        batch = await self.prepare(events)
+        if batch is not None:
+            await self.run(batch)
+
+    async def prepare(self, events: Sequence[EventT]) -> ClaimedBatch | None:
+        """Decode, keep each customer's latest request, and claim the customers.
+
+        Batches are prepared one after another in the order they were taken, so a customer's
+        later event waits here until the batch holding its earlier one has finished; ``run``
+        may then overlap with the batches after it. None when nothing in it is migratable.
+        """
         latest: dict[str, CustomerReadyForMigration] = {}
         sources: dict[str, EventT] = {}  # the event each customer's table writes belong to
-        for event in events:
-            request = await self._decode(event)
-            if request is not None:
-                previous = latest.get(request.customer_id)
-                force = request.force or (previous.force if previous else False)
-                latest[request.customer_id] = request.derive(force=force)
-                sources[request.customer_id] = event
+        with metrics.BATCH_STAGE_SECONDS.labels(stage="decode").time():
+            for event in events:
+                request = await self._decode(event)
+                if request is not None:
+                    previous = latest.get(request.customer_id)
+                    force = request.force or (previous.force if previous else False)
+                    latest[request.customer_id] = request.derive(force=force)
+                    sources[request.customer_id] = event
         if not latest:
-            return
+            return None
         await self._claim(latest)
+        return ClaimedBatch(latest, sources)
+
+    async def run(self, batch: ClaimedBatch) -> None:
+        """Migrate (or roll back), audit, then state and results; releases the claim."""
+        latest, sources = batch.requests, batch.sources
         try:
             undo = [r for r in latest.values() if r.action == ROLLBACK]
             requests = self._start([r for r in latest.values() if r.action != ROLLBACK], sources)
@@ -98,8 +125,10 @@ class BatchProcessor:
             if rollbacks:
                 outcomes += await self._roll_back(rollbacks)
             if outcomes:
-                await self._audit(outcomes)
-                await self._finish(outcomes, sources)
+                with metrics.BATCH_STAGE_SECONDS.labels(stage="audit").time():
+                    await self._audit(outcomes)
+                with metrics.BATCH_STAGE_SECONDS.labels(stage="finish").time():
+                    await self._finish(outcomes, sources)
         finally:
             await self._release(latest)
 

@@ -305,6 +305,9 @@ class SalesforceClient:
                 instance=instance,
                 session=self._session,
                 version=s.api_version,
+                # plain dicts: simple-salesforce's default (OrderedDict) decodes a batch's
+                # query answer ~2x slower, and we never rely on key order
+                object_pairs_hook=None,
             )
             self._generation += 1
             log.info("%s: logged in to %s", self.name, instance)

@@ -95,6 +95,9 @@ class Settings:
     broker_heartbeat_interval: float = setting(3.0, "Consumer heartbeat interval (s)")
     broker_rebalance_timeout: float = setting(60.0, "Consumer group rebalance timeout (s)")
     broker_request_timeout: float = setting(40.0, "Kafka request timeout (s)")
+    consumer_fetch_max_wait: float = setting(
+        0.1, "Longest wait of a consumer fetch at the broker (s; Faust's own is 1.5)"
+    )
     producer_max_batch_size: int = setting(
         16384, "Producer batch size in bytes (the dev broker needs 16: one record per batch)"
     )
@@ -194,7 +197,10 @@ class Settings:
     # Pipeline
     batch_size: int = setting(200, "Customer events taken per batch (stream.take)")
     batch_within: float = setting(0.5, "Max seconds to wait filling a batch")
-    concurrency: int = setting(1, "Agent concurrency (batches in flight per worker)")
+    concurrency: int = setting(1, "Agent concurrency (actors per worker; keep 1: order)")
+    pipeline_depth: int = setting(
+        3, "Batches migrating at once per actor (order per customer kept; 1: one at a time)"
+    )
     mapping_file: str = setting("", "Path of the V1->V2 mapping YAML (unset: packaged mapping)")
     load_strategy: str = setting(
         "graph", "graph (one atomic Composite Graph per customer) or collections (README)"
@@ -300,11 +306,17 @@ class Settings:
                 continue
             if isinstance(value, int | float) and value < 0:
                 problems.append(f"{_env(f.name)}: must not be negative, got {value}")
-            if f.name.endswith(("_timeout", "_interval", "_ttl")) and value == 0:
+            if f.name.endswith(("_timeout", "_interval", "_ttl", "_wait")) and value == 0:
                 problems.append(f"{_env(f.name)}: must be greater than 0")
             if f.name.endswith("_port") and not 0 < value < 65536:
                 problems.append(f"{_env(f.name)}: must be a TCP port (1-65535), got {value}")
-        for name in ("topic_partitions", "batch_size", "concurrency", "sf_max_workers"):
+        for name in (
+            "topic_partitions",
+            "batch_size",
+            "concurrency",
+            "pipeline_depth",
+            "sf_max_workers",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{_env(name)}: must be at least 1")
         for name in ("registry_url", "sf1_url", "sf2_url"):

@@ -20,6 +20,7 @@ METRICS = {
     "migration_app_events_consumed_total",
     "migration_app_migrations_total",
     "migration_app_migration_duration_seconds",
+    "migration_app_batch_stage_seconds",
     "migration_app_salesforce_api_calls_total",
     "migration_app_salesforce_api_remaining",
     "migration_app_dlq_messages_total",

@@ -1,0 +1,131 @@
+"""Batches that migrate while the agent takes the next ones (``MIGRATION_PIPELINE_DEPTH``).
+
+Why: a batch spends most of its time waiting: on V1's query, on V2's graph calls, on
+PostgreSQL. With one batch at a time the worker's CPU idles through every round trip; with a
+few in flight, one batch's transform and Kafka writes run while another waits on Salesforce.
+
+Correctness rests on three things:
+
+* Order per customer: batches are *prepared* (decoded, customers claimed) one after another in
+  the order the stream gave them, so a customer's later event waits for the batch holding its
+  earlier one. Only ``run`` overlaps.
+* Acks after the work: Faust's ``take_events`` acks a batch's events as soon as the agent asks
+  for the next batch. Each event's message holds one more reference (``Message.incref``) until
+  its batch has finished, so its offset is not committable before then, a crash replays it, and
+  a rebalance's ``wait_empty`` waits for it.
+* Ownership: every batch task belongs to this object, which cancels and awaits them on exit
+  (a cancelled batch is not acked: it is replayed, and upserts by external id make that safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol
+
+from faust.types import EventT
+
+log = logging.getLogger(__name__)
+
+
+class Batches(Protocol):
+    """What the processor offers: ordered preparation, overlappable runs."""
+
+    async def prepare(self, events: Sequence[EventT]) -> object | None: ...
+
+    async def run(self, batch: object) -> None: ...
+
+
+class InFlightBatches:
+    """At most ``depth`` batches running at once; a failed batch stops the agent."""
+
+    def __init__(self, batches: Batches, depth: int) -> None:
+        if depth < 1:
+            raise ValueError("pipeline depth must be >= 1")
+        self._batches = batches
+        self._slots = asyncio.Semaphore(depth)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    async def submit(self, events: Sequence[EventT]) -> None:
+        """Prepare ``events`` now and start its run; waits while ``depth`` batches run."""
+        self._raise_failure()
+        await self._slots.acquire()
+        try:
+            self._raise_failure()
+            for event in events:
+                event.message.incref()  # released by _finish, after the batch's work
+            try:
+                batch = await self._batches.prepare(events)
+            except asyncio.CancelledError:
+                raise  # not acked: replayed
+            except BaseException:
+                _ack(events)
+                raise
+        except BaseException:
+            self._slots.release()
+            raise
+        if batch is None:
+            _ack(events)
+            self._slots.release()
+            return
+        task = asyncio.create_task(self._run(batch, events), name="migrate-batch")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: object, events: Sequence[EventT]) -> None:
+        try:
+            await self._batches.run(batch)
+        except asyncio.CancelledError:
+            raise  # not acked: the batch is replayed
+        except BaseException as exc:
+            # Acked like Faust acks a batch whose agent raised; the agent stops with the error.
+            log.exception("batch of %d events failed", len(events))
+            self._failure = self._failure or exc
+            _ack(events)
+        else:
+            _ack(events)
+        finally:
+            self._slots.release()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    async def drain(self) -> None:
+        """Wait for the running batches (tests, and an orderly end of the stream)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+        self._raise_failure()
+
+    async def close(self) -> None:
+        """Cancel the running batches and wait until they have ended."""
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> InFlightBatches:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _ack(events: Sequence[EventT]) -> None:
+    """Drop the reference ``submit`` took; the last one marks the offset committable."""
+    for event in events:
+        event.ack()
