@@ -42,6 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 
 from benchmarks.baseline import BaselineResult, run_baseline, sandbox_login
+from benchmarks.result_watch import ResultWatcher
 from devstack.dev import worker_process
 from devstack.probes import free_port, postgres_ok
 from devstack.process import ChildProcess
@@ -377,33 +378,40 @@ def measure_worker(
                 opts.profile_seconds,
                 opts.output.with_name(name),
             )
+        watcher = ResultWatcher(settings, set(ids))
+        watcher.start()
         cpu_before = probe.cpu_seconds()
         stack_cpu = StackCpu(stack)
         started = time.perf_counter()
         started_at = datetime.now(UTC)
         if profile is not None:
             profile.start()
-        asyncio.run(publish(settings, ids, requested_by="benchmark"))
-        enqueued_s = time.perf_counter() - started
-        first_done_s: float | None = None
-        first_done = 0
-        summary: dict[str, Any] = {}
-        deadline = time.monotonic() + opts.timeout_s
-        while True:
-            probe.sample()
-            probe.sample_loop_lag()
-            summary = probe.summary()
-            done = _terminal(summary)
-            if done and first_done_s is None:
-                first_done_s, first_done = time.perf_counter() - started, done
-            if done >= len(ids):
-                break
-            if not worker.running():
-                raise RuntimeError(f"worker exited; see {worker.log_path}:\n{worker.log_tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{done}/{len(ids)} terminal after {opts.timeout_s}s: {summary}")
-            time.sleep(0.1)
-        wall_s = time.perf_counter() - started
+        try:
+            asyncio.run(publish(settings, ids, requested_by="benchmark"))
+            enqueued_s = time.perf_counter() - started
+            deadline = time.monotonic() + opts.timeout_s
+            while watcher.all_seen_at is None:
+                probe.sample()
+                probe.sample_loop_lag()
+                if not worker.running():
+                    raise RuntimeError(
+                        f"worker exited; see {worker.log_path}:\n{worker.log_tail()}"
+                    )
+                if time.monotonic() > deadline or watcher.error:
+                    raise TimeoutError(
+                        f"{watcher.seen}/{len(ids)} results after {opts.timeout_s}s "
+                        f"({watcher.error or 'no error'})"
+                    )
+                time.sleep(0.1)
+        finally:
+            watcher.stop()
+        wall_s = watcher.all_seen_at - started
+        first_done_s = (watcher.first_seen_at or watcher.all_seen_at) - started
+        first_done = watcher.first_seen_count
+        # a result is sent after the customer's table state: the summary is final by now
+        summary = probe.summary()
+        if _terminal(summary) < len(ids):
+            raise RuntimeError(f"every customer has a result, yet the table says {summary}")
         cpu_s = probe.cpu_seconds() - cpu_before
         stack_cpu_s = stack_cpu.used()
         stages = batch_stages(http_text(f"{worker.url}/metrics"))

@@ -60,7 +60,7 @@ class InFlightBatches:
         try:
             self._raise_failure()
             for event in events:
-                event.message.incref()  # released by _finish, after the batch's work
+                event.message.incref()  # released by _ack once the batch has finished
             try:
                 batch = await self._batches.prepare(events)
             except asyncio.CancelledError:

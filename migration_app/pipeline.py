@@ -164,8 +164,6 @@ class MigrationPipeline:
         with metrics.BATCH_STAGE_SECONDS.labels(stage="transform").time():
             plans = self._transform(outcomes, records, reference)
         by_customer = {o.customer_id: o for o in outcomes}
-        import logging
-
         with metrics.BATCH_STAGE_SECONDS.labels(stage="load").time():
             await self._load(list(plans.values()), by_customer)
         finished = time.time()

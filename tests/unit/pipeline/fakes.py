@@ -63,20 +63,40 @@ class Countdown:
 # events ---------------------------------------------------------------------------------------
 @dataclass
 class FakeMessage:
+    """Faust's ``Message`` reference counting: one reference per stream that got it (here the
+    one agent stream); the offset is committable once the last reference is acked."""
+
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
     headers: Any = None
+    refcount: int = 1
+    acked: bool = False
+
+    def incref(self, n: int = 1) -> None:
+        self.refcount += n
+
+    def ack(self) -> bool:
+        if self.acked:
+            return False
+        self.refcount = max(self.refcount - 1, 0)
+        if self.refcount == 0:
+            self.acked = True
+        return self.acked
 
 
 class FakeEvent:
-    """Faust ``EventT``-like: ``.value`` and ``.message`` (plain class, so weakref-able)."""
+    """Faust ``EventT``-like: ``.value``, ``.message`` and ``ack()`` (plain class, so
+    weakref-able)."""
 
     def __init__(self, message: FakeMessage) -> None:
         self.message = message
         self.value = message.value
+
+    def ack(self) -> bool:
+        return self.message.ack()
 
     def __repr__(self) -> str:
         m = self.message
