@@ -102,8 +102,7 @@ async def test_the_error_surfaces_at_the_next_submit() -> None:
     await in_flight.submit([customer_event(ACC1, offset=1)])
     await h.pipeline.entered.reached(1)
     batches = [t for t in asyncio.all_tasks() if t.get_name() == "migrate-batch"]
-    await asyncio.gather(*batches, return_exceptions=True)
-    assert in_flight.running == 0
+    await asyncio.gather(*batches, return_exceptions=True)  # (none left if it already ended)
     with pytest.raises(RuntimeError, match="boom"):
         await in_flight.submit([customer_event(ACC2, offset=2)])
 
