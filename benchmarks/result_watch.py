@@ -72,10 +72,15 @@ class ResultWatcher:
         )
         await consumer.start()
         try:
-            await asyncio.wait_for(consumer.topics(), 10)  # loads every topic's metadata
-            partitions = consumer.partitions_for_topic(RESULT_TOPIC)
-            if not partitions:
-                raise RuntimeError(f"topic {RESULT_TOPIC!r} not found (is the worker up?)")
+            partitions = None
+            deadline = time.monotonic() + 10
+            while not partitions:  # the worker declares it as it starts
+                await asyncio.wait_for(consumer.topics(), 10)  # loads every topic's metadata
+                partitions = consumer.partitions_for_topic(RESULT_TOPIC)
+                if not partitions and time.monotonic() > deadline:
+                    raise RuntimeError(f"topic {RESULT_TOPIC!r} not found (is the worker up?)")
+                if not partitions:
+                    await asyncio.sleep(0.1)
             tps = [TopicPartition(RESULT_TOPIC, p) for p in sorted(partitions)]
             consumer.assign(tps)
             await consumer.seek_to_end(*tps)

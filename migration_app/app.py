@@ -150,6 +150,14 @@ def build(settings: Settings) -> Components:
         checks=checks,
         observability=observability,
     )
+
+    @app.task
+    async def declare_output_topics() -> None:
+        """Create the result and DLQ topics at start with our partition count (not at the first
+        send with the broker's defaults), so their consumers can subscribe before any result."""
+        for topic in (result_topic, dlq_topic):
+            await topic.maybe_declare()
+
     agents.register(
         app,
         settings,
