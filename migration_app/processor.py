@@ -66,8 +66,6 @@ class BatchProcessor:
         table: TableT,
         dlq_topic: TopicT,
         result_topic: TopicT,
-        *,
-        load_concurrency: int = 4,
     ) -> None:
         self.runtime = runtime
         self.table = table
@@ -77,7 +75,7 @@ class BatchProcessor:
             runtime.spec,
             runtime.sf1,
             runtime.sf2,
-            load_concurrency=load_concurrency,
+            load_concurrency=runtime.settings.load_concurrency,
             options=load_options(runtime.settings),
             reference=runtime.reference.snapshot,
         )

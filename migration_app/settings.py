@@ -198,6 +198,11 @@ class Settings:
     batch_size: int = setting(200, "Customer events taken per batch (stream.take)")
     batch_within: float = setting(0.5, "Max seconds to wait filling a batch")
     concurrency: int = setting(1, "Agent concurrency (actors per worker; keep 1: order)")
+    load_concurrency: int = setting(
+        8,
+        "V2 write requests in flight at once, all batches together (keep <= "
+        "MIGRATION_SF_MAX_WORKERS; Salesforce caps long-running requests per org)",
+    )
     pipeline_depth: int = setting(
         3, "Batches migrating at once per actor (order per customer kept; 1: one at a time)"
     )
@@ -315,10 +320,17 @@ class Settings:
             "batch_size",
             "concurrency",
             "pipeline_depth",
+            "load_concurrency",
             "sf_max_workers",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{_env(name)}: must be at least 1")
+        if self.load_concurrency > self.sf_max_workers:
+            problems.append(
+                f"{_env('load_concurrency')} ({self.load_concurrency}) is more than "
+                f"{_env('sf_max_workers')} ({self.sf_max_workers}): the extra requests would only "
+                "wait for a thread"
+            )
         for name in ("registry_url", "sf1_url", "sf2_url"):
             parts = urlsplit(getattr(self, name))
             if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -42,6 +42,23 @@ def test_unparsable_number_is_rejected() -> None:
     assert "MIGRATION_WEB_PORT: expected an integer" in str(err.value)
 
 
+def test_pipeline_knobs_are_validated() -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(
+            {
+                **PROD_ENV,
+                "MIGRATION_PIPELINE_DEPTH": "0",
+                "MIGRATION_LOAD_CONCURRENCY": "12",
+                "MIGRATION_SF_MAX_WORKERS": "8",
+                "MIGRATION_CONSUMER_FETCH_MAX_WAIT": "0",
+            }
+        )
+    message = str(err.value)
+    assert "MIGRATION_PIPELINE_DEPTH: must be at least 1" in message
+    assert "MIGRATION_LOAD_CONCURRENCY (12) is more than MIGRATION_SF_MAX_WORKERS (8)" in message
+    assert "MIGRATION_CONSUMER_FETCH_MAX_WAIT: must be greater than 0" in message
+
+
 def test_missing_salesforce_credentials_outside_dev_mode() -> None:
     env = {k: v for k, v in PROD_ENV.items() if k != "MIGRATION_SF2_PASSWORD"}
     with pytest.raises(SettingsError) as err:
