@@ -61,6 +61,9 @@ TARGET_CALLS_PER_CUSTOMER = 0.1
 MAX_FAILED_SHARE = 0.05
 LOGIN_KINDS = ("login", "oauth_token")
 PROFILES = ("flat", "per_record")
+#: flat latency, one batch at a time (MIGRATION_PIPELINE_DEPTH=1): the strategies' own difference
+#: in round trips, before pipelining hides latency behind CPU work
+SERIAL = "flat_depth1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +81,7 @@ class BenchOptions:
     verify: bool = True  # verify every customer after the run (API calls of verify --all)
     per_record_ms: float = 2.0
     profile_seconds: float = 0.0  # >0: take the worker's CPU profile while it migrates
+    serial: bool = True  # also run each strategy at MIGRATION_PIPELINE_DEPTH=1 (SERIAL)
 
     @property
     def default_strategy(self) -> str:
@@ -347,13 +351,19 @@ class ProfileFetch:
 
 
 def measure_worker(
-    stack: DevStack, opts: BenchOptions, batch_size: int, state_dir: Path, strategy: str
+    stack: DevStack,
+    opts: BenchOptions,
+    batch_size: int,
+    state_dir: Path,
+    strategy: str,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Enqueue every seeded customer to one fresh worker; time it until all are terminal."""
     sf1, sf2 = SandboxAdmin(stack.sf1.url), SandboxAdmin(stack.sf2.url)  # type: ignore[union-attr]
     ids = sf1.customers()
     env = worker_env(stack, state_dir, batch_size, opts.batch_within)
     env["MIGRATION_LOAD_STRATEGY"] = strategy
+    env.update(extra_env or {})
     env.update(dict(item.split("=", 1) for item in opts.worker_env))
     profile: ProfileFetch | None = None
     if opts.profile_seconds > 0:
@@ -572,7 +582,8 @@ def run_one(
         t0 = time.perf_counter()
         with DevStack(config) as stack:
             stack_start_s = time.perf_counter() - t0
-            worker = measure_worker(stack, opts, batch_size, state_dir, strategy)
+            extra = {"MIGRATION_PIPELINE_DEPTH": "1"} if profile == SERIAL else None
+            worker = measure_worker(stack, opts, batch_size, state_dir, strategy, extra)
             worker["profile"] = profile
             worker["per_record_ms"] = per_record
             worker["stack_start_s"] = round(stack_start_s, 2)
@@ -693,7 +704,9 @@ def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> N
     )
     out(f"{'run':<40}{'customers/s':>13}{'API calls/customer':>20}{'wall s':>9}  outcome")
     for run in report["runs"]:
-        latency = "flat" if run["profile"] == "flat" else f"+{run['per_record_ms']:g}ms/record"
+        latency = {"flat": "flat", SERIAL: "flat depth=1"}.get(
+            run["profile"], f"+{run['per_record_ms']:g}ms/record"
+        )
         label = f"{run['strategy']} {latency} batch={run['batch_size']}"
         outcome = ", ".join(f"{k} {v}" for k, v in run["by_status"].items())
         out(
@@ -738,7 +751,9 @@ def print_strategies(report: dict[str, Any], out: Callable[[str], None] = print)
     if len(names) < 2:
         return
     out(f"\n{'':<40}" + "".join(f"{n:>16}" for n in names) + f"{'ratio':>10}")
-    for profile in PROFILES:
+    for profile in (*PROFILES, SERIAL):
+        if not any(profile in table[n] for n in names):
+            continue
         for key, label in (
             ("customers_per_s", "customers/s"),
             ("api_calls_per_customer", "API calls/customer"),
@@ -780,6 +795,11 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     parser.add_argument("--keep-state", action="store_true", help="keep the temp state dir")
     parser.add_argument("--quick", action="store_true", help="small smoke run (200 / 20)")
     parser.add_argument(
+        "--no-serial",
+        action="store_true",
+        help="skip the runs at MIGRATION_PIPELINE_DEPTH=1 (flat latency), one per strategy",
+    )
+    parser.add_argument(
         "--strategies", default="graph,collections", help="load strategies, the first headlines"
     )
     parser.add_argument(
@@ -813,6 +833,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         strategies=tuple(s.strip() for s in args.strategies.split(",") if s.strip()),
         per_record_ms=args.per_record_ms,
         profile_seconds=min(args.profile_seconds, 60.0),
+        serial=not args.no_serial,
     )
 
 
@@ -830,7 +851,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         first = opts.batch_sizes[0]
         for strategy in opts.strategies:
-            for profile in PROFILES if opts.per_record_ms else ("flat",):
+            profiles = PROFILES if opts.per_record_ms else ("flat",)
+            for profile in (*profiles, SERIAL) if opts.serial else profiles:
                 sizes = opts.batch_sizes if profile == "flat" else (first,)
                 for size in sizes:
                     print(f"running {strategy} {profile} batch size {size} ...", flush=True)
