@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from devstack.keys import ensure_jwt_key_pair
 from devstack.probes import http_ok, kafka_metadata_ok, owns_listener, postgres_ok, reported_url
 from devstack.process import ChildProcess
+from devstack.state_lock import StateDirLock
 from migration_app.redaction import redact_dsn
 from migration_app.settings import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 
@@ -195,6 +196,7 @@ class DevStack:
         self.sf1 = sandbox_process(config, "v1") if config.with_sandbox else None
         self.sf2 = sandbox_process(config, "v2") if config.with_sandbox else None
         self._started: list[ChildProcess] = []
+        self._lock: StateDirLock | None = None
 
     @property
     def processes(self) -> list[ChildProcess]:
@@ -206,6 +208,8 @@ class DevStack:
         return self.config.database_url or (self.postgres.url if self.postgres else "")
 
     def start(self) -> DevStack:
+        self._lock = StateDirLock(self.config.state_dir)
+        self._lock.acquire()
         try:
             for proc in self.processes:
                 proc.start()
@@ -218,6 +222,9 @@ class DevStack:
     def stop(self) -> None:
         while self._started:
             self._started.pop().stop()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> DevStack:
         return self.start()

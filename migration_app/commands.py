@@ -89,6 +89,13 @@ def _devstack(module: str) -> Any:
 
 def _stack_config(settings: Settings, **kw: Any) -> Any:
     stack = _devstack("stack")
+    state_dir = Path(kw["state_dir"])
+    database_url = settings.database_url.reveal()
+    # Dev mode points the database at .devstack/pgdata once it exists (for `status`, `verify`,
+    # ... beside a running `make dev`); for the stack itself that is its own embedded
+    # PostgreSQL, to be started, not an external server (the second `make dev` waited forever).
+    if database_url == f"postgresql://postgres:@/postgres?host={(state_dir / 'pgdata').resolve()}":
+        database_url = ""
     return stack.DevStackConfig(
         customers=kw["customers"],
         seed=kw["seed"],
@@ -97,8 +104,8 @@ def _stack_config(settings: Settings, **kw: Any) -> Any:
         sf1_port=kw["sf1_port"],
         sf2_port=kw["sf2_port"],
         sandbox_latency_ms=kw["latency_ms"],
-        state_dir=Path(kw["state_dir"]),
-        database_url=settings.database_url.reveal(),
+        state_dir=state_dir,
+        database_url=database_url,
     )
 
 

@@ -234,11 +234,11 @@ class HealthAggregator:
         try:
             self.runs += 1
             result = await run_check(check, check.timeout or self.timeout, self._scrub)
+            previous = slot.result
             slot.result, slot.expires = result, self._clock() + self.ttl
             if self._on_result is not None:
                 self._on_result(check.name, result)
-            if not result.up:
-                log.warning("health check %s is DOWN: %s", check.name, result.error)
+            _log_transition(check.name, previous, result)
             return result
         finally:
             slot.task = None
@@ -249,6 +249,20 @@ class HealthAggregator:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _log_transition(name: str, previous: CheckResult | None, result: CheckResult) -> None:
+    """Log changes, not every probe: a dependency down for an hour is one warning, not 720, and
+    the checks that run while the worker is still starting (clients not started) are INFO."""
+    if previous is None:
+        if not result.up:
+            log.info("health check %s is not up yet: %s", name, result.error)
+    elif previous.up and not result.up:
+        log.warning("health check %s is DOWN: %s", name, result.error)
+    elif not previous.up and result.up:
+        log.info("health check %s is UP again", name)
+    elif not result.up and result.error != previous.error:
+        log.warning("health check %s is still DOWN: %s", name, result.error)
 
 
 def overall_status(results: Iterable[tuple[Check, CheckResult]], degraded: bool = False) -> str:

@@ -286,3 +286,39 @@ def test_uptime_is_go_duration_style(seconds: float, text: str) -> None:
 
 def test_scrubber_authorization_without_scheme() -> None:
     assert Scrubber()("authorization=abcdef0123") == "authorization=***"
+
+
+async def test_only_changes_are_logged_and_the_start_is_not_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A dependency down for many probes is one warning; the probes before the clients have
+    started (the first result) are INFO, not a wall of DOWN warnings at every boot."""
+    reg = CheckRegistry()
+    check = Counting(fail=RuntimeError("client not started"))
+    reg.register("database", check)
+    clock = FakeClock()
+    agg = aggregator(reg, ttl=1.0, clock=clock)
+
+    caplog.set_level("INFO", logger="migration_app.health")
+    await agg.results()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "health check database is not up yet: RuntimeError: client not started")
+    ]
+    check.fail = None
+    for expected in (
+        [("INFO", "health check database is UP again")],
+        [],  # still up: nothing
+    ):
+        caplog.clear()
+        clock.now += 2
+        await agg.results()
+        assert [(r.levelname, r.getMessage()) for r in caplog.records] == expected
+    check.fail = ConnectionError("refused")
+    logged = []
+    for _ in range(5):
+        caplog.clear()
+        clock.now += 2
+        await agg.results()
+        logged += [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert logged == [("WARNING", "health check database is DOWN: ConnectionError: refused")]
+    assert check.calls == 8
