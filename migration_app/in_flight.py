@@ -23,25 +23,28 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from faust.types import EventT
 
 log = logging.getLogger(__name__)
 
 
-class Batches(Protocol):
+B = TypeVar("B")
+
+
+class Batches(Protocol[B]):
     """What the processor offers: ordered preparation, overlappable runs."""
 
-    async def prepare(self, events: Sequence[EventT]) -> object | None: ...
+    async def prepare(self, events: Sequence[EventT]) -> B | None: ...
 
-    async def run(self, batch: object) -> None: ...
+    async def run(self, batch: B) -> None: ...
 
 
-class InFlightBatches:
+class InFlightBatches(Generic[B]):
     """At most ``depth`` batches running at once; a failed batch stops the agent."""
 
-    def __init__(self, batches: Batches, depth: int) -> None:
+    def __init__(self, batches: Batches[B], depth: int) -> None:
         if depth < 1:
             raise ValueError("pipeline depth must be >= 1")
         self._batches = batches
@@ -79,7 +82,7 @@ class InFlightBatches:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, batch: object, events: Sequence[EventT]) -> None:
+    async def _run(self, batch: B, events: Sequence[EventT]) -> None:
         try:
             await self._batches.run(batch)
         except asyncio.CancelledError:
@@ -113,7 +116,7 @@ class InFlightBatches:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def __aenter__(self) -> InFlightBatches:
+    async def __aenter__(self) -> InFlightBatches[B]:
         return self
 
     async def __aexit__(
