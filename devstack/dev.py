@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devstack.probes import http_ok
-from devstack.process import ChildProcess, StartError
+from devstack.process import ChildProcess, StartError, StartInterrupted
 from devstack.progress import enqueue_seeded, render_summary, show_progress
 from devstack.stack import DevStack, DevStackConfig
 
@@ -56,6 +56,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 #: How often the supervisor checks that every child is still alive while serving.
 LIVENESS_INTERVAL = 0.5
+#: Exit status after Ctrl-C/SIGTERM during start (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
 
 
 def _exited(children: list[ChildProcess]) -> ChildProcess | None:
@@ -109,7 +111,9 @@ def run_devstack(config: DevStackConfig) -> int:
     Exits 1, naming the service, when one fails to start or dies while serving."""
     with _stop_on_signals() as stop:
         try:
-            stack = DevStack(config).start()
+            stack = DevStack(config).start(stop)
+        except StartInterrupted:
+            return INTERRUPTED
         except StartError as exc:
             print(f"dev services failed to start: {exc}", file=sys.stderr)
             return 1
@@ -131,7 +135,9 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
     Exits 1, naming the process, when a service or the worker fails to start or dies."""
     with _stop_on_signals() as stop:
         try:
-            stack = DevStack(config).start()
+            stack = DevStack(config).start(stop)
+        except StartInterrupted:
+            return INTERRUPTED
         except StartError as exc:
             print(f"dev services failed to start: {exc}", file=sys.stderr)
             return 1
@@ -148,7 +154,7 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
             return [*stack.processes, worker]
 
         try:
-            worker.start()
+            worker.start(stop)
             urls = {
                 "web": f"http://127.0.0.1:{web_port}/",
                 "health": f"http://127.0.0.1:{web_port}/health",
@@ -175,6 +181,8 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
                 print(f"overview: http://127.0.0.1:{web_port}/migrations/")
             print("\nServing until Ctrl-C.", flush=True)
             return _supervise(stop, children)
+        except StartInterrupted:
+            return INTERRUPTED
         except StartError as exc:
             print(f"migration-app dev failed to start: {exc}", file=sys.stderr)
             return 1

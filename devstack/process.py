@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +35,10 @@ def _die_with_parent() -> None:
 
 class StartError(RuntimeError):
     """A dev service did not become ready; the message points at its log file."""
+
+
+class StartInterrupted(StartError):
+    """Ctrl-C (or SIGTERM) while a service was still starting: it was stopped, not failed."""
 
 
 class ChildProcess:
@@ -109,7 +114,9 @@ class ChildProcess:
             return False
         return self.port is None or owns_listener(self._proc.pid if self._proc else 0, self.port)
 
-    def start(self) -> None:
+    def start(self, cancel: threading.Event | None = None) -> None:
+        """Start and wait until ready; ``cancel`` set meanwhile stops it (``StartInterrupted``)."""
+        cancel = cancel or threading.Event()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as logfile:
             self._proc = subprocess.Popen(
@@ -129,7 +136,9 @@ class ChildProcess:
                 self._wait_settled()
                 log.info("%s ready at %s (pid %s)", self.name, self.url, self._proc.pid)
                 return
-            time.sleep(0.1)  # polling interval of a deadline loop in a sync start-up path
+            if cancel.wait(0.1):  # the polling interval of this deadline loop
+                self.stop()
+                raise StartInterrupted(f"stopped while {self.name} was starting")
         holder = self._port_holder()
         self.stop()
         raise StartError(

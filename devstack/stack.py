@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -207,12 +208,13 @@ class DevStack:
     def database_url(self) -> str:
         return self.config.database_url or (self.postgres.url if self.postgres else "")
 
-    def start(self) -> DevStack:
+    def start(self, cancel: threading.Event | None = None) -> DevStack:
+        """Start every service in order; ``cancel`` (Ctrl-C) stops what started and raises."""
         self._lock = StateDirLock(self.config.state_dir)
         self._lock.acquire()
         try:
             for proc in self.processes:
-                proc.start()
+                proc.start(cancel)
                 self._started.append(proc)
         except BaseException:
             self.stop()

@@ -19,7 +19,7 @@ import click
 from faust.cli import Command, argument, option
 
 from migration_app.client_config import salesforce_config
-from migration_app.settings import Settings
+from migration_app.settings import DEV_STATE_DIR, Settings, embedded_database_url
 
 DEVSTACK_MISSING = (
     "the dev services are not installed in this environment (they never ship in the image): "
@@ -72,7 +72,7 @@ _stack_options = [
     option("--sf1-port", type=int, default=8101, show_default=True),
     option("--sf2-port", type=int, default=8102, show_default=True),
     option("--latency-ms", type=int, default=0, show_default=True, help="Sandbox API latency"),
-    option("--state-dir", default=".devstack", show_default=True, help="Logs and pgdata"),
+    option("--state-dir", default=DEV_STATE_DIR, show_default=True, help="Logs and pgdata"),
 ]
 
 
@@ -92,9 +92,10 @@ def _stack_config(settings: Settings, **kw: Any) -> Any:
     state_dir = Path(kw["state_dir"])
     database_url = settings.database_url.reveal()
     # Dev mode points the database at .devstack/pgdata once it exists (for `status`, `verify`,
-    # ... beside a running `make dev`); for the stack itself that is its own embedded
-    # PostgreSQL, to be started, not an external server (the second `make dev` waited forever).
-    if database_url == f"postgresql://postgres:@/postgres?host={(state_dir / 'pgdata').resolve()}":
+    # ... beside a running `make dev`). A stack never takes that default for an external server:
+    # it starts its own embedded PostgreSQL (the second `make dev` waited forever for it).
+    embedded = {embedded_database_url(d / "pgdata") for d in (state_dir, Path(DEV_STATE_DIR))}
+    if database_url in embedded:
         database_url = ""
     return stack.DevStackConfig(
         customers=kw["customers"],

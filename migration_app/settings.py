@@ -51,8 +51,9 @@ DEFAULT_API_VERSION = "66.0"
 #: The sandbox orgs' External Client App and the key `make dev` generates (dev mode defaults).
 DEV_CLIENT_ID = "sandbox-client-id"
 DEV_CLIENT_SECRET = "sandbox-client-secret"
-DEV_JWT_KEY = ".devstack/keys/sf2-jwt.key"
-DEV_PGDATA = ".devstack/pgdata"
+DEV_STATE_DIR = ".devstack"  # `make dev`'s state directory (logs, pgdata, keys)
+DEV_JWT_KEY = f"{DEV_STATE_DIR}/keys/sf2-jwt.key"
+DEV_PGDATA = f"{DEV_STATE_DIR}/pgdata"
 #: Salesforce Help 005132110: SOAP API login() retires for all API versions in Summer '27.
 SOAP_LOGIN_RETIREMENT = "Summer '27 (June 2027)"
 
@@ -280,9 +281,7 @@ class Settings:
             )
         pgdata = Path(DEV_PGDATA)
         if not self.database_url and pgdata.is_dir():  # the embedded PostgreSQL of `make dev`
-            updates["database_url"] = Secret(
-                f"postgresql://postgres:@/postgres?host={pgdata.resolve()}"
-            )
+            updates["database_url"] = Secret(embedded_database_url(pgdata))
         for org in ("sf1", "sf2"):
             n = org[-1]
             if not getattr(self, f"{org}_auth") and f"{org}_auth" not in updates:
@@ -482,6 +481,11 @@ def _type_name(f: dataclasses.Field[Any]) -> str:
 def known_env_vars() -> set[str]:
     """Every environment variable the settings object reads (manifests are checked against it)."""
     return {_env(f.name) for f in fields(Settings)}
+
+
+def embedded_database_url(pgdata: Path) -> str:
+    """The URL of the dev stack's embedded PostgreSQL (pgserver) on its data directory."""
+    return f"postgresql://postgres:@/postgres?host={pgdata.resolve()}"
 
 
 def documentation() -> list[tuple[str, str, str]]:

@@ -42,6 +42,15 @@ def test_the_stacks_own_pgdata_is_started_not_taken_for_an_external_server(
     assert _stack_config(settings, **OPTIONS).database_url == ""
 
 
+def test_a_stack_on_another_state_dir_does_not_borrow_the_default_ones_database(
+    after_a_first_run: Path,
+) -> None:
+    settings = Settings.from_env({"MIGRATION_DEV_MODE": "true"})
+
+    config = _stack_config(settings, **{**OPTIONS, "state_dir": "elsewhere"})
+    assert config.database_url == ""
+
+
 def test_an_explicit_database_is_used_as_it_is(after_a_first_run: Path) -> None:
     url = "postgresql://app@db.example:5432/audit"
     settings = Settings.from_env({"MIGRATION_DEV_MODE": "true", "MIGRATION_DATABASE_URL": url})
