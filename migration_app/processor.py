@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from migration_app.events import (
     CustomerReadyForMigration,
     MigrationIssue,
 )
+from migration_app.migration.issues import ERROR, Issue
 from migration_app.migration_state import (
     MigrationState,
     finished,
@@ -43,7 +44,11 @@ from migration_app.pipeline import CustomerOutcome, MigrationPipeline, Migration
 from migration_app.registry_errors import PoisonMessage, RegistryUnavailable
 from migration_app.rollback import roll_back
 from migration_app.runtime import Runtime
-from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.salesforce_errors import (
+    SalesforceAuthError,
+    SalesforcePermanentError,
+    SalesforceTransientError,
+)
 from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT
 
 log = logging.getLogger(__name__)
@@ -226,13 +231,15 @@ class BatchProcessor:
         delays = backoff_delays(1.0, 15.0)
         for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
             try:
-                return await self.pipeline.migrate(requests)
+                return await self._pause_while_refused(lambda: self.pipeline.migrate(requests))
             except SalesforcePermanentError as exc:
-                return _all_failed(requests, str(exc))
+                return _all_failed(requests, str(exc), SALESFORCE_ERROR)
             except SalesforceTransientError as exc:
                 if attempt == MAX_BATCH_ATTEMPTS:
                     return _all_failed(
-                        requests, f"transient failure after {attempt} attempts: {exc}"
+                        requests,
+                        f"transient failure after {attempt} attempts: {exc}",
+                        RETRIES_EXHAUSTED,
                     )
                 metrics.RETRIES.labels(kind="batch").inc()
                 delay = next(delays)
@@ -240,20 +247,44 @@ class BatchProcessor:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def _pause_while_refused(
+        self, call: Callable[[], Awaitable[list[CustomerOutcome]]]
+    ) -> list[CustomerOutcome]:
+        """An org refusing our credentials is a configuration fault, not the customers': the
+        batch waits (states stay IN_PROGRESS, nothing is acked) and logs in again with backoff,
+        instead of failing every customer of every batch until someone re-enqueues them all.
+        Each login reads the JWT key file again, so a rotated key is picked up without a
+        restart; a restart (new secrets) replays the waiting batches."""
+        delays = backoff_delays(5.0, 60.0)
+        while True:
+            try:
+                return await call()
+            except SalesforceAuthError as exc:
+                metrics.RETRIES.labels(kind="auth").inc()
+                delay = next(delays)
+                log.error("%s; batch paused, logging in again in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+
     async def _roll_back(self, requests: list[MigrationRequest]) -> list[CustomerOutcome]:
         """Delete what the ledger says this project created; Salesforce failures are retried
         like a migration's, a permanent one fails the rollback (the ledger lets it resume)."""
         delays = backoff_delays(1.0, 15.0)
         for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
             try:
-                return await roll_back(
-                    requests, self.runtime.spec, self.runtime.audit, self.runtime.sf2
+                return await self._pause_while_refused(
+                    lambda: roll_back(
+                        requests, self.runtime.spec, self.runtime.audit, self.runtime.sf2
+                    )
                 )
             except SalesforcePermanentError as exc:
-                return _all_failed(requests, f"rollback failed: {exc}")
+                return _all_failed(requests, f"rollback failed: {exc}", ROLLBACK_FAILED)
             except (SalesforceTransientError, AuditUnavailable) as exc:
                 if attempt == MAX_BATCH_ATTEMPTS:
-                    return _all_failed(requests, f"rollback failed after {attempt} attempts: {exc}")
+                    return _all_failed(
+                        requests,
+                        f"rollback failed after {attempt} attempts: {exc}",
+                        ROLLBACK_FAILED,
+                    )
                 delay = next(delays)
                 log.warning("rollback of %d failed (%s); retry in %.1fs", len(requests), exc, delay)
                 await asyncio.sleep(delay)
@@ -304,11 +335,25 @@ class BatchProcessor:
             metrics.MIGRATION_DURATION.observe(max(0.0, outcome.finished_at - outcome.started_at))
 
 
-def _all_failed(requests: Sequence[MigrationRequest], error: str) -> list[CustomerOutcome]:
+#: issue codes of failures of a whole batch (each customer of it gets one, in its audit rows and
+#: in its result event's ``errors``)
+SALESFORCE_ERROR = "SALESFORCE_ERROR"
+RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+ROLLBACK_FAILED = "ROLLBACK_FAILED"
+
+
+def _all_failed(
+    requests: Sequence[MigrationRequest], error: str, code: str
+) -> list[CustomerOutcome]:
     now = datetime.now(UTC).timestamp()
     return [
         CustomerOutcome(
-            request=r, status=CustomerStatus.FAILED, started_at=now, finished_at=now, error=error
+            request=r,
+            status=CustomerStatus.FAILED,
+            started_at=now,
+            finished_at=now,
+            error=error,
+            issues=[Issue(ERROR, "Account", r.customer_id, None, code, error)],
         )
         for r in requests
     ]

@@ -17,7 +17,11 @@ from migration_app import processor as processor_module
 from migration_app.customer_status import CustomerStatus
 from migration_app.migration_state import finished, new_state, started
 from migration_app.processor import MAX_BATCH_ATTEMPTS
-from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.salesforce_errors import (
+    SalesforceAuthError,
+    SalesforcePermanentError,
+    SalesforceTransientError,
+)
 from tests.unit.pipeline.fakes import (
     ACC1,
     ACC2,
@@ -243,11 +247,6 @@ async def test_permanent_salesforce_error_fails_every_customer_of_the_batch(h: H
         assert terminal_order(h, cid) == ["audit", "table", "result"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the result event has no error text field and a batch-level failure has no issues, "
-    "so its `errors` list is empty (the error is only in the audit run and the table)",
-)
 async def test_permanent_salesforce_error_text_is_in_the_result_event(h: Harness) -> None:
     h.pipeline.raises = [SalesforcePermanentError("HTTP 400: MALFORMED_QUERY", status=400)]
 
@@ -255,6 +254,29 @@ async def test_permanent_salesforce_error_text_is_in_the_result_event(h: Harness
 
     errors = h.results.results()[ACC1]["errors"]
     assert any("MALFORMED_QUERY" in (e["message"] + e["code"]) for e in errors)
+
+
+async def test_refused_credentials_pause_the_batch_instead_of_failing_its_customers(
+    h: Harness, no_backoff: list[tuple[float, float]]
+) -> None:
+    """A revoked or expired login is the org's configuration, not the customers' fault: the
+    batch waits and logs in again (no FAILED customer to re-enqueue by hand afterwards)."""
+    before = metric("retries", kind="auth")
+    refused = SalesforceAuthError("sf2: login failed (jwt): invalid_grant: user hasn't approved")
+    h.pipeline.raises = [refused, refused, refused, None]
+
+    await h.handle(customer_event(ACC1), customer_event(ACC2, offset=1))
+
+    assert len(h.pipeline.calls) == 4  # more than MAX_BATCH_ATTEMPTS: it waits, it does not give up
+    assert metric("retries", kind="auth") - before == 3
+    assert (5.0, 60.0) in no_backoff
+    for cid in (ACC1, ACC2):
+        assert h.side_effects(cid) == [
+            ("table", cid, "IN_PROGRESS"),
+            ("audit", cid, "COMPLETED"),
+            ("table", cid, "COMPLETED"),
+            ("result", cid, "COMPLETED"),
+        ]
 
 
 # 5. transient failures: batch retries and their exhaustion -----------------------------------
