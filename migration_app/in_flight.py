@@ -13,8 +13,9 @@ Correctness rests on three things:
   for the next batch. Each event's message holds one more reference (``Message.incref``) until
   its batch has finished, so its offset is not committable before then, a crash replays it, and
   a rebalance's ``wait_empty`` waits for it.
-* Ownership: every batch task belongs to this object, which cancels and awaits them on exit
-  (a cancelled batch is not acked: it is replayed, and upserts by external id make that safe).
+* Ownership: every batch task belongs to this object. When the worker stops it cancels them
+  and awaits them (a cancelled batch is not acked: it is replayed, and upserts by external id
+  make that safe); when the agent ends otherwise it lets them finish first.
 """
 
 from __future__ import annotations
@@ -125,7 +126,16 @@ class InFlightBatches(Generic[B]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        """Cancelled (the worker stops): cancel the running batches, to be replayed. Ended any
+        other way (the stream ended, or the agent raised and Faust restarts it): let them
+        finish and ack. A cancelled batch keeps its offsets unacked, and in a worker that goes
+        on that would hold back every later commit and make the next rebalance wait for it."""
+        try:
+            if exc_type is None or not issubclass(exc_type, asyncio.CancelledError):
+                while self._tasks:
+                    await asyncio.wait(set(self._tasks))
+        finally:
+            await self.close()
 
 
 def _ack(events: Sequence[EventT]) -> None:

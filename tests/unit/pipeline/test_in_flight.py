@@ -107,18 +107,52 @@ async def test_the_error_surfaces_at_the_next_submit() -> None:
         await in_flight.submit([customer_event(ACC2, offset=2)])
 
 
-async def test_closing_cancels_running_batches_without_acking_them() -> None:
+async def test_a_stopping_worker_cancels_running_batches_without_acking_them() -> None:
     h = Harness()
     h.pipeline.gate = asyncio.Event()  # never opened
     event = customer_event(ACC1, offset=1)
-    async with InFlightBatches(h.processor, depth=2) as in_flight:
-        await in_flight.submit([event])
-        taken(event)
-        await h.pipeline.entered.reached(1)
+    in_flight = InFlightBatches(h.processor, depth=2)
+
+    async def agent() -> None:
+        async with in_flight:
+            await in_flight.submit([event])
+            taken(event)
+            await asyncio.Event().wait()  # the stream, waiting for more events
+
+    task = asyncio.create_task(agent())
+    await h.pipeline.entered.reached(1)
+    task.cancel()  # Faust stops the agent
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert in_flight.running == 0
     assert not event.message.acked  # replayed after the restart
     assert h.processor._in_flight == set()  # the claim was released
     assert [t for t in asyncio.all_tasks() if t.get_name() == "migrate-batch"] == []
+
+
+async def test_an_agent_that_raises_lets_the_other_batches_finish_and_ack() -> None:
+    """Faust restarts a crashed agent in the same worker: a batch cancelled then would keep its
+    offset unacked, holding back every later commit and the next rebalance."""
+    h = Harness()
+    h.pipeline.gate = asyncio.Event()
+    event = customer_event(ACC1, offset=1)
+
+    async def agent() -> None:
+        async with InFlightBatches(h.processor, depth=2) as in_flight:
+            await in_flight.submit([event])
+            taken(event)
+            await h.pipeline.entered.reached(1)
+            raise RuntimeError("the agent crashed")
+
+    task = asyncio.create_task(agent())
+    await h.pipeline.entered.reached(1)
+    await asyncio.sleep(0)
+    assert not task.done()  # waiting for the running batch, not cancelling it
+    h.pipeline.gate.set()
+    with pytest.raises(RuntimeError, match="the agent crashed"):
+        await task
+    assert event.message.acked
+    assert ("result", ACC1, "COMPLETED") in h.log
 
 
 async def test_a_batch_with_nothing_to_migrate_is_acked_at_once() -> None:
