@@ -105,18 +105,25 @@ def print_urls(urls: dict[str, str], out: Callable[[str], None] = print) -> None
         out(f"  {name.ljust(width)}  {url}")
 
 
+def _start_stack(config: DevStackConfig, stop: threading.Event) -> DevStack | int:
+    """The started stack, or the exit status when it did not start (Ctrl-C: 130, else 1)."""
+    try:
+        return DevStack(config).start(stop)
+    except StartInterrupted:
+        return INTERRUPTED
+    except StartError as exc:
+        print(f"dev services failed to start: {exc}", file=sys.stderr)
+        return 1
+
+
 def run_devstack(config: DevStackConfig) -> int:
     """Run the dev services alone until Ctrl-C; print their URLs and the env to use them.
 
     Exits 1, naming the service, when one fails to start or dies while serving."""
     with _stop_on_signals() as stop:
-        try:
-            stack = DevStack(config).start(stop)
-        except StartInterrupted:
-            return INTERRUPTED
-        except StartError as exc:
-            print(f"dev services failed to start: {exc}", file=sys.stderr)
-            return 1
+        stack = _start_stack(config, stop)
+        if isinstance(stack, int):
+            return stack
         try:
             print("dev services are up:")
             print_urls(stack.urls())
@@ -134,13 +141,9 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
 
     Exits 1, naming the process, when a service or the worker fails to start or dies."""
     with _stop_on_signals() as stop:
-        try:
-            stack = DevStack(config).start(stop)
-        except StartInterrupted:
-            return INTERRUPTED
-        except StartError as exc:
-            print(f"dev services failed to start: {exc}", file=sys.stderr)
-            return 1
+        stack = _start_stack(config, stop)
+        if isinstance(stack, int):
+            return stack
         # The console is open here (no token for customer pages) because the worker binds
         # 127.0.0.1 only; a deployed worker binds 0.0.0.0 and keeps it closed by default.
         dev_env = {
