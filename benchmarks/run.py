@@ -161,6 +161,12 @@ def scratch_database(server_url: str) -> Iterator[str]:
 
 
 # -- the worker --------------------------------------------------------------------------------
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU time of one process."""
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
 class WorkerProbe:
     """RSS and asyncio task count of the worker process, read while it runs."""
 
@@ -210,9 +216,8 @@ class WorkerProbe:
         return http_json(f"{self.url}/migrations/summary")
 
     def cpu_seconds(self) -> float:
-        """The worker process's own CPU time (user + system): the sandbox's is Salesforce's."""
-        times = self.proc.cpu_times()
-        return times.user + times.system
+        """The worker process's own CPU time: the sandbox's is Salesforce's."""
+        return cpu_seconds(self.proc)
 
     def sample_loop_lag(self) -> None:
         """The event-loop lag /health/live reports now; the run keeps the worst seen."""
@@ -240,7 +245,7 @@ class StackCpu:
         for name, proc in self.procs.items():
             with contextlib.suppress(psutil.Error):
                 tree = [proc, *proc.children(recursive=True)]
-                out[name] = sum(p.cpu_times().user + p.cpu_times().system for p in tree)
+                out[name] = sum(cpu_seconds(p) for p in tree)
         return out
 
     def used(self) -> dict[str, float]:

@@ -104,10 +104,13 @@ class InFlightBatches(Generic[B]):
             raise failure
 
     async def drain(self) -> None:
-        """Wait for the running batches (tests, and an orderly end of the stream)."""
+        """Wait for the running batches; raise the first failure among them (tests)."""
+        await self._finish_running()
+        self._raise_failure()
+
+    async def _finish_running(self) -> None:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
-        self._raise_failure()
 
     async def close(self) -> None:
         """Cancel the running batches and wait until they have ended."""
@@ -132,8 +135,7 @@ class InFlightBatches(Generic[B]):
         on that would hold back every later commit and make the next rebalance wait for it."""
         try:
             if exc_type is None or not issubclass(exc_type, asyncio.CancelledError):
-                while self._tasks:
-                    await asyncio.wait(set(self._tasks))
+                await self._finish_running()
         finally:
             await self.close()
 
