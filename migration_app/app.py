@@ -23,6 +23,8 @@ from migration_app.runtime import Runtime
 from migration_app.schemas import CUSTOMER_TOPIC, DLQ_TOPIC, RESULT_TOPIC
 from migration_app.settings import Settings
 from migration_app.shutdown import guarded_worker
+from migration_app.state_counts import StateCounts
+from migration_app.state_counts_keeper import StateCountsKeeper
 from migration_app.table_recovery import ReplayCounter
 
 APP_ID = "migration-app"
@@ -120,6 +122,10 @@ def build(settings: Settings) -> Components:
         on_changelog_event=replays,
     )
     replays.app = app
+    # Customers per status per partition, kept at each write and rebuilt once per assignment:
+    # the summary view, the console heartbeat and /metrics read these, never walk the table.
+    counts = StateCounts()
+    app.service(StateCountsKeeper(app, migration_state, counts))
     runtime = Runtime(settings)
     app.service(runtime)  # started after table recovery, stopped with the app
 
@@ -138,6 +144,7 @@ def build(settings: Settings) -> Components:
         events_topics=(CUSTOMER_TOPIC,),
         table_name=TABLE_NAME,
         replays=replays,
+        customer_counts=counts.by_status,
     )
     components = Components(
         settings=settings,
@@ -166,11 +173,12 @@ def build(settings: Settings) -> Components:
         table=migration_state,
         dlq_topic=dlq_topic,
         result_topic=result_topic,
+        counts=counts,
     )
     # The operator console first: its fixed paths (/migrations/customers, /login, ...) must be
     # matched before web.py's /migrations/{customer_id} placeholder.
     operator_console = console.register(
-        app, settings, migration_state, runtime, observability.health
+        app, settings, migration_state, runtime, observability.health, counts
     )
-    web.register(app, migration_state, runtime, can_read=operator_console.can_read)
+    web.register(app, migration_state, runtime, can_read=operator_console.can_read, counts=counts)
     return components

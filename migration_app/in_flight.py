@@ -6,9 +6,11 @@ few in flight, one batch's transform and Kafka writes run while another waits on
 
 Correctness rests on three things:
 
-* Order per customer: batches are *prepared* (decoded, customers claimed) one after another in
-  the order the stream gave them, so a customer's later event waits for the batch holding its
-  earlier one. Only ``run`` overlaps.
+* Order per customer: batches are *prepared* (decoded, duplicates dropped) and then *claimed*
+  (their customers reserved) one after another in the order the stream gave them, so a
+  customer's later event waits for the batch holding its earlier one. Only ``run`` overlaps.
+* Duplicates cost nothing: a batch whose every event is a replay of finished work prepares to
+  None and is acked at once, without waiting for a slot behind batches of real work.
 * Acks after the work: Faust's ``take_events`` acks a batch's events as soon as the agent asks
   for the next batch. Each event's message holds one more reference (``Message.incref``) until
   its batch has finished, so its offset is not committable before then, a crash replays it, and
@@ -35,9 +37,11 @@ B = TypeVar("B")
 
 
 class Batches(Protocol[B]):
-    """What the processor offers: ordered preparation, overlappable runs."""
+    """What the processor offers: ordered preparation and claims, overlappable runs."""
 
     async def prepare(self, events: Sequence[EventT]) -> B | None: ...
+
+    async def claim(self, batch: B) -> None: ...
 
     async def run(self, batch: B) -> None: ...
 
@@ -58,27 +62,30 @@ class InFlightBatches(Generic[B]):
         return len(self._tasks)
 
     async def submit(self, events: Sequence[EventT]) -> None:
-        """Prepare ``events`` now and start its run; waits while ``depth`` batches run."""
+        """Prepare ``events`` now; unless nothing in them needs work, wait for a slot, claim
+        the batch's customers and start its run."""
         self._raise_failure()
-        await self._slots.acquire()
+        for event in events:
+            event.message.incref()  # released by _ack once the batch has finished
         try:
-            self._raise_failure()
-            for event in events:
-                event.message.incref()  # released by _ack once the batch has finished
-            try:
-                batch = await self._batches.prepare(events)
-            except asyncio.CancelledError:
-                raise  # not acked: replayed
-            except BaseException:
-                _ack(events)
-                raise
+            batch = await self._batches.prepare(events)
+        except asyncio.CancelledError:
+            raise  # not acked: replayed
         except BaseException:
-            self._slots.release()
+            _ack(events)
             raise
         if batch is None:
             _ack(events)
-            self._slots.release()
             return
+        await self._slots.acquire()  # cancelled here: not acked, replayed
+        try:
+            self._raise_failure()
+            await self._batches.claim(batch)
+        except BaseException as exc:
+            self._slots.release()
+            if not isinstance(exc, asyncio.CancelledError):
+                _ack(events)
+            raise
         task = asyncio.create_task(self._run(batch, events), name="migrate-batch")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -34,6 +34,11 @@ MIGRATIONS = Counter(
     ["status"],
     registry=REGISTRY,
 )
+DUPLICATE_EVENTS = Counter(
+    f"{PREFIX}_duplicate_events",
+    "Customer events skipped because the customer is already COMPLETED (replays; no state change)",
+    registry=REGISTRY,
+)
 MIGRATION_DURATION = Histogram(
     f"{PREFIX}_migration_duration_seconds",
     "Wall time of one customer's migration",
@@ -91,6 +96,8 @@ LEAK_SUSPECT = Gauge(
 )
 
 ConsumerLag = Callable[[], Mapping[tuple[str, int], int]]
+#: customers per status in the table partitions this worker owns (``state_counts``: O(partitions))
+CustomerCounts = Callable[[], Mapping[str, int]]
 
 
 class RuntimeCollector(Collector):
@@ -100,6 +107,7 @@ class RuntimeCollector(Collector):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lag: Callable[[], float | None] = lambda: None
         self._consumer_lag: ConsumerLag = dict
+        self._customers: CustomerCounts = dict
 
     def bind(
         self,
@@ -107,10 +115,12 @@ class RuntimeCollector(Collector):
         loop: asyncio.AbstractEventLoop | None = None,
         lag: Callable[[], float | None] | None = None,
         consumer_lag: ConsumerLag | None = None,
+        customers: CustomerCounts | None = None,
     ) -> None:
         self._loop = loop
         self._lag = lag or (lambda: None)
         self._consumer_lag = consumer_lag or dict
+        self._customers = customers or dict
 
     def unbind(self) -> None:
         self.bind()
@@ -143,6 +153,14 @@ class RuntimeCollector(Collector):
         except Exception:  # a scrape must not fail because the consumer is mid-rebalance
             log.debug("consumer lag unavailable", exc_info=True)
         yield family
+        customers = GaugeMetricFamily(
+            f"{PREFIX}_customers",
+            "Customers per migration status in the table partitions this worker owns",
+            labels=["status"],
+        )
+        for status, value in sorted(self._customers().items()):
+            customers.add_metric([status], value)
+        yield customers
 
 
 RUNTIME = RuntimeCollector()
@@ -156,6 +174,7 @@ def generate_latest() -> bytes:
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "DLQ_MESSAGES",
+    "DUPLICATE_EVENTS",
     "EVENTS_CONSUMED",
     "HEALTH_CHECK_UP",
     "LEAK_SUSPECT",

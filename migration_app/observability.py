@@ -79,6 +79,7 @@ class Observability:
     migration_state: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
     audit_lookup: Callable[[str], Awaitable[Any]] | None = None
     consumer_lag: metrics.ConsumerLag | None = None
+    customer_counts: metrics.CustomerCounts | None = None
     monitor: AppMonitor | None = None
     loop: asyncio.AbstractEventLoop | None = None
     stats: RecentStats = field(default_factory=RecentStats)
@@ -94,6 +95,7 @@ class Observability:
             loop=self.loop,
             lag=lambda: self.lag.lag_seconds,
             consumer_lag=self.consumer_lag,
+            customers=self.customer_counts,
         )
         self.lag.start()
         self.watchdog.start()
@@ -203,12 +205,14 @@ def install(
     events_topics: Iterable[str] = ("customer",),
     table_name: str = "migration_state",
     replays: ReplayCounter | None = None,
+    customer_counts: metrics.CustomerCounts | None = None,
 ) -> Observability:
     """Register the views, the kafka check, the events sensor and the start/stop service."""
     checks.register("kafka", faust_introspection.kafka_check(app), critical=True)
     obs = build(settings, checks, app_state=lambda: faust_introspection.app_state(app, replays))
     obs.audit_lookup = audit_lookup
     obs.consumer_lag = lambda: faust_introspection.consumer_lag(app)
+    obs.customer_counts = customer_counts
     obs.monitor_locals.update({"app": app, "tables": app.tables, "obs": obs})
 
     async def migration_state(customer_id: str) -> dict[str, Any] | None:

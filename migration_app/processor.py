@@ -1,9 +1,26 @@
-"""One batch of `customer` events, end to end: decode, dedupe, migrate, audit, state, results.
+"""One batch of `customer` events, end to end: decode, dedupe, migrate, audit, results, state.
 
-The agent hands every batch here. Ordering of side effects is the correctness argument:
-audit rows are committed before a customer is marked COMPLETED or FAILED in the table and before
-its result event is published; events are acked by Faust only after this returns. A crash at any
-point therefore replays the batch, and upserts by external id make the replay harmless.
+The agent hands every batch here. Ordering of side effects is the correctness argument (DESIGN
+rule 9: what makes a thing true is durable before anything says it is true):
+
+1. audit rows (run, issues, ledger) are committed to PostgreSQL;
+2. the result events are sent and the broker has acknowledged every one of them (acks=all);
+3. only then is the customer marked COMPLETED/FAILED/ROLLED_BACK in the table, and the batch
+   waits until the table's changelog writes are acknowledged too;
+4. the events are acked (their offsets become committable) only after all of that.
+
+Why this order and not the other: with ``rocksdb://`` a table write is on the local disk at once,
+while a sent event sits in the producer's buffer. Marking the state first let a kill -9 between
+the two leave COMPLETED on disk and no result: the replayed event was then skipped as a duplicate
+and the attempt's result never published. Now a kill at any instant leaves either no terminal
+state (the event replays, the next attempt upserts the same external ids and publishes its own
+result) or a terminal state whose result the broker already holds. The price is a repeated result
+event for an attempt whose ack arrived just before a kill: consumers deduplicate by
+(customer_id, attempt); the README's guarantees section says so.
+
+A duplicate event (a COMPLETED customer's event again, without ``force``) changes no state: it is
+counted (``migration_app_duplicate_events_total``) and acked, and a batch of only duplicates does
+not wait for a pipeline slot (``prepare`` answers None).
 """
 
 from __future__ import annotations
@@ -31,13 +48,13 @@ from migration_app.events import (
     CustomerReadyForMigration,
     MigrationIssue,
 )
+from migration_app.fault_points import FaultPoints
 from migration_app.migration.issues import ERROR, Issue
 from migration_app.migration_state import (
     MigrationState,
     finished,
     new_state,
     should_skip,
-    skipped,
     started,
 )
 from migration_app.pipeline import CustomerOutcome, MigrationPipeline, MigrationRequest
@@ -50,15 +67,22 @@ from migration_app.salesforce_errors import (
     SalesforceTransientError,
 )
 from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT
+from migration_app.state_counts import Counted, StateCounts
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ATTEMPTS = 3
+#: how long the batch waits for the broker's acks before it logs that it is still waiting (each
+#: send is bounded by the producer's own request timeout, after which it is sent again)
+ACK_WAIT_LOG_INTERVAL = 10.0
+#: customers whose completing event came again and whose state was written once more (a bound on
+#: the memory of ``_restate_once``; past it the set starts over)
+RESTATED_MAX = 100_000
 
 
 @dataclass(frozen=True)
 class ClaimedBatch:
-    """A decoded batch whose customers this processor holds until ``run`` ends."""
+    """A decoded batch; once claimed, this processor holds its customers until ``run`` ends."""
 
     requests: dict[str, CustomerReadyForMigration]  # the latest request per customer
     sources: dict[str, EventT]  # the event each customer's table writes belong to
@@ -71,11 +95,18 @@ class BatchProcessor:
         table: TableT,
         dlq_topic: TopicT,
         result_topic: TopicT,
+        *,
+        counts: StateCounts | None = None,
+        table_durable: Callable[[], Awaitable[None]] | None = None,
+        faults: FaultPoints | None = None,
     ) -> None:
         self.runtime = runtime
         self.table = table
         self.dlq_topic = dlq_topic
         self.result_topic = result_topic
+        self.counts = counts if counts is not None else StateCounts()
+        self._table_durable = table_durable
+        self._faults = faults or FaultPoints()
         self.pipeline = MigrationPipeline(
             runtime.spec,
             runtime.sf1,
@@ -86,19 +117,21 @@ class BatchProcessor:
         )
         self._in_flight: set[str] = set()
         self._released = asyncio.Condition()
+        self._restated: set[str] = set()
 
     async def handle(self, events: Sequence[EventT]) -> None:
-        """One batch start to end (``prepare`` then ``run``)."""
+        """One batch start to end (``prepare``, ``claim``, ``run``)."""
         batch = await self.prepare(events)
         if batch is not None:
+            await self.claim(batch)
             await self.run(batch)
 
     async def prepare(self, events: Sequence[EventT]) -> ClaimedBatch | None:
-        """Decode, keep each customer's latest request, and claim the customers.
+        """Decode, keep each customer's latest request, drop duplicates; None when nothing in
+        the batch needs work.
 
-        Batches are prepared one after another in the order they were taken, so a customer's
-        later event waits here until the batch holding its earlier one has finished; ``run``
-        may then overlap with the batches after it. None when nothing in it is migratable.
+        Batches are prepared and claimed one after another in the order they were taken, so
+        when this runs every earlier batch holds its customers (``_is_duplicate`` relies on it).
         """
         latest: dict[str, CustomerReadyForMigration] = {}
         sources: dict[str, EventT] = {}  # the event each customer's table writes belong to
@@ -110,10 +143,43 @@ class BatchProcessor:
                     force = request.force or (previous.force if previous else False)
                     latest[request.customer_id] = request.derive(force=force)
                     sources[request.customer_id] = event
+        for cid in [c for c, r in latest.items() if self._is_duplicate(r, sources[c])]:
+            del latest[cid]
         if not latest:
             return None
-        await self._claim(latest)
         return ClaimedBatch(latest, sources)
+
+    async def claim(self, batch: ClaimedBatch) -> None:
+        """Hold the batch's customers until its ``run`` ends: a customer's later event waits
+        here until the batch holding its earlier one has finished."""
+        await self._claim(batch.requests)
+
+    def _is_duplicate(self, request: CustomerReadyForMigration, source: EventT) -> bool:
+        """Decided here, before the claim, when no earlier batch holds the customer: its state
+        is final for this event. A customer in flight is decided by ``_start`` after the batch
+        holding it has finished (that batch may still fail it)."""
+        cid = request.customer_id
+        if request.action == ROLLBACK or request.force or cid in self._in_flight:
+            return False
+        state: MigrationState | None = self.table.get(cid.encode())
+        if not should_skip(state, force=False):
+            return False
+        metrics.DUPLICATE_EVENTS.inc()
+        if state is not None and state.correlation_id == request.correlation_id:
+            self._restate_once(cid, state, source)
+        return True
+
+    def _restate_once(self, customer_id: str, state: MigrationState, source: EventT) -> None:
+        """The very event that completed the customer, again: perhaps replayed because a
+        kill -9 came after RocksDB stored the state but before the changelog had it. Writing
+        the same state once more puts it in the changelog, for standbys and the next owner.
+        Once per customer per process (bounded), so a replay storm writes almost nothing."""
+        if customer_id in self._restated:
+            return
+        if len(self._restated) >= RESTATED_MAX:
+            self._restated.clear()
+        self._restated.add(customer_id)
+        self._set_state(customer_id, state, state, source)
 
     async def run(self, batch: ClaimedBatch) -> None:
         """Migrate (or roll back), audit, then state and results; releases the claim."""
@@ -183,11 +249,23 @@ class BatchProcessor:
             self._released.notify_all()
 
     # state ------------------------------------------------------------------------------------
-    def _set_state(self, customer_id: str, state: MigrationState, source: EventT) -> None:
+    def _set_state(
+        self,
+        customer_id: str,
+        old: MigrationState | None,
+        state: MigrationState,
+        source: EventT,
+    ) -> None:
         """Write with the customer's own event as current, so the changelog entry lands on the
-        partition of the customer's events (a batch holds events of several partitions)."""
+        partition of the customer's events (a batch holds events of several partitions), and
+        move the customer in that partition's counts (``old``: the value replaced, if any)."""
         with faust_internals.current_event(source):
             self.table[customer_id.encode()] = state
+        self.counts.record(
+            source.message.partition,
+            Counted.of(old) if old is not None else None,
+            Counted.of(state),
+        )
 
     def _start(
         self,
@@ -199,13 +277,12 @@ class BatchProcessor:
         out = []
         for request in requests:
             cid = request.customer_id
-            state: MigrationState = self.table.get(cid.encode()) or new_state(cid)
-            if skip_completed and should_skip(state, force=request.force):
-                self._set_state(cid, skipped(state), sources[cid])
-                metrics.MIGRATIONS.labels(status="SKIPPED").inc()
+            old: MigrationState | None = self.table.get(cid.encode())
+            if skip_completed and should_skip(old, force=request.force):
+                metrics.DUPLICATE_EVENTS.inc()  # its earlier batch completed it: no state change
                 continue
-            state = started(state, request.correlation_id)
-            self._set_state(cid, state, sources[cid])
+            state = started(old or new_state(cid), request.correlation_id)
+            self._set_state(cid, old, state, sources[cid])
             out.append(
                 MigrationRequest(cid, request.correlation_id, state.attempt, request.dry_run)
             )
@@ -306,33 +383,72 @@ class BatchProcessor:
                 await asyncio.sleep(delay)
 
     async def _finish(self, outcomes: list[CustomerOutcome], sources: dict[str, EventT]) -> None:
-        codec = self.runtime.codec
+        """Results acknowledged by the broker, then the terminal states (module docstring)."""
+        await self._publish_results(outcomes)
+        self._faults.reached("between-result-and-state")
         for outcome in outcomes:
             cid = outcome.customer_id
             errors = [i for i in outcome.issues if i.is_error]
-            state = self.table.get(cid.encode()) or new_state(cid)
-            self._set_state(
-                cid,
-                finished(
-                    state,
-                    outcome.status,
-                    counts=outcome.counts,
-                    warnings=len(outcome.issues) - len(errors),
-                    errors=len(errors),
-                    v2_account_id=outcome.v2_account_id,
-                    last_error=outcome.error,
-                    now=outcome.finished_at,
-                ),
-                sources[cid],
+            old: MigrationState | None = self.table.get(cid.encode())
+            state = finished(
+                old or new_state(cid),
+                outcome.status,
+                counts=outcome.counts,
+                warnings=len(outcome.issues) - len(errors),
+                errors=len(errors),
+                v2_account_id=outcome.v2_account_id,
+                last_error=outcome.error,
+                now=outcome.finished_at,
             )
-            result = _result_event(outcome)
-            await self.result_topic.send(
-                key=cid.encode(), value=codec.encode(result.to_avro(), RESULT_SUBJECT)
-            )
+            self._set_state(cid, old, state, sources[cid])
             metrics.MIGRATIONS.labels(status=outcome.status.value).inc()
             if outcome.status == CustomerStatus.COMPLETED:
                 self.runtime.verifier.offer(cid)  # MIGRATION_VERIFY_SAMPLE, off the hot path
             metrics.MIGRATION_DURATION.observe(max(0.0, outcome.finished_at - outcome.started_at))
+        if self._table_durable is not None:
+            # memory:// rebuilds the table from the changelog: a state whose changelog record
+            # was still buffered when the offset got committed would come back IN_PROGRESS.
+            await self._table_durable()
+
+    async def _publish_results(self, outcomes: list[CustomerOutcome]) -> None:
+        """Send every result event of the batch and wait until the broker has acknowledged
+        all of them; a send the producer gives up on (its request timeout) is sent again, so
+        the batch waits through a broker outage as it waits through a PostgreSQL one."""
+        codec = self.runtime.codec
+        encoded = {
+            o.customer_id: codec.encode(_result_event(o).to_avro(), RESULT_SUBJECT)
+            for o in outcomes
+        }
+        pending = {cid: await self._send_result(cid, value) for cid, value in encoded.items()}
+        delays = backoff_delays(0.5, 10.0)
+        while pending:
+            done, _ = await asyncio.wait(pending.values(), timeout=ACK_WAIT_LOG_INTERVAL)
+            if not done:
+                log.warning("waiting for the broker to acknowledge %d result events", len(pending))
+                continue
+            failed = []
+            for cid, sent in list(pending.items()):
+                if sent.done():
+                    del pending[cid]
+                    if sent.exception() is not None:
+                        failed.append((cid, sent.exception()))
+            if failed:
+                metrics.RETRIES.labels(kind="result").inc()
+                delay = next(delays)
+                log.warning(
+                    "%d result events not acknowledged (%r); sending again in %.1fs",
+                    len(failed),
+                    failed[0][1],
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                for cid, _ in failed:
+                    pending[cid] = await self._send_result(cid, encoded[cid])
+
+    async def _send_result(self, customer_id: str, value: bytes) -> asyncio.Future[Any]:
+        """Hand one result to the producer; the future resolves when the broker acks it."""
+        sent = await self.result_topic.send(key=customer_id.encode(), value=value, force=True)
+        return asyncio.ensure_future(sent)
 
 
 #: issue codes of failures of a whole batch (each customer of it gets one, in its audit rows and

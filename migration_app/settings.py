@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from migration_app import fault_points
+
 ENV_PREFIX = "MIGRATION_"
 
 
@@ -233,6 +235,11 @@ class Settings:
         "Seconds from SIGTERM until the worker forces its exit, logging what was still pending "
         "(keep it below the pod's terminationGracePeriodSeconds, 120)",
     )
+    fault_kill_at: str = setting(
+        "",
+        "Tests only: the worker kills itself (SIGKILL) at this named point, e.g. "
+        "`between-result-and-state@2` (unset: never)",
+    )
 
     def __repr__(self) -> str:  # dataclass repr is fine but be explicit that secrets stay masked
         parts = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
@@ -356,6 +363,11 @@ class Settings:
         if not self.dev_mode:
             if not self.database_url:
                 problems.append(f"{_env('database_url')}: required outside dev mode")
+        if self.fault_kill_at:
+            try:
+                fault_points.parse(self.fault_kill_at)
+            except ValueError as exc:
+                problems.append(f"{_env('fault_kill_at')}: {exc}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             problems.append(f"{_env('log_level')}: one of debug, info, warning, error, critical")
         if problems:

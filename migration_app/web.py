@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from faust.web.exceptions import ServiceUnavailable
 from migration_app.audit_errors import AuditError
 from migration_app.compat import faust_internals
 from migration_app.runtime import Runtime
-from migration_app.state_summary import summarize
+from migration_app.state_counts import StateCounts
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +43,19 @@ def register(
     runtime: Runtime,
     *,
     can_read: Callable[[Request], bool] = lambda request: False,
+    counts: StateCounts | None = None,
 ) -> None:
     """/migrations/summary (JSON, aggregate: open) and /migrations/{id} (table-routed, personal
     data: only for ``can_read`` callers, the console's token rule)."""
+    state_counts = counts if counts is not None else StateCounts()
 
     @app.page("/migrations/summary")
     class SummaryView(View):
-        """Counts by status of the customers this worker owns (JSON, for scripts and `dev`)."""
+        """Counts by status of the customers this worker owns (JSON, for scripts and `dev`):
+        kept at each write (``state_counts``), so a call costs the same at any table size."""
 
         async def get(self, request: Request) -> Response:
-            return self.json(summarize(migration_state.values()))
+            return self.json(state_counts.summary(time.time()))
 
     @app.page("/migrations/{customer_id}")
     class MigrationView(View):

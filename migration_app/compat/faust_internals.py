@@ -7,6 +7,8 @@
 * ``Recovery.active_tps``, ``Recovery.active_remaining``, ``Recovery.standby_tps``: the
   partitions being recovered and the changelog offsets left, for ``/health/ready`` during a
   recovery and for counting the records a restart replays (``table_recovery``).
+* ``rocksdb.Store._dbs``, ``memory.Store.data`` / ``_key_partition``: one partition's values of
+  the table, read once when the partition is assigned, to rebuild its counts (``state_counts``).
 * ``App._new_transport``, ``Consumer._new_consumer_thread``, ``Consumer._thread``,
   ``Consumer._read_offset``, ``ConsumerThread._ensure_consumer``: the hooks and state the
   rewinding transport (``kafka_consumer``) overrides and adjusts.
@@ -21,6 +23,7 @@ from typing import Any
 
 import faust
 from faust import streams
+from faust.stores import memory as memory_store
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT
@@ -33,6 +36,7 @@ REQUIRED = [
     Required(Recovery, "active_remaining", "recovery progress in /health/ready"),
     Required(Recovery, "in_recovery", "recovery progress in /health/ready"),
     Required(faust.App, "_new_transport", "the rewinding kafka:// transport"),
+    Required(memory_store.Store, "apply_changelog_batch", "memory table values per partition"),
     Required(faust_aiokafka.Consumer, "_new_consumer_thread", "the rewinding consumer thread"),
     Required(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", "seeks on the thread"),
     Required(faust_aiokafka.AIOKafkaConsumerThread, "call_thread", "run seeks on its loop"),
@@ -55,6 +59,12 @@ def _missing_instance_state() -> list[str]:
         f"faust.transport.consumer.Consumer.{name} (used for: rewinding held-back partitions)"
         for name in ("_read_offset", "_thread")
         if f"self.{name}" not in source
+    ]
+    memory = inspect.getsource(memory_store.Store.__post_init__)
+    lost += [
+        f"faust.stores.memory.Store.{name} (used for: table counts per partition)"
+        for name in ("data", "_key_partition")
+        if f"self.{name}" not in memory
     ]
     recovery = inspect.getsource(Recovery.__init__)
     lost += [
@@ -118,3 +128,32 @@ def is_active_changelog_tp(app: faust.App, tp: TP) -> bool:
     """Whether a changelog partition is recovered as this worker's own (not a standby copy)."""
     service = recovery(app)
     return service is not None and tp in service.active_tps
+
+
+def rocksdb_partition(table: Any, partition: int) -> Any | None:
+    """The RocksDB (rocksdict ``Rdict``, raw bytes) of one table partition; None when the
+    table is not on RocksDB or the partition has no database open here."""
+    dbs = getattr(table.data, "_dbs", None)
+    return dbs.get(partition) if isinstance(dbs, dict) else None
+
+
+def uses_rocksdb(table: Any) -> bool:
+    return isinstance(getattr(table.data, "_dbs", None), dict)
+
+
+def memory_items(table: Any) -> tuple[list[tuple[Any, Any]], dict[Any, int]]:
+    """A memory:// table's (key, value) pairs, copied now, and the partition Faust recorded
+    for the keys it recovered from the changelog (live writes are not recorded there)."""
+    store = table.data
+    return list(store.data.items()), store._key_partition
+
+
+async def flush_producer(app: faust.App) -> None:
+    """Wait until what the app's producer holds (Faust's buffer of table changelog writes,
+    then aiokafka's batches) has been acknowledged by the broker. Faust's ``flush`` gives up
+    on its buffer after 0.1 s without progress, so it is asked again while anything is left.
+    Unbounded here: the caller bounds it."""
+    producer = app.producer
+    while producer.buffer.size:
+        await producer.buffer.flush()
+    await kafka_producer(app).flush()

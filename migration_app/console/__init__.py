@@ -22,6 +22,7 @@ from migration_app.console.views import register as register_views
 from migration_app.health import Health
 from migration_app.runtime import Runtime
 from migration_app.settings import Settings
+from migration_app.state_counts import StateCounts
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,15 @@ class HeartbeatService(Service):
 
 
 def register(
-    app: faust.App, settings: Settings, table: TableT, runtime: Runtime, health: Health
+    app: faust.App,
+    settings: Settings,
+    table: TableT,
+    runtime: Runtime,
+    health: Health,
+    counts: StateCounts | None = None,
 ) -> Console:
     """The console's views and heartbeat; call before web.register (route order matters)."""
-    console = register_views(app, settings, table, runtime, health)
+    console = register_views(app, settings, table, runtime, health, counts)
     app.service(HeartbeatService(console))
     if settings.console_public and not settings.dev_mode:
         log.warning(

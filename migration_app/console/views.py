@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -48,6 +47,7 @@ from migration_app.health import Health
 from migration_app.runtime import Runtime
 from migration_app.schemas import CUSTOMER_TOPIC
 from migration_app.settings import Settings
+from migration_app.state_counts import StateCounts
 from migration_app.verification import audit_rows, verify_customers
 from migration_app.web import ROUTING_UNAVAILABLE, ensure_routing_metadata
 
@@ -142,10 +142,12 @@ class Console:
         table: TableT,
         runtime: Runtime,
         health: Health,
+        counts: StateCounts | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.table = table
+        self.counts = counts if counts is not None else StateCounts()
         self.runtime = runtime
         self.health = health
         self.auth = Authenticator(
@@ -208,8 +210,9 @@ class Console:
         return out
 
     def local_summary(self) -> dict[str, int]:
-        """Counts by status of the partitions this worker owns (its heartbeat)."""
-        return dict(Counter(state.status for state in self.table.values()))
+        """Counts by status of the partitions this worker owns (its heartbeat): kept at each
+        write by ``state_counts``, never a walk of the table."""
+        return self.counts.by_status()
 
     def local_lag(self) -> dict[str, int]:
         lag = faust_introspection.consumer_lag(self.app)
@@ -284,10 +287,15 @@ async def _verify(console: Console, customer_id: str) -> str:
 
 
 def register(
-    app: faust.App, settings: Settings, table: TableT, runtime: Runtime, health: Health
+    app: faust.App,
+    settings: Settings,
+    table: TableT,
+    runtime: Runtime,
+    health: Health,
+    counts: StateCounts | None = None,
 ) -> Console:
     """Register every console view on the app; returns the shared Console."""
-    console = Console(app, settings, table, runtime, health)
+    console = Console(app, settings, table, runtime, health, counts)
 
     @app.page("/", name="console-root")
     class RootView(View):

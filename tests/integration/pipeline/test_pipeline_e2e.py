@@ -634,6 +634,35 @@ def test_worker_killed_mid_run_resumes_without_duplicates(
     assert_v2_matches(harness, ids, states)
 
 
+@STORES
+def test_a_kill_between_the_result_and_the_state_loses_no_result_event(
+    harness, customer_pool, exclusive_worker, tmp_path, store
+):
+    """The worker kills itself (SIGKILL) at the exact point between its two writes of a
+    customer's end: the result event and the terminal state. Whatever it wrote first must not
+    claim more than is durable: after the restart every customer's final attempt has its
+    result event (the old order, state first, left COMPLETED in RocksDB and no result)."""
+    ids = customer_pool.take(4)
+    env = {"MIGRATION_BATCH_SIZE": "4", "MIGRATION_STORE": store}
+    env["MIGRATION_DATA_DIR"] = str(tmp_path / "volume")  # the restarted pod's own volume
+    before = harness.attempts(ids)
+    first = exclusive_worker(**env, MIGRATION_FAULT_KILL_AT="between-result-and-state")
+    harness.enqueue(ids)
+    wait_for(first.exited, timeout=60, interval=0.1)
+    assert first.returncode == -9, first.exit_report()
+    assert "fault point between-result-and-state reached" in first.log_tail(200)
+
+    second = exclusive_worker(**env)
+    states = harness.wait_terminal(second, ids, before, timeout=90)
+    # What the restarted worker itself serves (with RocksDB: its local store, which the kill
+    # could not lose), not only the changelog.
+    served = {cid: harness.view_state(second, cid) for cid in ids}
+    for cid, (status, body) in served.items():
+        assert status == 200, (cid, body)
+        assert (body["status"], body["attempt"]) == ("COMPLETED", states[cid]["attempt"]), cid
+    assert_one_result_per_attempt(harness, ids, before, states)
+
+
 # --- 3b. two workers share the group; one is killed, the other finishes its work -------------
 
 

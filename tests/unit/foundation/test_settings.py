@@ -91,6 +91,7 @@ CONSTRAINED = {
     "database_url": "postgresql://app:round-trip@db.test:5432/audit",
     "log_level": "debug",
     "load_strategy": "collections",  # a choice: the one that is not the default
+    "fault_kill_at": "between-result-and-state@2",
 }
 
 

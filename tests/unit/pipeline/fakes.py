@@ -24,7 +24,7 @@ from faust import streams
 from migration_app.audit import RunRecord
 from migration_app.audit_errors import AuditUnavailable
 from migration_app.customer_status import CustomerStatus
-from migration_app.migration_state import MigrationState
+from migration_app.migration_state import MigrationState, finished, new_state, started
 from migration_app.pipeline import CustomerOutcome, MigrationRequest
 from migration_app.processor import BatchProcessor
 from migration_app.registry_errors import PoisonMessage, RegistryUnavailable
@@ -127,6 +127,12 @@ def customer_event(
     )
 
 
+def completed_state(customer_id: str) -> MigrationState:
+    """A customer's table entry after one COMPLETED attempt."""
+    state = started(new_state(customer_id), "corr-old")
+    return finished(state, CustomerStatus.COMPLETED, counts={"Account": 1}, warnings=0, errors=0)
+
+
 def poison_event(
     value: bytes | None = b"\x07not-avro",
     *,
@@ -219,16 +225,29 @@ class FakeTopic:
         self.name = name
         self.log = log
         self.sent: list[dict[str, Any]] = []
+        self.acks: list[asyncio.Future[None]] = []
 
     async def send(
-        self, *, key: bytes | None = None, value: bytes | None = None, headers: Any = None
-    ) -> None:
+        self,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: Any = None,
+        force: bool = False,
+    ) -> asyncio.Future[None]:
+        """Like Faust's: the returned future resolves when the broker has acked the event
+        (``acks``: futures the test resolves itself; empty: acked at once)."""
         self.sent.append({"key": key, "value": value, "headers": headers})
         if self.name == "result":
             result = json.loads(value or b"{}")
             self.log.append(("result", result["customer_id"], result["status"]))
         else:
             self.log.append((self.name, key))
+        if self.acks:
+            return self.acks.pop(0)
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acked.set_result(None)
+        return acked
 
     def results(self) -> dict[str, dict[str, Any]]:
         """Result topic: the last decoded result event per customer."""

@@ -15,7 +15,6 @@ import pytest
 from migration_app import metrics
 from migration_app import processor as processor_module
 from migration_app.customer_status import CustomerStatus
-from migration_app.migration_state import finished, new_state, started
 from migration_app.processor import MAX_BATCH_ATTEMPTS
 from migration_app.salesforce_errors import (
     SalesforceAuthError,
@@ -28,6 +27,7 @@ from tests.unit.pipeline.fakes import (
     ACC3,
     Countdown,
     Harness,
+    completed_state,
     customer_event,
     poison_event,
 )
@@ -88,7 +88,7 @@ def terminal_order(h: Harness, customer_id: str) -> list[str]:
 
 
 # 1. order of side effects ---------------------------------------------------------------------
-async def test_audit_commit_then_terminal_table_write_then_result_for_every_customer(
+async def test_audit_commit_then_result_then_terminal_table_write_for_every_customer(
     h: Harness,
 ) -> None:
     h.pipeline.outcomes[ACC2] = (CustomerStatus.FAILED, "Account 001...: INVALID_FIELD")
@@ -99,10 +99,10 @@ async def test_audit_commit_then_terminal_table_write_then_result_for_every_cust
         assert h.side_effects(cid) == [
             ("table", cid, "IN_PROGRESS"),
             ("audit", cid, status),
-            ("table", cid, status),
             ("result", cid, status),
+            ("table", cid, status),
         ]
-    assert terminal_order(h, ACC1) == ["audit", "table", "result"]
+    assert terminal_order(h, ACC1) == ["audit", "result", "table"]
 
 
 async def test_no_terminal_table_write_or_result_before_the_batchs_audit_commit(
@@ -183,7 +183,7 @@ async def test_registry_outage_during_decode_waits_and_retries_then_migrates(
     await task
 
     assert h.table.state(ACC1).status == "COMPLETED"
-    assert [e[0] for e in h.side_effects(ACC1)] == ["table", "audit", "table", "result"]
+    assert [e[0] for e in h.side_effects(ACC1)] == ["table", "audit", "result", "table"]
     failures = h.codec.failures.count
     assert failures >= 5
     assert h.codec.decode_attempts == failures + 1
@@ -219,7 +219,7 @@ async def test_audit_outage_waits_and_retries_with_nothing_terminal_or_published
     assert len(h.audit.commits) == 1
     assert len(h.pipeline.calls) == 1  # the audit is retried, not the migration
     for cid in (ACC1, ACC2):
-        assert terminal_order(h, cid) == ["audit", "table", "result"]
+        assert terminal_order(h, cid) == ["audit", "result", "table"]
     last_outage = max(i for i, e in enumerate(h.log) if e == ("audit-unavailable",))
     first_terminal = min(
         i for i, e in enumerate(h.log) if e[0] == "result" or (e[0] == "table" and e[2] in TERMINAL)
@@ -244,7 +244,7 @@ async def test_permanent_salesforce_error_fails_every_customer_of_the_batch(h: H
         assert (run.status, run.error) == ("FAILED", error)
         assert (state.status, state.last_error) == ("FAILED", error)
         assert results[cid]["status"] == "FAILED"
-        assert terminal_order(h, cid) == ["audit", "table", "result"]
+        assert terminal_order(h, cid) == ["audit", "result", "table"]
 
 
 async def test_permanent_salesforce_error_text_is_in_the_result_event(h: Harness) -> None:
@@ -274,8 +274,8 @@ async def test_refused_credentials_pause_the_batch_instead_of_failing_its_custom
         assert h.side_effects(cid) == [
             ("table", cid, "IN_PROGRESS"),
             ("audit", cid, "COMPLETED"),
-            ("table", cid, "COMPLETED"),
             ("result", cid, "COMPLETED"),
+            ("table", cid, "COMPLETED"),
         ]
 
 
@@ -299,7 +299,7 @@ async def test_transient_failures_are_retried_then_the_batch_is_failed(
         assert h.table.state(cid).last_error == expected
         assert h.table.state(cid).attempt == 1  # batch retries are one attempt of the customer
         assert results[cid]["status"] == "FAILED"
-        assert terminal_order(h, cid) == ["audit", "table", "result"]
+        assert terminal_order(h, cid) == ["audit", "result", "table"]
     assert (1.0, 15.0) in no_backoff
 
 
@@ -315,26 +315,81 @@ async def test_a_transient_failure_then_success_completes_the_batch(h: Harness) 
 
 
 # 6. duplicates --------------------------------------------------------------------------------
-def _completed(customer_id: str):
-    state = started(new_state(customer_id), "corr-old")
-    return finished(state, CustomerStatus.COMPLETED, counts={"Account": 1}, warnings=0, errors=0)
+_completed = completed_state
 
 
-async def test_duplicate_event_for_a_completed_customer_is_skipped(h: Harness) -> None:
-    skipped_before = metric("migrations", status="SKIPPED")
-    dict.__setitem__(h.table, ACC1.encode(), _completed(ACC1))
+async def test_duplicate_event_for_a_completed_customer_changes_nothing_and_is_counted(
+    h: Harness,
+) -> None:
+    before = metrics.REGISTRY.get_sample_value("migration_app_duplicate_events_total") or 0.0
+    completed = _completed(ACC1)
+    dict.__setitem__(h.table, ACC1.encode(), completed)
 
     await h.handle(customer_event(ACC1))
     await h.handle(customer_event(ACC1, offset=1))
 
-    state = h.table.state(ACC1)
-    assert state.status == "COMPLETED"
-    assert state.attempt == 1
-    assert state.skipped_duplicates == 2
+    assert h.table.state(ACC1) is completed  # not even rewritten
+    assert h.table.writes == []
     assert h.pipeline.calls == []
     assert h.audit.commits == []
     assert h.results.sent == []
-    assert metric("migrations", status="SKIPPED") - skipped_before == 2
+    after = metrics.REGISTRY.get_sample_value("migration_app_duplicate_events_total")
+    assert after - before == 2
+
+
+async def test_a_batch_of_only_duplicates_prepares_to_nothing(h: Harness) -> None:
+    """Nothing to claim or run: InFlightBatches acks it without waiting for a slot."""
+    for cid in (ACC1, ACC2):
+        dict.__setitem__(h.table, cid.encode(), _completed(cid))
+
+    batch = await h.processor.prepare([customer_event(ACC1), customer_event(ACC2, offset=1)])
+
+    assert batch is None
+
+
+async def test_a_duplicate_of_a_customer_in_flight_waits_for_its_batch_then_is_skipped(
+    h: Harness,
+) -> None:
+    """Its earlier batch may still fail it: the duplicate is decided after that batch ends."""
+    h.pipeline.gate = asyncio.Event()
+    first = asyncio.create_task(h.handle(customer_event(ACC1)))
+    await settle()
+    second_batch = await h.processor.prepare([customer_event(ACC1, offset=1)])
+    assert second_batch is not None  # not decided while ACC1 is in flight
+    h.pipeline.gate.set()
+    await first
+    await h.processor.claim(second_batch)
+    await h.processor.run(second_batch)
+
+    assert len(h.pipeline.calls) == 1
+    assert h.table.state(ACC1).attempt == 1
+
+
+async def test_the_terminal_state_waits_for_the_brokers_ack_of_the_result(h: Harness) -> None:
+    """A kill -9 before the ack leaves no terminal state: the event replays and the next attempt
+    publishes its own result (never COMPLETED on disk without a result)."""
+    ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    h.results.acks.append(ack)
+    batch = asyncio.create_task(h.handle(customer_event(ACC1)))
+    await settle()
+
+    assert [e[0] for e in h.side_effects(ACC1)] == ["table", "audit", "result"]
+    assert h.table.state(ACC1).status == "IN_PROGRESS"
+    ack.set_result(None)
+    await batch
+    assert h.table.state(ACC1).status == "COMPLETED"
+
+
+async def test_a_result_the_producer_gives_up_on_is_sent_again(h: Harness) -> None:
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    failed.set_exception(ConnectionError("request timed out"))
+    h.results.acks.append(failed)
+
+    await h.handle(customer_event(ACC1))
+
+    assert [r["status"] for r in h.results.results().values()] == ["COMPLETED"]
+    assert len(h.results.sent) == 2
+    assert h.table.state(ACC1).status == "COMPLETED"
 
 
 async def test_forced_event_migrates_a_completed_customer_again(h: Harness) -> None:
@@ -515,3 +570,19 @@ async def test_a_batch_that_raises_releases_its_customers(h: Harness) -> None:
 
     await asyncio.wait_for(h.handle(customer_event(ACC1, offset=1)), timeout=5)
     assert h.table.state(ACC1).status == "COMPLETED"
+
+
+async def test_the_completing_event_replayed_restates_once_for_the_changelog(h: Harness) -> None:
+    """A kill after RocksDB stored COMPLETED but before the changelog had it replays that very
+    event: it is written once more (for standbys and the next owner), once per customer."""
+    completed = _completed(ACC1)  # correlation id "corr-old"
+    dict.__setitem__(h.table, ACC1.encode(), completed)
+
+    await h.handle(customer_event(ACC1, correlation_id="corr-old", partition=2))
+    await h.handle(customer_event(ACC1, correlation_id="corr-old", offset=1, partition=2))
+    await h.handle(customer_event(ACC1, correlation_id="corr-other", offset=2, partition=2))
+
+    assert [(cid, state) for cid, state, _ in h.table.writes] == [(ACC1, completed)]
+    assert h.table.writes[0][2].message.partition == 2
+    assert h.pipeline.calls == [] and h.results.sent == []
+    assert h.processor.counts.by_status() == {}  # the same state again: counts unchanged

@@ -11,7 +11,15 @@ import asyncio
 import pytest
 
 from migration_app.in_flight import InFlightBatches
-from tests.unit.pipeline.fakes import ACC1, ACC2, ACC3, FakeEvent, Harness, customer_event
+from tests.unit.pipeline.fakes import (
+    ACC1,
+    ACC2,
+    ACC3,
+    FakeEvent,
+    Harness,
+    completed_state,
+    customer_event,
+)
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -169,3 +177,21 @@ async def test_a_batch_with_nothing_to_migrate_is_acked_at_once() -> None:
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="depth"):
         InFlightBatches(Harness().processor, depth=0)
+
+
+async def test_a_batch_of_duplicates_is_acked_at_once_while_every_slot_is_busy() -> None:
+    """Replays of finished customers need no slot: they do not queue behind real work."""
+    h = Harness()
+    h.pipeline.gate = asyncio.Event()
+    dict.__setitem__(h.table, ACC3.encode(), completed_state(ACC3))
+    in_flight = InFlightBatches(h.processor, depth=1)
+    await in_flight.submit([customer_event(ACC1, offset=1)])
+    await h.pipeline.entered.reached(1)  # the only slot is taken
+
+    replay = customer_event(ACC3, offset=2)
+    await asyncio.wait_for(in_flight.submit([taken(replay)[0]]), timeout=1)
+
+    assert replay.message.acked
+    assert in_flight.running == 1
+    h.pipeline.gate.set()
+    await in_flight.drain()
