@@ -27,6 +27,8 @@ class MigrationState(faust.Record, serializer="json"):
     counts: dict[str, int] | None = None
     warnings: int = 0
     errors: int = 0
+    #: no longer written (a duplicate changes no state; see migration_app_duplicate_events_total);
+    #: kept so entries written by earlier versions still decode
     skipped_duplicates: int = 0
     last_error: str | None = None
 
@@ -77,7 +79,3 @@ def finished(
         finished_at=now,
         updated_at=now,
     )
-
-
-def skipped(state: MigrationState) -> MigrationState:
-    return state.derive(skipped_duplicates=state.skipped_duplicates + 1, updated_at=time.time())

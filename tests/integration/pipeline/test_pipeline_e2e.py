@@ -180,20 +180,13 @@ def test_duplicate_is_skipped_and_forced_remigration_adds_no_records(
     v2_before, records_before = harness.v2_counts(ids), harness.v2_record_ids(ids)
     audit_before = len(harness.audit_runs(ids))
 
+    duplicates = "migration_app_duplicate_events_total"
+    skipped_before = metric(w, duplicates)
     harness.enqueue(ids)
 
-    def all_skipped() -> bool:
-        now = harness.states(ids)
-        return all(
-            s and s["skipped_duplicates"] == first[cid]["skipped_duplicates"] + 1
-            for cid, s in now.items()
-        )
-
-    wait_for(all_skipped, timeout=30, interval=0.2)
-    for cid, state in harness.states(ids).items():
-        assert state["status"] == "COMPLETED"
-        assert state["attempt"] == first[cid]["attempt"]
-        assert state["correlation_id"] == first[cid]["correlation_id"]
+    wait_for(lambda: metric(w, duplicates) - skipped_before >= len(ids), timeout=30, interval=0.2)
+    # A duplicate changes no state: not even updated_at moves in the changelog.
+    assert harness.states(ids) == first
     assert harness.v2_counts(ids) == v2_before
     assert len(harness.audit_runs(ids)) == audit_before
 
@@ -573,7 +566,9 @@ def readiness(worker: Any) -> tuple[int, dict[str, Any]]:
 def kill_mid_run(harness: Harness, worker: Any, ids: list[str], before: dict[str, int]) -> None:
     """Enqueue with slow V2 calls, SIGKILL ``worker`` once a first customer completes, and check
     that work was left over; V2 is fast again afterwards."""
-    harness.faults("v2", latency_ms=150)  # ~0.6 s per batch of 2: the run lasts seconds
+    # ~1.6 s per batch of 2: with two workers of 3 batches in flight each, 14 customers still
+    # take two rounds, so the kill lands while the second one runs
+    harness.faults("v2", latency_ms=400)
     harness.enqueue(ids)
 
     def some_completed() -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ from migration_app.migration_state import (
     finished,
     new_state,
     should_skip,
-    skipped,
     started,
 )
 
@@ -85,20 +84,6 @@ def test_should_skip_only_a_completed_customer_unless_forced() -> None:
         assert should_skip(_finish(started(new_state(CID), "c1"), status), force=False) is False
     assert should_skip(new_state(CID), force=False) is False
     assert should_skip(started(new_state(CID), "c1"), force=False) is False
-
-
-def test_skipped_counts_duplicates_and_keeps_the_outcome() -> None:
-    completed = _finish(
-        started(new_state(CID), "c1", now=1.0), CustomerStatus.COMPLETED, now=2.0, counts={"A": 1}
-    )
-
-    once = skipped(completed)
-    twice = skipped(once)
-
-    assert (once.skipped_duplicates, twice.skipped_duplicates) == (1, 2)
-    assert twice.status == "COMPLETED"
-    assert (twice.attempt, twice.counts, twice.finished_at) == (1, {"A": 1}, 2.0)
-    assert twice.updated_at >= 2.0
 
 
 def test_a_failed_customer_is_retried_and_then_completed() -> None:
