@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from migration_app import fault_points
+from migration_app import fault_points, tokens
 
 ENV_PREFIX = "MIGRATION_"
 
@@ -112,17 +112,22 @@ class Settings:
     web_port: int = setting(6066, "Port of the Faust web views (/health, /metrics, ...)")
     web_bind: str = setting("0.0.0.0", "Address the web server binds")
     debug_token: Secret = setting(
-        Secret(""), "Bearer token for /debug/pprof/* (unset: debug views disabled)", secret=True
+        Secret(""),
+        "Bearer token for /debug/pprof/* (unset: debug views disabled); at least 32 characters, "
+        "different from every console token",
+        secret=True,
     )
     operator_token: Secret = setting(
         Secret(""),
-        "Operator console tokens that may act (re-migrate, dry run): `token` or "
-        "`name:token,name2:token2` (unset: the console is read-only)",
+        "Operator console tokens that may act (re-migrate, dry run, verify, rollback): `token` or "
+        "`name:token,name2:token2`, each secret at least 32 characters without `,` or `:` "
+        "(unset: the console is read-only)",
         secret=True,
     )
     console_read_token: Secret = setting(
         Secret(""),
-        "Read-only console tokens (customer pages and JSON): `token` or `name:token,...`",
+        "Read-only console tokens (customer pages and JSON): `token` or `name:token,...`, each "
+        "secret at least 32 characters without `,` or `:`",
         secret=True,
     )
     console_public: bool = setting(
@@ -368,6 +373,13 @@ class Settings:
                 fault_points.parse(self.fault_kill_at)
             except ValueError as exc:
                 problems.append(f"{_env('fault_kill_at')}: {exc}")
+        problems += tokens.problems(
+            [
+                (_env("operator_token"), str(self.operator_token), "operator"),
+                (_env("console_read_token"), str(self.console_read_token), "reader"),
+            ],
+            (_env("debug_token"), str(self.debug_token)),
+        )
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             problems.append(f"{_env('log_level')}: one of debug, info, warning, error, critical")
         if problems:

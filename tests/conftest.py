@@ -28,7 +28,8 @@ from devstack.stack import DevStack, DevStackConfig
 # to the foundation and CLI tests (each takes its own index), the rest to the pipeline pool.
 RESERVED_FOR_SMALL_TESTS = 4
 
-DEBUG_TOKEN = "test-debug-token"  # workers serve /debug/pprof/* to the tests' failure reports
+# Workers serve /debug/pprof/* to the tests' failure reports (tokens have 32+ characters).
+DEBUG_TOKEN = "test-debug-token-0123456789abcdef"
 
 FAST_GROUP_ENV = {
     "MIGRATION_BROKER_SESSION_TIMEOUT": "2",

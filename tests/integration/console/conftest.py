@@ -22,8 +22,8 @@ from devstack.process import ChildProcess
 from devstack.stack import DevStack
 from tests.conftest import DEBUG_TOKEN, FAST_GROUP_ENV
 
-OPERATOR = ("ops-alice", "operator-token-for-tests")
-READ_TOKEN = "read-token-for-tests"
+OPERATOR = ("ops-alice", "operator-token-for-tests-0123456789")
+READ_TOKEN = "read-token-for-tests-0123456789abcdef"
 GET_A_BROWSER = (
     "no headless browser: install Debian's `apt-get install -y chromium chromium-driver` "
     "(.ci/run does) and the dev extra (selenium); or set MIGRATION_TEST_CHROMIUM / "

@@ -108,8 +108,9 @@ def _non_default(f: dataclasses.Field) -> tuple[str, object]:  # type: ignore[ty
         return str(default + 1), default + 1
     if kind == "float":
         return str(default + 0.25), default + 0.25
-    if kind == "Secret":
-        return f"secret-of-{f.name}", Secret(f"secret-of-{f.name}")
+    if kind == "Secret":  # tokens need 32 characters (migration_app.tokens)
+        raw = f"secret-of-{f.name}-{'x' * 32}"
+        return raw, Secret(raw)
     assert kind == "str", f"no round-trip value for {f.name}: {kind}"
     return f"value-of-{f.name}", f"value-of-{f.name}"
 
