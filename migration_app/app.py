@@ -13,7 +13,7 @@ import aiohttp
 import faust
 from faust.types import TableT, TopicT
 
-from migration_app import agents, console, web
+from migration_app import agents, console, web, web_server
 from migration_app.health import CheckRegistry
 from migration_app.kafka_consumer import Transport as RewindingTransport
 from migration_app.migration_state import MigrationState
@@ -35,13 +35,19 @@ ROUTING_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
 
 class MigrationApp(faust.App):
     """faust.App on our kafka_consumer transport, so no event is skipped across restarts and
-    rebalances (see that module for the two Faust/aiokafka gaps it closes)."""
+    rebalances (see that module for the two Faust/aiokafka gaps it closes), and on our web
+    server (no built-in views: personal data stays behind the console's tokens)."""
 
     #: seconds a consumer fetch waits at the broker (None: Faust's 1.5 s); see kafka_consumer
     consumer_fetch_max_wait: float | None = None
 
     def _new_transport(self) -> RewindingTransport:  # faust: the one transport factory hook
         return RewindingTransport(self.conf.broker_consumer, self)
+
+    def _new_web(self) -> web_server.Web:  # faust: the web driver factory hook
+        """Faust's aiohttp driver without its built-in views (``/table`` serves any table key
+        to anyone) and with security headers on every response: see ``web_server``."""
+        return web_server.Web(self)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=60.0,
         web_enabled=True,
+        **web_server.BUILT_IN_VIEWS_OFF,
         autodiscover=False,
         HttpClient=routing_http_client,
         # SIGTERM: exit within MIGRATION_SHUTDOWN_TIMEOUT even if a stop path hangs.
@@ -125,7 +132,7 @@ def build(settings: Settings) -> Components:
     # Customers per status per partition, kept at each write and rebuilt once per assignment:
     # the summary view, the console heartbeat and /metrics read these, never walk the table.
     counts = StateCounts()
-    app.service(StateCountsKeeper(app, migration_state, counts))
+    app.service(StateCountsKeeper(app, migration_state, counts, source_topic=CUSTOMER_TOPIC))
     runtime = Runtime(settings)
     app.service(runtime)  # started after table recovery, stopped with the app
 

@@ -58,14 +58,6 @@ ACTION_TIMEOUT = 20.0  # publishing an event (registry + broker)
 OVERVIEW_TTL = 2.0  # seconds an overview is reused: refreshing browsers cost one query set
 DEPENDENCIES = ("sf1", "sf2", "database", "registry", "kafka")
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
 
 
 @dataclass(frozen=True)
@@ -234,7 +226,6 @@ class Console:
         principal: Principal,
         *,
         status: int = 200,
-        private: bool = False,
         **context: Any,
     ) -> Response:
         html = self.env.get_template(template).render(
@@ -243,9 +234,9 @@ class Console:
             worker=self.runtime.worker_name,
             **context,
         )
-        headers = dict(SECURITY_HEADERS)
-        headers["Cache-Control"] = "no-store" if private else "no-cache"
-        return view.html(html, status=status, headers=headers)
+        # CSP, nosniff, Cache-Control: no-store: on every response, by web_server (pages
+        # forwarded by the table router included)
+        return view.html(html, status=status)
 
     def refuse(self, view: View, request: Request, principal: Principal) -> Response:
         """401: browsers get the login form (with a way back), scripts a JSON error."""
@@ -371,7 +362,6 @@ def register(
                     "dependencies": await console.dependencies(),
                     "errors": ov.errors,
                 },
-                headers={"Cache-Control": "no-cache"},
             )
 
     @app.page("/migrations/customers", name="console-customers")
@@ -411,7 +401,6 @@ def register(
                 self,
                 "customers.html",
                 principal,
-                private=True,
                 rows=rows,
                 total=total,
                 flt=flt,
@@ -497,7 +486,6 @@ def register(
                 "customer.html",
                 principal,
                 status=status,
-                private=True,
                 customer_id=customer_id,
                 state=state,
                 state_error=state_error,
@@ -530,7 +518,6 @@ def register(
                 self,
                 "confirm.html",
                 principal,
-                private=True,
                 customer_id=customer_id,
                 spec=spec,
                 csrf=console.auth.csrf_token(principal, customer_id, action),
