@@ -108,7 +108,8 @@ class IssueLike(Protocol):
 
 
 Timestamp = datetime | float
-LEDGER_ACTIONS = frozenset({"created", "updated", "deleted"})
+#: uncertain: found in V2 right after an interrupted attempt (maybe ours; rollback keeps it)
+LEDGER_ACTIONS = frozenset({"created", "updated", "uncertain", "deleted"})
 VERDICTS = ("MATCH", "DRIFT", "MISSING", "UNEXPECTED")
 
 

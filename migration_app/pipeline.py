@@ -96,6 +96,9 @@ class MigrationRequest:
     correlation_id: str
     attempt: int
     dry_run: bool = False
+    #: the attempt before this one, when it was interrupted (IN_PROGRESS in the table: killed or
+    #: stopped before its audit): it may have written to V2 without the ledger knowing
+    interrupted_attempt: int | None = None
 
 
 @dataclass
@@ -501,12 +504,39 @@ class MigrationPipeline:
             )
 
 
+#: ledger action of a record found in V2 right after an interrupted attempt (see ``_ledger``)
+UNCERTAIN = "uncertain"
+INTERRUPTED_ATTEMPT = "INTERRUPTED_ATTEMPT"
+
+
 def _ledger(outcome: CustomerOutcome, sobject: str, legacy_id: str, result: dict) -> None:
-    """A written record, for the ledger (created unless Salesforce says it updated)."""
+    """A written record, for the ledger: created unless Salesforce says it updated; after an
+    interrupted attempt an update is ``uncertain``: that attempt may have created the record
+    (its graph committed, its audit never did), or the record was there before. Rollback keeps
+    such records and names them rather than deleting what might not be ours."""
     v2_id = result.get("id")
-    if v2_id:
-        action = "updated" if result.get("created") is False else "created"
-        outcome.records.append(LedgerEntry(sobject, legacy_id, str(v2_id), action))
+    if not v2_id:
+        return
+    action = "created"
+    if result.get("created") is False:
+        action = "updated"
+        interrupted = outcome.request.interrupted_attempt
+        if interrupted is not None:
+            action = UNCERTAIN
+            if not any(i.code == INTERRUPTED_ATTEMPT for i in outcome.issues):
+                outcome.issues.append(
+                    Issue(
+                        WARNING,
+                        "Account",
+                        outcome.customer_id,
+                        None,
+                        INTERRUPTED_ATTEMPT,
+                        f"attempt {interrupted} was interrupted before its audit: records this "
+                        "attempt found in V2 may have been created by it (ledger: uncertain; "
+                        "rollback keeps and lists them)",
+                    )
+                )
+    outcome.records.append(LedgerEntry(sobject, legacy_id, str(v2_id), action))
 
 
 def _without_refused_audit_fields(

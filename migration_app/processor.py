@@ -194,6 +194,7 @@ class BatchProcessor:
             if rollbacks:
                 outcomes += await self._roll_back(rollbacks)
             if outcomes:
+                self._faults.reached("between-load-and-audit")
                 with metrics.BATCH_STAGE_SECONDS.labels(stage="audit").time():
                     await self._audit(outcomes)
                 with metrics.BATCH_STAGE_SECONDS.labels(stage="finish").time():
@@ -283,8 +284,15 @@ class BatchProcessor:
                 continue
             state = started(old or new_state(cid), request.correlation_id)
             self._set_state(cid, old, state, sources[cid])
+            interrupted = old is not None and old.status == CustomerStatus.IN_PROGRESS.value
             out.append(
-                MigrationRequest(cid, request.correlation_id, state.attempt, request.dry_run)
+                MigrationRequest(
+                    cid,
+                    request.correlation_id,
+                    state.attempt,
+                    request.dry_run,
+                    interrupted_attempt=old.attempt if interrupted and old is not None else None,
+                )
             )
         return out
 

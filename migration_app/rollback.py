@@ -53,6 +53,19 @@ async def roll_back(
                     "created): left in V2",
                 )
             )
+        for kept in plan.keep_uncertain:
+            outcome.issues.append(
+                Issue(
+                    WARNING,
+                    spec.by_target(kept.object).source,
+                    kept.legacy_id,
+                    None,
+                    "KEPT_UNCERTAIN",
+                    f"{kept.object} {kept.v2_id} was found in V2 after an interrupted attempt: "
+                    "it may have been created by this migration; left in V2, delete it by hand "
+                    "if it was",
+                )
+            )
         for chunk in chunked(plan.delete, MAX_DELETE_IDS):
             results = await target.delete_collection([r.v2_id for r in chunk])
             for record, result in zip(chunk, results, strict=True):

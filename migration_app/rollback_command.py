@@ -55,6 +55,14 @@ async def run_rollback(
         lines += [
             f"    keep {r.object} {r.v2_id} (legacy {r.legacy_id})" for r in plan.keep_updated
         ]
+        if plan.keep_uncertain:
+            lines.append(
+                f"  keep {len(plan.keep_uncertain)} found after an interrupted attempt (perhaps "
+                "created by it; check and delete by hand):"
+            )
+            lines += [
+                f"    keep {r.object} {r.v2_id} (legacy {r.legacy_id})" for r in plan.keep_uncertain
+            ]
     if not execute:
         lines.append("dry run: nothing deleted (add --yes to roll back)")
         return True, "\n".join(lines)

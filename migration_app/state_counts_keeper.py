@@ -33,11 +33,20 @@ CHUNK = 2000  # values decoded between two yields to the loop (~10 ms of CPU)
 class StateCountsKeeper(Service):
     """Owns the rebuild task; hooks the table's recovery and the app's revocations."""
 
-    def __init__(self, app: faust.App, table: TableT, counts: StateCounts, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        table: TableT,
+        counts: StateCounts,
+        *,
+        source_topic: str,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.app = app
         self.table = table
         self.counts = counts
+        self.source_topic = source_topic
         self._generation = 0  # bumped by every revocation: a rebuild of an older one stops
         self._rebuild: asyncio.Task[None] | None = None
         table.on_recover(self._on_recovered)
@@ -64,6 +73,7 @@ class StateCountsKeeper(Service):
         self._rebuild = asyncio.create_task(
             self.rebuild(todo, self._generation), name="state-counts-rebuild"
         )
+        self._rebuild.add_done_callback(_log_failure)
 
     def _active_partitions(self) -> set[int]:
         """The table partitions this worker serves (not its standby copies)."""
@@ -116,10 +126,10 @@ class StateCountsKeeper(Service):
             iterators = {}
             for partition in partitions:  # point-in-time iterators, all created now
                 db = faust_internals.rocksdb_partition(self.table, partition)
-                iterators[partition] = db.values() if db is not None else iter(())
+                iterators[partition] = db.items() if db is not None else iter(())
             for partition, raw in iterators.items():
                 while chunk := list(islice(raw, CHUNK)):
-                    yield partition, [Counted.from_json(value) for value in chunk]
+                    yield partition, [v for v in map(_stored, chunk) if v is not None]
             return
         items, known = faust_internals.memory_items(self.table)  # copied now
         wanted = set(partitions)
@@ -136,3 +146,22 @@ class StateCountsKeeper(Service):
                 yield partition, chunk
             if not grouped:
                 yield partitions[0], []
+
+
+def _stored(item: tuple[bytes, bytes]) -> Counted | None:
+    """A customer's counted value; None for Faust's own keys (the persisted changelog offset
+    lives in the same database) and for anything that is not a stored state."""
+    key, raw = item
+    if key.startswith(b"__faust"):
+        return None
+    try:
+        return Counted.from_json(raw)
+    except (ValueError, TypeError, AttributeError):
+        log.warning("table value of key %r is not a migration state; not counted", key[:40])
+        return None
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """The rebuild's errors are logged (its partitions stay uncounted, shown as such)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("table counts rebuild failed", exc_info=task.exception())

@@ -27,6 +27,9 @@ class CustomerRollback:
     customer_id: str
     delete: list[LedgerRecord] = field(default_factory=list)  # children first
     keep_updated: list[LedgerRecord] = field(default_factory=list)
+    #: found in V2 right after an interrupted attempt, never seen created: perhaps ours, perhaps
+    #: there before; kept (deleting what is not ours loses data) and named for a person to judge
+    keep_uncertain: list[LedgerRecord] = field(default_factory=list)
 
 
 def plan_rollback(
@@ -39,18 +42,26 @@ def plan_rollback(
     plans = {cid: CustomerRollback(cid) for cid in customer_ids}
     last: dict[tuple[str, str], dict[str, Any]] = {}  # (customer, v2_id) -> its latest row
     created: set[tuple[str, str]] = set()
+    uncertain: set[tuple[str, str]] = set()
     for row in ledger:
         key = (row["customer_id"], row["v2_id"])
         last[key] = dict(row)
         if row["action"] == "created":
             created.add(key)
+        elif row["action"] == "uncertain":
+            uncertain.add(key)
     order = {obj.target: index for index, obj in enumerate(spec.objects)}
     for (cid, v2_id), row in last.items():
         plan = plans.get(cid)
         if plan is None or row["action"] == "deleted":
             continue
         record = LedgerRecord(row["object"], row["legacy_id"], v2_id)
-        (plan.delete if (cid, v2_id) in created else plan.keep_updated).append(record)
+        if (cid, v2_id) in created:
+            plan.delete.append(record)
+        elif (cid, v2_id) in uncertain:
+            plan.keep_uncertain.append(record)
+        else:
+            plan.keep_updated.append(record)
     for plan in plans.values():
         plan.delete.sort(key=lambda r: (-order.get(r.object, len(order)), r.legacy_id))
     return plans

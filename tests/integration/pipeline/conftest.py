@@ -62,11 +62,17 @@ from tests.conftest import (
     wait_for,
 )
 
+# The production configuration (DESIGN rule 11): RocksDB tables, the console closed behind its
+# tokens. Tests where the store matters also run with memory:// (their ``store`` parameter).
 # Short batches for speed; no aiomonitor (ports and start-up time are not under test here).
+READ_TOKEN = "pipeline-read-token-0123456789abcdefgh"
+OPERATOR_TOKEN = "pipeline-operator-token-0123456789abcd"
 WORKER_ENV = {
     "MIGRATION_BATCH_WITHIN": "0.2",
     "MIGRATION_MONITOR_ENABLED": "false",
-    "MIGRATION_CONSOLE_PUBLIC": "true",  # GET /migrations/{id} without a token
+    "MIGRATION_STORE": "rocksdb://",
+    "MIGRATION_CONSOLE_READ_TOKEN": READ_TOKEN,
+    "MIGRATION_OPERATOR_TOKEN": OPERATOR_TOKEN,
 }
 READY_PATH = "/health/ready"  # partitions assigned, tables recovered, dependencies up
 HTTP_TIMEOUT = 5.0
@@ -97,9 +103,11 @@ def admin(base_url: str, path: str, body: object = None) -> Any:
 
 
 def get_json(url: str) -> tuple[int, Any]:
-    """(status, body); (0, None) while the worker is not answering."""
+    """(status, body) as a reader of the console (its token); (0, None) while the worker is not
+    answering."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {READ_TOKEN}"})
     try:
-        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         try:
@@ -226,8 +234,8 @@ class StateReader:
         self._consumer: AIOKafkaConsumer | None = None
         self.latest: dict[str, dict[str, Any]] = {}
 
-    async def refresh(self) -> None:
-        """Apply everything the changelog has now (one short fetch)."""
+    async def refresh(self) -> int:
+        """Apply what the changelog has now (one short fetch); returns the records read."""
         if self._consumer is None:  # aiokafka objects must be created on their loop
             self._consumer = AIOKafkaConsumer(
                 CHANGELOG_TOPIC,
@@ -244,6 +252,7 @@ class StateReader:
             for record in records:
                 if record.key is not None and record.value is not None:
                     self.latest[_table_key(record.key)] = json.loads(record.value)
+        return sum(len(records) for records in batch.values())
 
     async def stop(self) -> None:
         if self._consumer is not None:
@@ -403,6 +412,14 @@ class Harness:
         self.run(self.reader.refresh())
         return {cid: self.reader.latest.get(cid) for cid in ids}
 
+    def all_states(self) -> dict[str, dict[str, Any]]:
+        """Every customer's migration_state entry in the changelog, read to its end."""
+        self.states([])
+        assert self.reader is not None
+        while self.run(self.reader.refresh()):
+            pass
+        return dict(self.reader.latest)
+
     def state(self, customer_id: str) -> dict[str, Any] | None:
         return self.states([customer_id])[customer_id]
 
@@ -495,6 +512,20 @@ class Harness:
     def audit_runs(self, ids: Sequence[str], dsn: str | None = None) -> list[dict[str, Any]]:
         """migration_run rows of these customers, each with its migration_issue rows."""
         return audit_runs(dsn or self.devstack.database_url, ids)
+
+    def ledger(self, customer_id: str) -> list[tuple[str, str, str]]:
+        """(object, v2_id, action) of the customer's ledger rows, in write order."""
+        conn = psycopg2.connect(self.devstack.database_url, connect_timeout=5)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT object, v2_id, action FROM migration_record WHERE customer_id = %s "
+                    "ORDER BY id",
+                    (customer_id,),
+                )
+                return [tuple(row) for row in cur.fetchall()]
+        finally:
+            conn.close()
 
     # result events, DLQ, consumer group ---------------------------------------------------------
     def _topic(self, topic: str) -> TopicReader:

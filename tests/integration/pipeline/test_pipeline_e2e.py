@@ -110,6 +110,28 @@ def assert_one_result_per_attempt(
     return events
 
 
+def assert_counts_match_the_table(harness: Harness, workers: list[Any]) -> None:
+    """The workers' /migrations/summary (counts kept at each write, rebuilt once per
+    assignment) add up to the statuses in the table's changelog, every customer of it."""
+    last: dict[str, Any] = {}
+
+    def agree() -> bool:
+        summaries = [get_json(f"{w.url}/migrations/summary")[1] or {} for w in workers]
+        if any(s.get("counting") != [] for s in summaries):
+            return False
+        counted: Counter[str] = Counter()
+        for summary in summaries:
+            counted.update(summary["by_status"])
+        truth = Counter(s["status"] for s in harness.all_states().values())
+        last.update(counted=dict(counted), truth=dict(truth))
+        return counted == truth
+
+    try:
+        wait_for(agree, timeout=30, interval=0.5)
+    except AssertionError:
+        raise AssertionError(f"summary counts differ from the table: {last}") from None
+
+
 def committed_within(harness: Harness, ends: dict[int, int]) -> dict[int, int | None]:
     """The group's committed offsets, asserting none is past ``ends`` (the first new event)."""
     committed = {p: c for p, (c, _) in harness.group_offsets().items()}
@@ -627,6 +649,7 @@ def test_worker_killed_mid_run_resumes_without_duplicates(
     assert {cid: s["status"] for cid, s in states.items()} == dict.fromkeys(ids, "COMPLETED")
     assert_one_result_per_attempt(harness, ids, before, states)
     assert_v2_matches(harness, ids, states)
+    assert_counts_match_the_table(harness, [second])  # rebuilt from the kept volume + live
 
 
 @STORES
@@ -656,6 +679,32 @@ def test_a_kill_between_the_result_and_the_state_loses_no_result_event(
         assert status == 200, (cid, body)
         assert (body["status"], body["attempt"]) == ("COMPLETED", states[cid]["attempt"]), cid
     assert_one_result_per_attempt(harness, ids, before, states)
+
+
+def test_records_written_by_an_attempt_killed_before_its_audit_are_not_taken_for_preexisting(
+    harness, customer_pool, exclusive_worker, tmp_path
+):
+    """Killed after V2 committed the customers' graphs, before the audit: the next attempt finds
+    the records in V2 (Salesforce says "updated"). The ledger must not call them updated (a
+    rollback would then leave what this project created, as if it had been there before): it
+    records them as uncertain, the run says why, and rollback keeps and names them."""
+    ids = customer_pool.take(2)
+    env = {"MIGRATION_BATCH_SIZE": "2", "MIGRATION_DATA_DIR": str(tmp_path / "volume")}
+    before = harness.attempts(ids)
+    first = exclusive_worker(**env, MIGRATION_FAULT_KILL_AT="between-load-and-audit")
+    harness.enqueue(ids)
+    wait_for(first.exited, timeout=60, interval=0.1)
+    assert first.returncode == -9, first.exit_report()
+
+    second = exclusive_worker(**env)
+    states = harness.wait_terminal(second, ids, before, timeout=90)
+    runs = harness.audit_runs(ids)
+    for cid in ids:
+        run = run_of(runs, cid, states[cid]["attempt"])
+        assert run["status"] == "COMPLETED"
+        assert ("INTERRUPTED_ATTEMPT", cid, "Account") in issue_codes(run["issues"]), run
+        actions = {a for _, _, a in harness.ledger(cid)}
+        assert actions == {"uncertain"}, (cid, actions)  # the attempt-1 writes were ours
 
 
 # --- 3b. two workers share the group; one is killed, the other finishes its work -------------
@@ -695,6 +744,9 @@ def test_two_workers_share_partitions_and_the_survivor_finishes_a_killed_peers_w
     assert_one_result_per_attempt(harness, ids, before, states)
     assert_v2_matches(harness, ids, states)
     wait_for(lambda: readiness(second)[1].get("assigned_partitions") == alone, timeout=30)
+    # Its counts, kept incrementally across the rebalances and the peer's death, agree with
+    # the table (the changelog): the summary of the survivor, which now owns every partition.
+    assert_counts_match_the_table(harness, [second])
 
 
 # --- 7. PostgreSQL down mid-run -----------------------------------------------------------------

@@ -25,22 +25,6 @@ def _v2_contact(harness, customer_id: str) -> dict | None:
     return rows[0] if rows else None
 
 
-def _ledger(dsn: str, customer_id: str) -> list[tuple[str, str, str]]:
-    import psycopg2
-
-    conn = psycopg2.connect(dsn, connect_timeout=5)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT object, v2_id, action FROM migration_record WHERE customer_id = %s "
-                "ORDER BY id",
-                (customer_id,),
-            )
-            return [tuple(row) for row in cur.fetchall()]
-    finally:
-        conn.close()
-
-
 def test_verify_drift_missing_rollback_and_migrate_again(
     harness, customer_pool, shared_worker, tmp_path: Path
 ):
@@ -76,7 +60,7 @@ def test_verify_drift_missing_rollback_and_migrate_again(
     assert status == 200 and body["verification"]["verdict"] == "DRIFT", body
 
     # Rollback: the plan first, then for real.
-    created_before = [(o, v) for o, v, a in _ledger(harness.devstack.database_url, drifted)]
+    created_before = [(o, v) for o, v, a in harness.ledger(drifted)]
     ok, plan = harness.run(run_rollback(settings, [drifted], execute=False))
     assert ok and f"delete {len(set(created_before))} record(s)" in plan, plan
     assert harness.v2_record_ids([drifted])["Account"], "a dry run deletes nothing"
@@ -90,7 +74,7 @@ def test_verify_drift_missing_rollback_and_migrate_again(
     assert events[drifted][-1]["status"] == "ROLLED_BACK"
     run = [r for r in audit_runs(harness.devstack.database_url, [drifted])][-1]
     assert run["status"] == "ROLLED_BACK"
-    ledger = _ledger(harness.devstack.database_url, drifted)
+    ledger = harness.ledger(drifted)
     assert {v for _, v, a in ledger if a == "deleted"} == {v for _, v in created_before}
 
     # The id map keeps the history: created, then deleted.

@@ -171,3 +171,18 @@ def test_rollback_deletes_created_children_first_and_keeps_updated(spec) -> None
         }
     )
     assert [r.v2_id for r in plan_rollback(ledger, spec, [ACC])[ACC].delete] == ["A1"]
+
+
+def test_rollback_keeps_and_names_records_found_after_an_interrupted_attempt(spec) -> None:
+    """Never deleted (they may have been there before), never hidden among the updated."""
+    row = {"customer_id": ACC, "object": "Account", "legacy_id": ACC}
+    ledger = [
+        {**row, "v2_id": "A1", "action": "uncertain"},
+        {**row, "object": "Case", "legacy_id": "k", "v2_id": "K1", "action": "updated"},
+        {**row, "object": "Contact", "legacy_id": CON, "v2_id": "C1", "action": "created"},
+        {**row, "object": "Contact", "legacy_id": CON, "v2_id": "C1", "action": "uncertain"},
+    ]
+    plan = plan_rollback(ledger, spec, [ACC])[ACC]
+    assert [r.v2_id for r in plan.keep_uncertain] == ["A1"]
+    assert [r.v2_id for r in plan.keep_updated] == ["K1"]
+    assert [r.v2_id for r in plan.delete] == ["C1"]  # seen created once: ours
