@@ -70,6 +70,7 @@ def register(
     """The console's views and heartbeat; call before web.register (route order matters)."""
     console = register_views(app, settings, table, runtime, health, counts)
     app.service(HeartbeatService(console))
+    app.service(console.sessions)  # sign-outs shared by the workers
     if settings.console_public and not settings.dev_mode:
         log.warning(
             "MIGRATION_CONSOLE_PUBLIC=true outside dev mode: customer pages are served without "

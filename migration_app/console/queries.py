@@ -279,3 +279,33 @@ async def record_action(
             "detail": detail,
         },
     )
+
+
+# -- console sign-outs, shared by the workers (console.auth: sessions) --
+
+_REVOKE_SESSION = """
+INSERT INTO console_session_revoked (nonce, issued_at, expires_at)
+VALUES (%(nonce)s, %(issued_at)s, to_timestamp(%(expires_at)s))
+ON CONFLICT (nonce) DO NOTHING"""
+
+# Live rows only, newest first, at most `limit` (the in-memory set's bound); expired rows go.
+_REVOKED_SESSIONS = """
+SELECT nonce, issued_at FROM console_session_revoked WHERE expires_at > now()
+ORDER BY issued_at DESC LIMIT %(limit)s"""
+
+_FORGET_EXPIRED_SESSIONS = "DELETE FROM console_session_revoked WHERE expires_at <= now()"
+
+
+async def revoke_session(audit: AuditStore, *, nonce: str, issued_at: int, expires_at: int) -> None:
+    await audit.execute(
+        _REVOKE_SESSION, {"nonce": nonce, "issued_at": issued_at, "expires_at": expires_at}
+    )
+
+
+async def revoked_sessions(audit: AuditStore, limit: int) -> list[tuple[str, int]]:
+    rows = await audit.fetch(_REVOKED_SESSIONS, {"limit": limit})
+    return [(row["nonce"], int(row["issued_at"])) for row in rows]
+
+
+async def forget_expired_sessions(audit: AuditStore) -> None:
+    await audit.execute(_FORGET_EXPIRED_SESSIONS)

@@ -32,6 +32,7 @@ import migration_app.console.queries as queries
 from migration_app import enqueue, faust_introspection
 from migration_app.audit_errors import AuditError
 from migration_app.console.auth import (
+    ANONYMOUS,
     COOKIE_PATH,
     SESSION_COOKIE,
     SESSION_MAX_AGE,
@@ -41,6 +42,7 @@ from migration_app.console.auth import (
     same_origin,
 )
 from migration_app.console.format import FILTERS
+from migration_app.console.sessions import SessionSync
 from migration_app.customer_status import CustomerStatus
 from migration_app.events import MIGRATE, ROLLBACK
 from migration_app.health import Health
@@ -69,6 +71,8 @@ class ActionSpec:
     description: str
     available: bool
     reason: str = ""
+    #: the operator must type the customer id to confirm (an action that deletes V2 records)
+    typed_confirmation: bool = False
 
 
 ACTIONS: dict[str, ActionSpec] = {
@@ -97,8 +101,22 @@ ACTIONS: dict[str, ActionSpec] = {
         "Delete what the migration created for this customer in V2 (as `migration-app "
         "rollback --yes`): the owning worker deletes, marks it ROLLED_BACK and audits it.",
         True,
+        typed_confirmation=True,
     ),
 }
+
+
+def confirmation_problem(spec: ActionSpec, customer_id: str, form: Any) -> str:
+    """'' when the operator confirmed the action; else what is missing. The typed customer id
+    of a rollback is checked here, on the server: the form's ``required`` is only a hint."""
+    if form.get("confirm") != "yes":
+        return "not confirmed (send confirm=yes)"
+    if spec.typed_confirmation and str(form.get("confirm_id", "")).strip() != customer_id:
+        return (
+            f"{spec.label} deletes this customer's V2 records: type the customer id to confirm "
+            "(confirm_id)"
+        )
+    return ""
 
 
 def templates() -> jinja2.Environment:
@@ -147,15 +165,20 @@ class Console:
             settings.console_read_token.reveal(),
             public=settings.console_public,
         )
+        self.sessions = SessionSync(self.auth, runtime.audit)
         self.env = templates()
         self.static = static_files()
         self._overview: tuple[float, queries.Overview] | None = None
         self._overview_lock = asyncio.Lock()
         self._refresh_task: asyncio.Future[queries.Overview] | None = None
 
+    def who(self, request: Request) -> Principal:
+        """The caller of ``request`` (a wrong Bearer token counts against its address)."""
+        return self.auth.principal(request.headers, request.cookies, client_address(request))
+
     def can_read(self, request: Request) -> bool:
         """For other views that show personal data (web.py's state JSON)."""
-        return self.auth.principal(request.headers, request.cookies).can_read
+        return self.who(request).can_read
 
     # -- data --
 
@@ -226,6 +249,7 @@ class Console:
         principal: Principal,
         *,
         status: int = 200,
+        headers: dict[str, str] | None = None,
         **context: Any,
     ) -> Response:
         html = self.env.get_template(template).render(
@@ -236,7 +260,7 @@ class Console:
         )
         # CSP, nosniff, Cache-Control: no-store: on every response, by web_server (pages
         # forwarded by the table router included)
-        return view.html(html, status=status)
+        return view.html(html, status=status, headers=headers)
 
     def refuse(self, view: View, request: Request, principal: Principal) -> Response:
         """401: browsers get the login form (with a way back), scripts a JSON error."""
@@ -254,6 +278,12 @@ class Console:
             next=str(request.rel_url),
             message="Customer data is personal data: sign in with a console token.",
         )
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (behind an ingress: the proxy's; X-Forwarded-For is not trusted, any
+    client could write one to dodge the sign-in throttle)."""
+    return str(getattr(request, "remote", "") or "")
 
 
 def wants_json(request: Request) -> bool:
@@ -318,7 +348,7 @@ def register(
     @app.page("/migrations/", name="console-overview")
     class OverviewView(View):
         async def get(self, request: Request) -> Response:
-            principal = console.auth.principal(request.headers, request.cookies)
+            principal = console.who(request)
             return console.render(
                 self,
                 "overview.html",
@@ -332,7 +362,7 @@ def register(
         """The overview's live part, swapped in by console.js every few seconds."""
 
         async def get(self, request: Request) -> Response:
-            principal = console.auth.principal(request.headers, request.cookies)
+            principal = console.who(request)
             return console.render(
                 self,
                 "_overview_live.html",
@@ -367,7 +397,7 @@ def register(
     @app.page("/migrations/customers", name="console-customers")
     class CustomersView(View):
         async def get(self, request: Request) -> Response:
-            principal = console.auth.principal(request.headers, request.cookies)
+            principal = console.who(request)
             if not principal.can_read:
                 return console.refuse(self, request, principal)
             flt = _filter(request)
@@ -416,7 +446,7 @@ def register(
         """Rendered by the worker that owns the customer's partition (its table state)."""
 
         async def get(self, request: Request, customer_id: str) -> Response:
-            principal = console.auth.principal(request.headers, request.cookies)
+            principal = console.who(request)
             if not principal.can_read:
                 return console.refuse(self, request, principal)
             try:
@@ -434,7 +464,7 @@ def register(
 
         @app.table_route(table=table, match_info="customer_id")
         async def _routed(self, request: Request, customer_id: str) -> Response:
-            principal = console.auth.principal(request.headers, request.cookies)
+            principal = console.who(request)
             if not principal.can_read:  # the owner checks again: never trust the forwarder
                 return console.refuse(self, request, principal)
             return await self._render(request, customer_id, principal)
@@ -508,7 +538,7 @@ def register(
         """GET: the confirmation step (a form with a CSRF token). POST: do it, log it."""
 
         async def get(self, request: Request, customer_id: str, action: str) -> Response:
-            principal = console.auth.principal(request.headers, request.cookies)
+            principal = console.who(request)
             spec = ACTIONS.get(action)
             if spec is None:
                 return self.text("unknown action", status=404)
@@ -524,20 +554,25 @@ def register(
             )
 
         async def post(self, request: Request, customer_id: str, action: str) -> Response:
-            principal = console.auth.principal(request.headers, request.cookies)
+            principal = console.who(request)
             spec = ACTIONS.get(action)
             if spec is None:
                 return self.json({"error": "unknown action"}, status=404)
             if not principal.can_act:
                 return self._forbidden(request, principal)
             form = await request.post()  # type: ignore[attr-defined]
-            host = request.headers.get("Host", "")
-            if not same_origin(request.headers, host) or not console.auth.csrf_ok(
-                principal, customer_id, action, str(form.get("csrf", ""))
+            if not console.auth.csrf_ok(
+                principal,
+                customer_id,
+                action,
+                str(form.get("csrf", "")),
+                request.headers,
+                request.headers.get("Host", ""),
             ):
                 return self.json({"error": "CSRF check failed: confirm from the form"}, status=403)
-            if form.get("confirm") != "yes":
-                return self.json({"error": "not confirmed (send confirm=yes)"}, status=400)
+            problem = confirmation_problem(spec, customer_id, form)
+            if problem:
+                return self.json({"error": problem}, status=400)
             if not spec.available:
                 return self.json({"error": f"{spec.label}: {spec.reason}"}, status=409)
             outcome, detail = "enqueued", ""
@@ -604,7 +639,7 @@ def register(
     @app.page("/migrations/login", name="console-login")
     class LoginView(View):
         async def get(self, request: Request) -> Response:
-            principal = console.auth.principal(request.headers, request.cookies)
+            principal = console.who(request)
             return console.render(
                 self,
                 "login.html",
@@ -618,20 +653,35 @@ def register(
             target = safe_next(str(form.get("next", "")))
             if not same_origin(request.headers, request.headers.get("Host", "")):
                 return self.json({"error": "cross-site login refused"}, status=403)
-            token = console.auth.by_secret(str(form.get("token", "")))
-            if token is None:
+            address = client_address(request)
+            wait = console.auth.throttle.retry_after(address)
+            if wait:
                 return console.render(
                     self,
                     "login.html",
-                    console.auth.principal({}, {}),
+                    ANONYMOUS,
+                    status=429,
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                    next=target,
+                    message="Too many failed sign-ins from your address: wait a minute.",
+                )
+            token = console.auth.by_secret(str(form.get("token", "")))
+            if token is None:
+                console.auth.failed_sign_in(address, "form")
+                return console.render(
+                    self,
+                    "login.html",
+                    ANONYMOUS,
                     status=401,
                     next=target,
                     message="That token is not valid.",
                 )
+            console.auth.throttle.succeeded(address)
+            log.info("console: %s signed in from %s", token.name, address or "unknown address")
             response = redirect(self, target)
             response.set_cookie(  # type: ignore[attr-defined]
                 SESSION_COOKIE,
-                console.auth.session_value(token),
+                console.auth.new_session(token),
                 path=COOKIE_PATH,
                 max_age=SESSION_MAX_AGE,
                 httponly=True,
@@ -644,6 +694,13 @@ def register(
     @app.page("/migrations/logout", name="console-logout")
     class LogoutView(View):
         async def post(self, request: Request) -> Response:
+            """The session ends here at once, on the other workers at their next sync."""
+            if not same_origin(request.headers, request.headers.get("Host", "")):
+                return self.json({"error": "cross-site sign-out refused"}, status=403)
+            session = console.auth.end_session(request.cookies.get(SESSION_COOKIE, ""))
+            if session is not None:
+                await console.sessions.share(session)
+                log.info("console: %s signed out", session.name)
             response = redirect(self, "/migrations/")
             response.del_cookie(SESSION_COOKIE, path=COOKIE_PATH)  # type: ignore[attr-defined]
             return response
