@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -14,6 +15,7 @@ from devstack.probes import http_ok
 from devstack.process import ChildProcess, StartError, StartInterrupted
 from devstack.progress import enqueue_seeded, render_summary, show_progress
 from devstack.stack import DevStack, DevStackConfig
+from migration_app.redaction import has_password, redact_dsn
 
 
 def worker_process(
@@ -99,6 +101,19 @@ def _progress_stop(
     return done
 
 
+def export_lines(env: dict[str, str]) -> list[str]:
+    """Shell ``export`` lines pointing a worker at the stack. A value holding a password (the
+    external database you gave in MIGRATION_DATABASE_URL) is not printed: you have it already,
+    and a terminal's scrollback or a CI log is no place for it."""
+    lines = []
+    for key, value in env.items():
+        if has_password(value):
+            lines.append(f"  # {key}: yours, unchanged ({redact_dsn(value)}): keep it exported")
+        else:
+            lines.append(f"  export {key}={shlex.quote(value)}")
+    return lines
+
+
 def print_urls(urls: dict[str, str], out: Callable[[str], None] = print) -> None:
     width = max(len(name) for name in urls)
     for name, url in urls.items():
@@ -128,8 +143,8 @@ def run_devstack(config: DevStackConfig) -> int:
             print("dev services are up:")
             print_urls(stack.urls())
             print("\npoint a worker at them with:")
-            for key, value in stack.env().items():
-                print(f"  export {key}={value}")
+            for line in export_lines(stack.env()):
+                print(line)
             print("\nCtrl-C stops everything.", flush=True)
             return _supervise(stop, lambda: stack.processes)
         finally:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from importlib import metadata
 from typing import Any, Protocol
 
 import aiohttp
+
+from migration_app.redaction import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -85,39 +86,6 @@ def http_check(
             return {"http_status": resp.status}
 
     return check
-
-
-# --- secrets never leave the process -----------------------------------------------------------
-
-_URL_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)([^:/@\s]*):([^@/\s]+)@")
-_KEY_VALUE = re.compile(
-    r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key|access_token|session_?id|sid|sig"
-    r"|signature)(\"?\s*[=:]\s*\"?)([^\"&\s,;}]+)"
-)
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}")
-_AUTH_HEADER = re.compile(
-    r"(?i)\b(authorization\"?\s*[:=]\s*\"?)(?!bearer|basic|token)([^\"\s,;}]+)"
-)
-MAX_ERROR_CHARS = 500
-
-
-class Scrubber:
-    """Removes credentials from error text: URL passwords, key=value secrets, auth headers and
-    any known secret value (the settings' ``Secret`` fields)."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for value in self._secrets:
-            text = text.replace(value, "***")
-        text = _URL_USERINFO.sub(r"\1\2:***@", text)
-        text = _KEY_VALUE.sub(r"\1\2***", text)
-        text = _AUTH_SCHEME.sub(r"\1 ***", text)
-        text = _AUTH_HEADER.sub(r"\1***", text)
-        if len(text) > MAX_ERROR_CHARS:
-            text = text[:MAX_ERROR_CHARS] + "..."
-        return text
 
 
 # --- running checks ----------------------------------------------------------------------------

@@ -37,8 +37,8 @@ from migration_app.health import (
     CheckResult,
     Health,
     HealthAggregator,
-    Scrubber,
 )
+from migration_app.redaction import Scrubber
 from migration_app.settings import Secret, Settings
 from migration_app.table_recovery import ReplayCounter
 
@@ -143,13 +143,17 @@ def build(
     checks: CheckRegistry,
     *,
     app_state: Callable[[], AppState] = AppState,
+    live_secrets: Callable[[], Iterable[str | None]] | None = None,
 ) -> Observability:
-    """The framework-free part of install(): usable from a test or another web framework."""
+    """The framework-free part of install(): usable from a test or another web framework.
+
+    ``live_secrets``: credentials that exist only while running (the Salesforce clients' access
+    tokens), scrubbed from health errors like the configured ones."""
     aggregator = HealthAggregator(
         checks,
         timeout=settings.health_check_timeout,
         ttl=settings.health_cache_ttl,
-        scrub=Scrubber(secret_values(settings)),
+        scrub=Scrubber(secret_values(settings), live=live_secrets),
         on_result=_record_check,
     )
     lag = LoopLagMonitor()
@@ -206,10 +210,16 @@ def install(
     table_name: str = "migration_state",
     replays: ReplayCounter | None = None,
     customer_counts: metrics.CustomerCounts | None = None,
+    live_secrets: Callable[[], Iterable[str | None]] | None = None,
 ) -> Observability:
     """Register the views, the kafka check, the events sensor and the start/stop service."""
     checks.register("kafka", faust_introspection.kafka_check(app), critical=True)
-    obs = build(settings, checks, app_state=lambda: faust_introspection.app_state(app, replays))
+    obs = build(
+        settings,
+        checks,
+        app_state=lambda: faust_introspection.app_state(app, replays),
+        live_secrets=live_secrets,
+    )
     obs.audit_lookup = audit_lookup
     obs.consumer_lag = lambda: faust_introspection.consumer_lag(app)
     obs.customer_counts = customer_counts

@@ -69,6 +69,11 @@ class Runtime(Service):
         if client.api_remaining is not None:
             metrics.SALESFORCE_API_REMAINING.labels(org=org).set(client.api_remaining)
 
+    def access_tokens(self) -> list[str | None]:
+        """The credentials these clients hold right now (not configured anywhere): the orgs'
+        current sessions, for the scrubber of error text."""
+        return [self.sf1.access_token, self.sf2.access_token]
+
     async def on_start(self) -> None:
         await self.registry.start()
         await self.sf1.start()

@@ -135,6 +135,13 @@ class SalesforceClient:
         return self.api_max - self.api_used
 
     @property
+    def access_token(self) -> str | None:
+        """The current session id (OAuth access token), None before the first login: only for
+        the scrubber that keeps it out of error text."""
+        sf = self._sf
+        return sf.session_id if sf is not None else None
+
+    @property
     def instance_url(self) -> str | None:
         """The org's instance URL once logged in (None before): the base of record links."""
         sf = self._sf

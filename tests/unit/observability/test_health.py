@@ -14,9 +14,9 @@ from migration_app.health import (
     CheckRegistry,
     Health,
     HealthAggregator,
-    Scrubber,
     format_uptime,
 )
+from migration_app.redaction import Scrubber
 
 
 class FakeClock:
