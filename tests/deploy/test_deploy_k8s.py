@@ -99,7 +99,8 @@ def test_configmap_keys_are_settings(config: dict[str, str]) -> None:
 def test_configmap_values_pass_settings_validation(
     config: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    placeholders = {name: "placeholder" for name in SECRET_SETTINGS}
+    # one distinct value per secret, long enough for a token (migration_app.tokens)
+    placeholders = {name: f"placeholder-of-{name.lower()}" for name in SECRET_SETTINGS}
     placeholders["MIGRATION_DATABASE_URL"] = "postgresql://user@db:5432/migration"
     # The mounted key files, as the pod sees them (the settings read and parse them at start).
     key, _ = ensure_jwt_key_pair(tmp_path_factory.mktemp("keys"))
