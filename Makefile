@@ -41,11 +41,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Throughput and API calls per customer (results/latest.json), then the replay storm: 20,000
+# duplicate events of 200 COMPLETED customers (results/replay_storm.json). ARGS="--only replay"
+# or ARGS="--only throughput" runs one section.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
 # Ready time and RSS after a kill -9 at 20,000 and 100,000 customers, memory:// vs rocksdb://
-# (ARGS="--million" adds 1,000,000); writes benchmarks/results/recovery.json.
+# (ARGS="--million" adds 1,000,000), then the restarted worker's idle CPU-s/s and CPU ms per
+# /migrations/summary call; writes benchmarks/results/recovery.json.
 bench-recovery: $(STAMP)
 	$(BIN)/python -m benchmarks.recovery $(ARGS)
 

@@ -9,9 +9,14 @@ benchmarks/results/latest.json. See benchmarks/README.md for the method.
 Both load strategies (graph, collections) run at two latency models: a flat --latency-ms per
 call, and the same plus --per-record-ms per record saved (real orgs spend time per record).
 
+A replay storm follows (`benchmarks/replay_storm.py`): duplicate events of COMPLETED customers,
+skipped per second by the worker (issue 23); `--only throughput` or `--only replay` runs one.
+
 Run: .venv/bin/python -m benchmarks.run [--customers 2000] [--latency-ms 50] [--per-record-ms 2]
      [--strategies graph,collections] [--baseline-customers 100]
      [--batch-size 200 | --batch-size 100,200,500] [--quick]
+     [--only throughput|replay] [--replays 20000] [--replay-customers 200]
+     [--replay-stores rocksdb://,memory://] [--replay-timeout 120]
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ PROFILES = ("flat", "per_record")
 #: flat latency, one batch at a time (MIGRATION_PIPELINE_DEPTH=1): the strategies' own difference
 #: in round trips, before pipelining hides latency behind CPU work
 SERIAL = "flat_depth1"
+#: `make bench`'s sections: end-to-end throughput (this module), the replay storm (replay_storm)
+SECTIONS = ("throughput", "replay")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +90,8 @@ class BenchOptions:
     profile_seconds: float = 0.0  # >0: take the worker's CPU profile while it migrates
     serial: bool = True  # also run each strategy at MIGRATION_PIPELINE_DEPTH=1 (SERIAL)
     repeat: int = 3  # runs of each flat setting; the median one is reported (a noisy shared VM)
+    sections: tuple[str, ...] = SECTIONS
+    replay: Any = None  # replay_storm.ReplayOptions (imported lazily: it imports this module)
 
     @property
     def default_strategy(self) -> str:
@@ -854,6 +863,12 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         help="take the worker's CPU profile for N s (<= 60) from the start of the enqueue; "
         "saved as <output stem>-<strategy>-b<batch>-profile.txt next to the results",
     )
+    parser.add_argument(
+        "--only", choices=SECTIONS, default=None, help="run one section (default: both)"
+    )
+    from benchmarks import replay_storm
+
+    replay_storm.add_arguments(parser, prefix="replay-")
     args = parser.parse_args(argv)
     customers = args.customers or (200 if args.quick else 2000)
     baseline = args.baseline_customers
@@ -862,6 +877,18 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     sizes = tuple(int(s) for s in str(args.batch_size).split(",") if s.strip())
     if not sizes or min(sizes) < 1 or customers < 1 or baseline < 0:
         parser.error("sizes and customers must be positive")
+    try:
+        replay = replay_storm.options_from(
+            args,
+            prefix="replay-",
+            quick=args.quick,
+            output=args.output.with_name("replay_storm.json"),
+            keep_state=args.keep_state,
+            worker_env=tuple(args.worker_env),
+            profile_seconds=min(args.profile_seconds, 60.0),
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     return BenchOptions(
         customers=customers,
         latency_ms=args.latency_ms,
@@ -877,6 +904,8 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         profile_seconds=min(args.profile_seconds, 60.0),
         serial=not args.no_serial,
         repeat=1 if args.quick else max(1, args.repeat),
+        sections=(args.only,) if args.only else SECTIONS,
+        replay=replay,
     )
 
 
@@ -888,6 +917,25 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    report = None
+    if "throughput" in opts.sections:
+        report = run_throughput(opts)
+        print_table(report)
+        print(f"written to {opts.output}")
+    if "replay" in opts.sections:
+        from benchmarks import replay_storm
+
+        replay = replay_storm.run_section(opts.replay)
+        if report is not None:  # both sections' figures in latest.json
+            report["replay_storm"] = {k: v for k, v in replay.items() if k != "machine"}
+            opts.output.write_text(json.dumps(report, indent=2) + "\n")
+        replay_storm.print_table(replay)
+        print(f"written to {opts.replay.output}")
+    return 0
+
+
+def run_throughput(opts: BenchOptions) -> dict[str, Any]:
+    """Every strategy and latency profile, each on a fresh stack; the report, written."""
     started = datetime.now(UTC)
     root = Path(tempfile.mkdtemp(prefix="migration-bench-"))
     runs = []
@@ -914,9 +962,7 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(opts, runs, started)
     opts.output.parent.mkdir(parents=True, exist_ok=True)
     opts.output.write_text(json.dumps(report, indent=2) + "\n")
-    print_table(report)
-    print(f"written to {opts.output}")
-    return 0
+    return report
 
 
 if __name__ == "__main__":
