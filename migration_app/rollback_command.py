@@ -69,7 +69,15 @@ async def run_rollback(
     before: dict[str, int] = {}
     refused = []
     for cid in ids:
-        state = (await worker_state(settings, cid)).get("state") or {}
+        report = await worker_state(settings, cid)
+        if report.get("http_status") in (401, 403):
+            lines.append(
+                f"cannot read customer states from the worker ({report.get('state_error')}): "
+                "set MIGRATION_CONSOLE_READ_TOKEN (or MIGRATION_OPERATOR_TOKEN) to a token the "
+                "worker accepts; nothing was rolled back"
+            )
+            return False, "\n".join(lines)
+        state = report.get("state") or {}
         if state.get("status") == CustomerStatus.IN_PROGRESS:
             refused.append(cid)
             lines.append(f"{cid}: REFUSED: being migrated right now; try again when it finishes")

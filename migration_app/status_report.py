@@ -45,6 +45,7 @@ async def worker_state(settings: Settings, customer_id: str) -> dict[str, Any]:
             session.get(url, headers=headers) as response,
         ):
             body = json.loads(await response.text() or "{}")
+            report["http_status"] = response.status
             report["state"] = body if response.status == 200 else None
             if response.status != 200:
                 report["state_error"] = body.get("error", f"HTTP {response.status}")

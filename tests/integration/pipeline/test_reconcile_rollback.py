@@ -11,9 +11,10 @@ import pytest
 
 from migration_app.id_map import export_id_map
 from migration_app.rollback_command import run_rollback
+from migration_app.settings import Secret
 from migration_app.verify_command import run_verify
 from tests.conftest import wait_for
-from tests.integration.pipeline.conftest import audit_runs
+from tests.integration.pipeline.conftest import READ_TOKEN, audit_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -29,8 +30,11 @@ def test_verify_drift_missing_rollback_and_migrate_again(
     harness, customer_pool, shared_worker, tmp_path: Path
 ):
     # The commands ask the worker for customer state (status, rollback): point them at it.
+    # The operator's CLI with the console's read token, as the worker it asks is deployed.
     settings = dataclasses.replace(
-        harness.settings, web_port=int(shared_worker.url.rsplit(":", 1)[1])
+        harness.settings,
+        web_port=int(shared_worker.url.rsplit(":", 1)[1]),
+        console_read_token=Secret(READ_TOKEN),
     )
     ids = customer_pool.take(6)
     states = harness.migrate(shared_worker, ids, timeout=90)
@@ -64,6 +68,11 @@ def test_verify_drift_missing_rollback_and_migrate_again(
     ok, plan = harness.run(run_rollback(settings, [drifted], execute=False))
     assert ok and f"delete {len(set(created_before))} record(s)" in plan, plan
     assert harness.v2_record_ids([drifted])["Account"], "a dry run deletes nothing"
+    # Without a token the worker's state view answers 401: refused at once, nothing published.
+    no_token = dataclasses.replace(settings, console_read_token=Secret(""))
+    ok, text = harness.run(run_rollback(no_token, [drifted], execute=True), timeout=30)
+    assert not ok and "MIGRATION_CONSOLE_READ_TOKEN" in text, text
+    assert harness.v2_record_ids([drifted])["Account"], "nothing rolled back without a token"
     ok, text = harness.run(run_rollback(settings, [drifted], execute=True), timeout=120)
     assert ok, text
     assert all(not found for found in harness.v2_record_ids([drifted]).values())
