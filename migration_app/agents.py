@@ -57,6 +57,11 @@ def register(
                 await in_flight.submit(events)
 
     app.agent(source, name=AGENT_NAME, concurrency=settings.concurrency)(migrate)
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
+        processor.forget_partitions()
+
     return processor
 
 

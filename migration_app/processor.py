@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,6 +79,9 @@ ACK_WAIT_LOG_INTERVAL = 10.0
 #: customers whose completing event came again and whose state was written once more (a bound on
 #: the memory of ``_restate_once``; past it the set starts over)
 RESTATED_MAX = 100_000
+#: customers remembered as COMPLETED (with the event that completed them), so a replay storm
+#: decides each duplicate without a table read; ~100 bytes each
+COMPLETED_CACHE_MAX = 200_000
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class BatchProcessor:
         self._in_flight: set[str] = set()
         self._released = asyncio.Condition()
         self._restated: set[str] = set()
+        self._completed: dict[str, str] = {}  # customer -> correlation id of its completing event
 
     async def handle(self, events: Sequence[EventT]) -> None:
         """One batch start to end (``prepare``, ``claim``, ``run``)."""
@@ -135,6 +140,7 @@ class BatchProcessor:
         """
         latest: dict[str, CustomerReadyForMigration] = {}
         sources: dict[str, EventT] = {}  # the event each customer's table writes belong to
+        seen: Counter[str] = Counter()  # events per customer (all duplicates if it is skipped)
         with metrics.BATCH_STAGE_SECONDS.labels(stage="decode").time():
             for event in events:
                 request = await self._decode(event)
@@ -143,8 +149,10 @@ class BatchProcessor:
                     force = request.force or (previous.force if previous else False)
                     latest[request.customer_id] = request.derive(force=force)
                     sources[request.customer_id] = event
+                    seen[request.customer_id] += 1
         for cid in [c for c, r in latest.items() if self._is_duplicate(r, sources[c])]:
             del latest[cid]
+            metrics.DUPLICATE_EVENTS.inc(seen[cid])
         if not latest:
             return None
         return ClaimedBatch(latest, sources)
@@ -161,21 +169,35 @@ class BatchProcessor:
         cid = request.customer_id
         if request.action == ROLLBACK or request.force or cid in self._in_flight:
             return False
-        state: MigrationState | None = self.table.get(cid.encode())
-        if not should_skip(state, force=False):
-            return False
-        metrics.DUPLICATE_EVENTS.inc()
-        if state is not None and state.correlation_id == request.correlation_id:
-            self._restate_once(cid, state, source)
+        completed_by = self._completed.get(cid)
+        if completed_by is None:  # not known here yet: read the table (RocksDB get + decode)
+            state: MigrationState | None = self.table.get(cid.encode())
+            if not should_skip(state, force=False) or state is None:
+                return False
+            completed_by = self._remember_completed(cid, state.correlation_id)
+        if completed_by == request.correlation_id and cid not in self._restated:
+            self._restate_once(cid, self.table[cid.encode()], source)
         return True
+
+    def _remember_completed(self, customer_id: str, correlation_id: str) -> str:
+        """Which event completed the customer, so its replays cost no table read (bounded:
+        past COMPLETED_CACHE_MAX entries it starts over)."""
+        if len(self._completed) >= COMPLETED_CACHE_MAX:
+            self._completed.clear()
+        self._completed[customer_id] = correlation_id
+        return correlation_id
+
+    def forget_partitions(self) -> None:
+        """Partitions were revoked: another worker may write these customers now, so what this
+        one remembers of them (COMPLETED, re-stated) no longer holds."""
+        self._completed.clear()
+        self._restated.clear()
 
     def _restate_once(self, customer_id: str, state: MigrationState, source: EventT) -> None:
         """The very event that completed the customer, again: perhaps replayed because a
         kill -9 came after RocksDB stored the state but before the changelog had it. Writing
         the same state once more puts it in the changelog, for standbys and the next owner.
         Once per customer per process (bounded), so a replay storm writes almost nothing."""
-        if customer_id in self._restated:
-            return
         if len(self._restated) >= RESTATED_MAX:
             self._restated.clear()
         self._restated.add(customer_id)
@@ -262,6 +284,10 @@ class BatchProcessor:
         move the customer in that partition's counts (``old``: the value replaced, if any)."""
         with faust_internals.current_event(source):
             self.table[customer_id.encode()] = state
+        if state.status == CustomerStatus.COMPLETED.value:
+            self._remember_completed(customer_id, state.correlation_id)
+        else:
+            self._completed.pop(customer_id, None)
         self.counts.record(
             source.message.partition,
             Counted.of(old) if old is not None else None,

@@ -206,6 +206,7 @@ class FakeTable(dict):
         super().__init__()
         self.log = log
         self.writes: list[tuple[str, MigrationState, Any]] = []
+        self.reads = 0  # table.get calls (a RocksDB get and a decode each, in a worker)
 
     def __setitem__(self, key: bytes, state: MigrationState) -> None:
         ref = streams._current_event.get(None)
@@ -215,8 +216,12 @@ class FakeTable(dict):
         self.log.append(("table", cid, state.status))
         super().__setitem__(key, state)
 
+    def get(self, key: bytes, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
     def state(self, customer_id: str) -> MigrationState | None:
-        return self.get(customer_id.encode())
+        return dict.get(self, customer_id.encode())
 
 
 # topics ---------------------------------------------------------------------------------------

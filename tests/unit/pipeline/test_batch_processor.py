@@ -586,3 +586,27 @@ async def test_the_completing_event_replayed_restates_once_for_the_changelog(h: 
     assert h.table.writes[0][2].message.partition == 2
     assert h.pipeline.calls == [] and h.results.sent == []
     assert h.processor.counts.by_status() == {}  # the same state again: counts unchanged
+
+
+async def test_every_replayed_event_is_counted_and_known_completions_need_no_table_read(
+    h: Harness,
+) -> None:
+    before = metrics.REGISTRY.get_sample_value("migration_app_duplicate_events_total") or 0.0
+    await h.handle(customer_event(ACC1))  # migrated here: remembered as COMPLETED
+    reads = h.table.reads
+
+    await h.handle(*(customer_event(ACC1, offset=i, correlation_id="c") for i in range(1, 4)))
+    await h.handle(customer_event(ACC1, offset=4, correlation_id="c"))
+
+    after = metrics.REGISTRY.get_sample_value("migration_app_duplicate_events_total")
+    assert after - before == 4  # three collapsed into one request, then one more
+    assert h.table.reads == reads  # decided from what the processor remembers
+    assert len(h.pipeline.calls) == 1
+
+
+async def test_a_revocation_forgets_what_the_processor_remembers(h: Harness) -> None:
+    await h.handle(customer_event(ACC1))
+    h.processor.forget_partitions()  # another worker may own ACC1 now
+    reads = h.table.reads
+    await h.handle(customer_event(ACC1, offset=1, correlation_id="c"))
+    assert h.table.reads == reads + 1
