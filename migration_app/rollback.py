@@ -41,31 +41,23 @@ async def roll_back(
         outcome = CustomerOutcome(
             request=request, status=CustomerStatus.ROLLED_BACK, started_at=started
         )
-        for kept in plan.keep_updated:
-            outcome.issues.append(
-                Issue(
-                    WARNING,
-                    spec.by_target(kept.object).source,
-                    kept.legacy_id,
-                    None,
-                    "KEPT_UPDATED",
-                    f"{kept.object} {kept.v2_id} existed before the migration (updated, not "
-                    "created): left in V2",
-                )
-            )
-        for kept in plan.keep_uncertain:
-            outcome.issues.append(
-                Issue(
-                    WARNING,
-                    spec.by_target(kept.object).source,
-                    kept.legacy_id,
-                    None,
-                    "KEPT_UNCERTAIN",
-                    f"{kept.object} {kept.v2_id} was found in V2 after an interrupted attempt: "
-                    "it may have been created by this migration; left in V2, delete it by hand "
-                    "if it was",
-                )
-            )
+        for code, kept_records, why in (
+            (
+                "KEPT_UPDATED",
+                plan.keep_updated,
+                "existed before the migration (updated, not created): left in V2",
+            ),
+            (
+                "KEPT_UNCERTAIN",
+                plan.keep_uncertain,
+                "was found in V2 after an interrupted attempt: it may have been created by "
+                "this migration; left in V2, delete it by hand if it was",
+            ),
+        ):
+            for kept in kept_records:
+                source = spec.by_target(kept.object).source
+                message = f"{kept.object} {kept.v2_id} {why}"
+                outcome.issues.append(Issue(WARNING, source, kept.legacy_id, None, code, message))
         for chunk in chunked(plan.delete, MAX_DELETE_IDS):
             results = await target.delete_collection([r.v2_id for r in chunk])
             for record, result in zip(chunk, results, strict=True):
