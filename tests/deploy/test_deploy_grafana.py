@@ -30,6 +30,8 @@ METRICS = {
     "migration_app_leak_suspect",
     "migration_app_consumer_lag",
     "migration_app_table_changelog_replayed_total",
+    "migration_app_duplicate_events_total",
+    "migration_app_customers",
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 # Computed at scrape time by RuntimeCollector (only once bound to a running worker).
@@ -40,6 +42,7 @@ RUNTIME_GAUGES = {
     "migration_app_rss_bytes",
     "migration_app_loop_lag_seconds",
     "migration_app_consumer_lag",
+    "migration_app_customers",
 }
 
 
