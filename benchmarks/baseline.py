@@ -19,9 +19,9 @@ from devstack.stack import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 from migration_app.migration.customer_transform import transform_customer
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.spec import MappingSpec
-from migration_app.reference_cache import reference_queries
-from migration_app.salesforce_http import HttpSettings, build_session
-from migration_app.salesforce_login import SANDBOX_MY_DOMAIN
+from migration_app.salesforce.http import HttpSettings, build_session
+from migration_app.salesforce.login import SANDBOX_MY_DOMAIN
+from migration_app.worker.reference_cache import reference_queries
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from devstack.sandbox.ids import IdFactory
 from devstack.sandbox.schema import v1_schema
 from devstack.sandbox.seed import seed_v1
 from devstack.sandbox.store import Store
-from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
+from migration_app.salesforce.http import HttpSettings, build_session, login_domain_for
 
 RESULTS = Path(__file__).parent / "results" / "sandbox.json"
 PAGE_SOQL = (

@@ -17,10 +17,10 @@ import time
 
 import psycopg2
 
-from migration_app.audit import AuditSettings, AuditStore
-from migration_app.console import queries
-from migration_app.console.auth import Principal, Role
-from migration_app.console.views import DEPENDENCIES, templates
+from migration_app.audit import console_queries as queries
+from migration_app.audit.store import AuditSettings, AuditStore
+from migration_app.web.console.auth import Principal, Role
+from migration_app.web.console.views import DEPENDENCIES, templates
 
 SCHEMA = "bench_console"
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from migration_app.debug.profiler import DEFAULT_INTERVAL, sample_stacks
+from migration_app.ops.debug.profiler import DEFAULT_INTERVAL, sample_stacks
 
 RESULTS = Path(__file__).parent / "results" / "profiler_overhead.json"
 

@@ -77,7 +77,7 @@ from devstack.probes import free_port
 from devstack.stack import DevStack, DevStackConfig
 from migration_app.app import APP_ID
 from migration_app.client_config import bootstrap_servers
-from migration_app.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, load_schema
+from migration_app.contracts.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, load_schema
 from migration_app.settings import Settings
 
 GOAL_DUPLICATES_PER_S = 10_000.0

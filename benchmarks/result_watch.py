@@ -16,7 +16,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from migration_app.client_config import bootstrap_servers
-from migration_app.schemas import RESULT_TOPIC
+from migration_app.contracts.schemas import RESULT_TOPIC
 from migration_app.settings import Settings
 
 POLL_MS = 50

@@ -52,10 +52,10 @@ from devstack.dev import worker_process
 from devstack.probes import free_port, postgres_ok
 from devstack.process import ChildProcess
 from devstack.stack import DevStack, DevStackConfig, sandbox_process
-from migration_app.customer_status import TERMINAL_STATUSES
-from migration_app.enqueue import publish
+from migration_app.contracts.customer_status import TERMINAL_STATUSES
 from migration_app.migration.spec import load_mapping
 from migration_app.settings import Settings
+from migration_app.worker.publisher import publish
 
 RESULTS_DIR = Path(__file__).parent / "results"
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -499,8 +499,8 @@ async def measure_verify(settings: Settings, ids: list[str]) -> dict[str, Any]:
     from collections import Counter
 
     from migration_app.client_config import salesforce_config
-    from migration_app.salesforce import SalesforceClient
-    from migration_app.verification import verify_customers
+    from migration_app.salesforce.client import SalesforceClient
+    from migration_app.verify.execution import verify_customers
 
     calls: Counter[str] = Counter()
 

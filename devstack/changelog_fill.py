@@ -18,9 +18,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from migration_app.app import APP_ID, TABLE_NAME
-from migration_app.customer_status import CustomerStatus
-from migration_app.migration_state import MigrationState
+from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.settings import Settings
+from migration_app.worker.migration_state import MigrationState
 
 CHANGELOG_TOPIC = f"{APP_ID}-{TABLE_NAME}-changelog"
 

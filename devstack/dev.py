@@ -15,7 +15,7 @@ from devstack.probes import http_ok
 from devstack.process import ChildProcess, StartError, StartInterrupted
 from devstack.progress import enqueue_seeded, render_summary, show_progress
 from devstack.stack import DevStack, DevStackConfig
-from migration_app.redaction import has_password, redact_dsn
+from migration_app.ops.redaction import has_password, redact_dsn
 
 
 def worker_process(

@@ -10,9 +10,9 @@ import time
 import urllib.request
 from typing import Any, TextIO
 
-from migration_app.customer_status import TERMINAL_STATUSES
-from migration_app.enqueue import publish
+from migration_app.contracts.customer_status import TERMINAL_STATUSES
 from migration_app.settings import Settings
+from migration_app.worker.publisher import publish
 
 
 def seeded_customer_ids(sf1_url: str) -> list[str]:

@@ -17,7 +17,7 @@ from devstack.keys import ensure_jwt_key_pair
 from devstack.probes import http_ok, kafka_metadata_ok, owns_listener, postgres_ok, reported_url
 from devstack.process import ChildProcess
 from devstack.state_lock import StateDirLock
-from migration_app.redaction import redact_dsn
+from migration_app.ops.redaction import redact_dsn
 from migration_app.settings import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 
 log = logging.getLogger(__name__)

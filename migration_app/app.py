@@ -13,19 +13,21 @@ import aiohttp
 import faust
 from faust.types import TableT, TopicT
 
-from migration_app import agents, console, web, web_server
-from migration_app.health import CheckRegistry
-from migration_app.kafka_consumer import Transport as RewindingTransport
-from migration_app.migration_state import MigrationState
-from migration_app.observability import Observability
-from migration_app.observability import install as install_observability
-from migration_app.runtime import Runtime
-from migration_app.schemas import CUSTOMER_TOPIC, DLQ_TOPIC, RESULT_TOPIC
+from migration_app.contracts.schemas import CUSTOMER_TOPIC, DLQ_TOPIC, RESULT_TOPIC
+from migration_app.ops.health import CheckRegistry
+from migration_app.ops.observability import Observability
+from migration_app.ops.observability import install as install_observability
+from migration_app.ops.shutdown import guarded_worker
+from migration_app.ops.table_recovery import ReplayCounter
 from migration_app.settings import Settings
-from migration_app.shutdown import guarded_worker
-from migration_app.state_counts import StateCounts
-from migration_app.state_counts_keeper import StateCountsKeeper
-from migration_app.table_recovery import ReplayCounter
+from migration_app.web import console, state_views
+from migration_app.web import server as web_server
+from migration_app.worker import agents
+from migration_app.worker.kafka_consumer import Transport as RewindingTransport
+from migration_app.worker.migration_state import MigrationState
+from migration_app.worker.runtime import Runtime
+from migration_app.worker.state_counts import StateCounts
+from migration_app.worker.state_counts_keeper import StateCountsKeeper
 
 APP_ID = "migration-app"
 TABLE_NAME = "migration_state"
@@ -184,9 +186,11 @@ def build(settings: Settings) -> Components:
         counts=counts,
     )
     # The operator console first: its fixed paths (/migrations/customers, /login, ...) must be
-    # matched before web.py's /migrations/{customer_id} placeholder.
+    # matched before state_views's /migrations/{customer_id} placeholder.
     operator_console = console.register(
         app, settings, migration_state, runtime, observability.health, counts
     )
-    web.register(app, migration_state, runtime, can_read=operator_console.can_read, counts=counts)
+    state_views.register(
+        app, migration_state, runtime, can_read=operator_console.can_read, counts=counts
+    )
     return components

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from migration_app import fault_points, tokens
+from migration_app import tokens
+from migration_app.worker import fault_points
 
 ENV_PREFIX = "MIGRATION_"
 

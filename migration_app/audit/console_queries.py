@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from migration_app.audit import AuditStore
+from migration_app.audit.store import AuditStore
 
 #: A worker row older than this is ignored (the worker is gone; its partitions moved).
 HEARTBEAT_FRESH_S = 30

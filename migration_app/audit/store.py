@@ -8,7 +8,7 @@ Why it looks like this:
   the pipeline audits ~100 customers per batch and one round trip per row would dominate.
 - Connection trouble (PostgreSQL down, timeouts) raises :class:`AuditUnavailable`, a transient
   error: the pipeline pauses and retries instead of marking customers done without audit.
-- Schema migrations are the packaged ``audit_sql/NNNN_*.sql`` files, applied at start in one
+- Schema migrations are the packaged ``audit/sql/NNNN_*.sql`` files, applied at start in one
   transaction under an advisory lock, so many workers starting at once apply each file once.
 """
 
@@ -30,9 +30,9 @@ import aiopg
 import psycopg2
 import psycopg2.extensions
 
-from migration_app.audit_errors import AuditError, AuditUnavailable
-from migration_app.customer_status import TERMINAL_STATUSES
-from migration_app.redaction import redact_dsn
+from migration_app.audit.errors import AuditError, AuditUnavailable
+from migration_app.contracts.customer_status import TERMINAL_STATUSES
+from migration_app.ops.redaction import redact_dsn
 
 log = logging.getLogger(__name__)
 
@@ -223,9 +223,9 @@ class Migration:
 
 
 def load_migrations() -> list[Migration]:
-    """The packaged ``audit_sql/NNNN_name.sql`` files, in version order (blocking file I/O)."""
+    """The packaged ``audit/sql/NNNN_name.sql`` files, in version order (blocking file I/O)."""
     found: dict[int, Migration] = {}
-    for entry in resources.files("migration_app").joinpath("audit_sql").iterdir():
+    for entry in resources.files("migration_app.audit").joinpath("sql").iterdir():
         match = _MIGRATION_FILE.match(entry.name)
         if not match:
             continue

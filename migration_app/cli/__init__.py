@@ -41,7 +41,7 @@ def _command(argv: list[str]) -> str | None:
 
 
 def _standalone(name: str, argv: list[str]) -> int:
-    from migration_app.commands import DEVSTACK_MISSING
+    from migration_app.cli.commands import DEVSTACK_MISSING
 
     try:
         module = importlib.import_module(STANDALONE_SERVERS[name])
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from faust.cli.faust import cli
 
-    import migration_app.commands  # noqa: F401  (defining the commands registers them)
+    import migration_app.cli.commands  # noqa: F401  (defining the commands registers them)
 
     cli.help = HELP
 

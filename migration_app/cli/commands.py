@@ -153,7 +153,7 @@ class enqueue(SettingsCommand):
         dry_run: bool,
         force: bool,
     ) -> None:
-        from migration_app.enqueue import publish
+        from migration_app.worker.publisher import publish
 
         ids = list(customer_ids)
         if id_file:
@@ -168,7 +168,7 @@ class enqueue(SettingsCommand):
 
 
 async def _v1_account_ids(settings: Settings) -> list[str]:
-    from migration_app.salesforce import SalesforceClient
+    from migration_app.salesforce.client import SalesforceClient
 
     client = SalesforceClient(salesforce_config(settings, "sf1"))
     await client.start()
@@ -187,7 +187,7 @@ class status(SettingsCommand):
     ]
 
     async def run(self, customer_ids: tuple[str, ...], as_json: bool) -> None:  # type: ignore[override]
-        from migration_app.status_report import customer_status
+        from migration_app.cli.status import customer_status
 
         for customer_id in customer_ids:
             report = await customer_status(self.settings, customer_id)
@@ -224,7 +224,7 @@ class preflight(SettingsCommand):
     """Check the mapping against both orgs' describe metadata and connectivity."""
 
     async def run(self) -> None:  # type: ignore[override]
-        from migration_app.preflight_live import run_preflight
+        from migration_app.cli.preflight import run_preflight
 
         ok, text = await run_preflight(self.settings)
         self.say(text)
@@ -244,7 +244,7 @@ class idmap(SettingsCommand):
     async def run(  # type: ignore[override]
         self, sobject: str | None, out_file: str | None, page_size: int
     ) -> None:
-        from migration_app.id_map import export_id_map
+        from migration_app.cli.id_map import export_id_map
 
         rows = await export_id_map(self.settings, out_file, sobject=sobject, page_size=page_size)
         if out_file:
@@ -272,7 +272,7 @@ class verify(SettingsCommand):
         since: str | None,
         as_json: bool,
     ) -> None:
-        from migration_app.verify_command import run_verify
+        from migration_app.verify.command import run_verify
 
         ok, text = await run_verify(
             self.settings,
@@ -307,7 +307,7 @@ class rollback(SettingsCommand):
     async def run(  # type: ignore[override]
         self, customer_ids: tuple[str, ...], dry_run: bool, yes: bool, wait_s: float
     ) -> None:
-        from migration_app.rollback_command import run_rollback
+        from migration_app.rollback.command import run_rollback
 
         ok, text = await run_rollback(
             self.settings, list(customer_ids), execute=yes and not dry_run, wait_s=wait_s

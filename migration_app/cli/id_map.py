@@ -8,7 +8,7 @@ import io
 import sys
 from typing import IO
 
-from migration_app.audit import AuditStore
+from migration_app.audit.store import AuditStore
 from migration_app.client_config import audit_config
 from migration_app.settings import Settings
 

@@ -14,10 +14,10 @@ from migration_app.migration.mapping_check import (
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec, load_mapping
-from migration_app.reference_cache import reference_queries
-from migration_app.salesforce import SalesforceClient
-from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.salesforce.client import SalesforceClient
+from migration_app.salesforce.errors import SalesforcePermanentError, SalesforceTransientError
 from migration_app.settings import Settings
+from migration_app.worker.reference_cache import reference_queries
 
 
 async def run_preflight(settings: Settings) -> tuple[bool, str]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from migration_app.audit import AuditStore
-from migration_app.audit_errors import AuditUnavailable
+from migration_app.audit.errors import AuditUnavailable
+from migration_app.audit.store import AuditStore
 from migration_app.client_config import audit_config
 from migration_app.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Faust records mirroring the Avro contracts in ``migration_app/schemas``.
+"""Faust records mirroring the Avro contracts in ``migration_app/contracts/schemas``.
 
 The wire format is Avro (see ``avro.py``); these records are what agents and tables hold. The
 ``to_avro``/``from_avro`` helpers convert to and from the plain dicts fastavro reads and writes,

@@ -10,10 +10,10 @@ from typing import Any
 import faust
 from faust.types import TP, Message
 
-from migration_app import metrics, table_recovery
 from migration_app.compat import faust_internals
-from migration_app.health import AppState
-from migration_app.table_recovery import ReplayCounter
+from migration_app.ops import metrics, table_recovery
+from migration_app.ops.health import AppState
+from migration_app.ops.table_recovery import ReplayCounter
 
 log = logging.getLogger(__name__)
 

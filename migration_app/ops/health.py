@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from migration_app.redaction import Scrubber
+from migration_app.ops.redaction import Scrubber
 
 log = logging.getLogger(__name__)
 

@@ -22,25 +22,25 @@ import faust
 import mode
 from faust.web import Request, Response, View
 
-from migration_app import faust_introspection, metrics
-from migration_app.debug import views as debug_views
-from migration_app.debug.heap import HeapProfiler
-from migration_app.debug.looplag import LoopLagMonitor
-from migration_app.debug.monitor import AppMonitor, MonitorOps, start_monitor, stop_monitor
-from migration_app.debug.process import RecentStats
-from migration_app.debug.profiler import SamplingProfiler
-from migration_app.debug.tasks import source_traceback
-from migration_app.debug.watchdog import LeakDetector, Watchdog
-from migration_app.health import (
+from migration_app.ops import faust_introspection, metrics
+from migration_app.ops.debug import views as debug_views
+from migration_app.ops.debug.heap import HeapProfiler
+from migration_app.ops.debug.looplag import LoopLagMonitor
+from migration_app.ops.debug.monitor import AppMonitor, MonitorOps, start_monitor, stop_monitor
+from migration_app.ops.debug.process import RecentStats
+from migration_app.ops.debug.profiler import SamplingProfiler
+from migration_app.ops.debug.tasks import source_traceback
+from migration_app.ops.debug.watchdog import LeakDetector, Watchdog
+from migration_app.ops.health import (
     AppState,
     CheckRegistry,
     CheckResult,
     Health,
     HealthAggregator,
 )
-from migration_app.redaction import Scrubber
+from migration_app.ops.redaction import Scrubber
+from migration_app.ops.table_recovery import ReplayCounter
 from migration_app.settings import Secret, Settings
-from migration_app.table_recovery import ReplayCounter
 
 log = logging.getLogger(__name__)
 

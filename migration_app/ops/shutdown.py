@@ -23,8 +23,8 @@ import time
 
 import faust
 
-from migration_app.debug.tasks import all_tasks, format_groups, group_tasks
-from migration_app.debug.threads import format_threads
+from migration_app.ops.debug.tasks import all_tasks, format_groups, group_tasks
+from migration_app.ops.debug.threads import format_threads
 
 log = logging.getLogger(__name__)
 

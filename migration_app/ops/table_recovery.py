@@ -14,8 +14,8 @@ from typing import Any
 import faust
 from faust.types import EventT
 
-from migration_app import metrics
 from migration_app.compat import faust_internals
+from migration_app.ops import metrics
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import fastavro
 from fastavro.read import SchemaResolutionError
 
-from migration_app.registry_errors import (
+from migration_app.registry.errors import (
     EncodeError,
     PoisonMessage,
 )
 
 if TYPE_CHECKING:
-    from migration_app.registry import RegistryClient
+    from migration_app.registry.client import RegistryClient
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")

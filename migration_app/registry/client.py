@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from migration_app.registry_errors import RegistryRejected, RegistryUnavailable, SchemaNotFound
+from migration_app.registry.errors import RegistryRejected, RegistryUnavailable, SchemaNotFound
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPT = f"{CONTENT_TYPE}, application/vnd.schemaregistry+json, application/json"

@@ -9,16 +9,16 @@ import time
 from collections import Counter
 from typing import Any
 
-from migration_app.audit import AuditStore
+from migration_app.audit.store import AuditStore
+from migration_app.cli.status import worker_state
 from migration_app.client_config import audit_config
-from migration_app.customer_status import CustomerStatus
-from migration_app.enqueue import publish
-from migration_app.events import ROLLBACK
-from migration_app.migration.rollback_plan import plan_rollback
+from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.contracts.events import ROLLBACK
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import load_mapping
+from migration_app.rollback.plan import plan_rollback
 from migration_app.settings import Settings
-from migration_app.status_report import worker_state
+from migration_app.worker.publisher import publish
 
 POLL_S = 1.0
 

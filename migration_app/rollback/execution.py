@@ -7,13 +7,13 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from migration_app.audit import LedgerEntry
-from migration_app.customer_status import CustomerStatus
+from migration_app.audit.store import LedgerEntry
+from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.issues import ERROR, WARNING, Issue
 from migration_app.migration.plan import chunked
-from migration_app.migration.rollback_plan import plan_rollback
 from migration_app.migration.spec import MappingSpec
-from migration_app.pipeline import CustomerOutcome, MigrationRequest
+from migration_app.rollback.plan import plan_rollback
+from migration_app.worker.pipeline import CustomerOutcome, MigrationRequest
 
 MAX_DELETE_IDS = 200  # sObject Collections delete: at most 200 ids per call
 ALREADY_GONE = "ENTITY_IS_DELETED"

@@ -28,13 +28,13 @@ from simple_salesforce.exceptions import (
 )
 
 from migration_app.backoff import backoff_delays
-from migration_app.salesforce_errors import (
+from migration_app.salesforce.errors import (
     SalesforceAuthError,
     SalesforcePermanentError,
     SalesforceTransientError,
 )
-from migration_app.salesforce_http import HttpSettings, build_session
-from migration_app.salesforce_login import LoginSettings, obtain_session, warn_if_legacy
+from migration_app.salesforce.http import HttpSettings, build_session
+from migration_app.salesforce.login import LoginSettings, obtain_session, warn_if_legacy
 from migration_app.settings import DEFAULT_API_VERSION, Secret
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce import SalesforceLogin
 
-from migration_app.salesforce_http import login_domain_for
+from migration_app.salesforce.http import login_domain_for
 from migration_app.settings import SOAP_LOGIN_RETIREMENT, Secret
 
 log = logging.getLogger(__name__)

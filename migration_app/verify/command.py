@@ -7,14 +7,14 @@ import random
 from collections import Counter
 from datetime import datetime
 
-from migration_app.audit import AuditStore
+from migration_app.audit.store import AuditStore
 from migration_app.client_config import audit_config, salesforce_config
-from migration_app.migration.reconcile import MATCH, SEVERITY
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import load_mapping
-from migration_app.salesforce import SalesforceClient
+from migration_app.salesforce.client import SalesforceClient
 from migration_app.settings import Settings
-from migration_app.verification import audit_rows, verify_customers
+from migration_app.verify.execution import audit_rows, verify_customers
+from migration_app.verify.plan import MATCH, SEVERITY
 
 SHOWN_DETAILS = 5
 

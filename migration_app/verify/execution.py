@@ -16,11 +16,15 @@ from typing import Any, Protocol
 
 from mode import Service
 
-from migration_app import metrics
-from migration_app.audit_errors import AuditError
+from migration_app.audit.errors import AuditError
 from migration_app.migration.customer_transform import transform_customer
 from migration_app.migration.plan import chunked
-from migration_app.migration.reconcile import (
+from migration_app.migration.reference_rules import ReferenceData
+from migration_app.migration.salesforce_ids import is_salesforce_id
+from migration_app.migration.spec import MappingSpec
+from migration_app.ops import metrics
+from migration_app.salesforce.errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.verify.plan import (
     Key,
     Verdict,
     compare_customer,
@@ -28,11 +32,7 @@ from migration_app.migration.reconcile import (
     v2_path,
     v2_select,
 )
-from migration_app.migration.reference_rules import ReferenceData
-from migration_app.migration.salesforce_ids import is_salesforce_id
-from migration_app.migration.spec import MappingSpec
-from migration_app.reference_cache import ReferenceCache
-from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.worker.reference_cache import ReferenceCache
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Faust web views: /migrations/summary and /migrations/{customer_id} (JSON for scripts).
 
-The HTML pages under /migrations/ are the operator console (``migration_app.console``).
+The HTML pages under /migrations/ are the operator console (``migration_app.web.console``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from faust.types import TableT
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 
-from migration_app.audit_errors import AuditError
+from migration_app.audit.errors import AuditError
 from migration_app.compat import faust_internals
-from migration_app.runtime import Runtime
-from migration_app.state_counts import StateCounts
+from migration_app.worker.runtime import Runtime
+from migration_app.worker.state_counts import StateCounts
 
 log = logging.getLogger(__name__)
 

@@ -9,17 +9,17 @@ import faust
 from faust.types import StreamT, TableT, TopicT
 
 from migration_app.compat import faust_internals
-from migration_app.fault_points import FaultPoints
-from migration_app.in_flight import InFlightBatches
-from migration_app.processor import BatchProcessor
-from migration_app.runtime import Runtime
 from migration_app.settings import Settings
-from migration_app.state_counts import StateCounts
+from migration_app.worker.fault_points import FaultPoints
+from migration_app.worker.in_flight import InFlightBatches
+from migration_app.worker.processor import BatchProcessor
+from migration_app.worker.runtime import Runtime
+from migration_app.worker.state_counts import StateCounts
 
 log = logging.getLogger(__name__)
 
 #: The agent's name, as it was when the agent was a module-level function (logs, `faust agents`).
-AGENT_NAME = "migration_app.agents.migrate"
+AGENT_NAME = "migration_app.worker.agents.migrate"
 
 
 def register(

@@ -10,7 +10,7 @@ import time
 
 import faust
 
-from migration_app.customer_status import TERMINAL_STATUSES, CustomerStatus
+from migration_app.contracts.customer_status import TERMINAL_STATUSES, CustomerStatus
 
 
 class MigrationState(faust.Record, serializer="json"):

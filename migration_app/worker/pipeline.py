@@ -24,9 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from migration_app import metrics
-from migration_app.audit import LedgerEntry
-from migration_app.customer_status import CustomerStatus
+from migration_app.audit.store import LedgerEntry
+from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
 from migration_app.migration.graph_plan import (
     CustomerGraph,
@@ -41,7 +40,8 @@ from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
-from migration_app.salesforce_errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
+from migration_app.ops import metrics
+from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 
 EXTRACT_IDS_PER_QUERY = 200
 HALTED = "PROCESSING_HALTED"

@@ -35,40 +35,40 @@ from typing import Any
 
 from faust.types import EventT, TableT, TopicT
 
-from migration_app import metrics
-from migration_app.audit import RunRecord
-from migration_app.audit_errors import AuditUnavailable
-from migration_app.avro import dlq_headers
+from migration_app.audit.errors import AuditUnavailable
+from migration_app.audit.store import RunRecord
 from migration_app.backoff import backoff_delays
 from migration_app.client_config import load_options
 from migration_app.compat import faust_internals
-from migration_app.customer_status import CustomerStatus
-from migration_app.events import (
+from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.contracts.events import (
     ROLLBACK,
     CustomerMigrationResult,
     CustomerReadyForMigration,
     MigrationIssue,
 )
-from migration_app.fault_points import FaultPoints
+from migration_app.contracts.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT
 from migration_app.migration.issues import ERROR, Issue
-from migration_app.migration_state import (
+from migration_app.ops import metrics
+from migration_app.registry.avro import dlq_headers
+from migration_app.registry.errors import PoisonMessage, RegistryUnavailable
+from migration_app.rollback.execution import roll_back
+from migration_app.salesforce.errors import (
+    SalesforceAuthError,
+    SalesforcePermanentError,
+    SalesforceTransientError,
+)
+from migration_app.worker.fault_points import FaultPoints
+from migration_app.worker.migration_state import (
     MigrationState,
     finished,
     new_state,
     should_skip,
     started,
 )
-from migration_app.pipeline import CustomerOutcome, MigrationPipeline, MigrationRequest
-from migration_app.registry_errors import PoisonMessage, RegistryUnavailable
-from migration_app.rollback import roll_back
-from migration_app.runtime import Runtime
-from migration_app.salesforce_errors import (
-    SalesforceAuthError,
-    SalesforcePermanentError,
-    SalesforceTransientError,
-)
-from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT
-from migration_app.state_counts import Counted, StateCounts
+from migration_app.worker.pipeline import CustomerOutcome, MigrationPipeline, MigrationRequest
+from migration_app.worker.runtime import Runtime
+from migration_app.worker.state_counts import Counted, StateCounts
 
 log = logging.getLogger(__name__)
 

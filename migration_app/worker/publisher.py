@@ -9,11 +9,16 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
-from migration_app.avro import AvroCodec, encode_key
 from migration_app.client_config import producer_config, registry_config
-from migration_app.events import MIGRATE, CustomerReadyForMigration
-from migration_app.registry import RegistryClient
-from migration_app.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, RESULT_SUBJECT, load_schema
+from migration_app.contracts.events import MIGRATE, CustomerReadyForMigration
+from migration_app.contracts.schemas import (
+    CUSTOMER_SUBJECT,
+    CUSTOMER_TOPIC,
+    RESULT_SUBJECT,
+    load_schema,
+)
+from migration_app.registry.avro import AvroCodec, encode_key
+from migration_app.registry.client import RegistryClient
 from migration_app.settings import Settings
 
 

@@ -14,18 +14,18 @@ from typing import Any
 
 from mode import Service
 
-from migration_app import metrics
-from migration_app.audit import AuditStore
-from migration_app.avro import AvroCodec
+from migration_app.audit.store import AuditStore
 from migration_app.backoff import backoff_delays
 from migration_app.client_config import audit_config, registry_config, salesforce_config
+from migration_app.contracts.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT, load_schema
 from migration_app.migration.spec import MappingSpec, load_mapping
-from migration_app.reference_cache import ReferenceCache
-from migration_app.registry import RegistryClient
-from migration_app.salesforce import SalesforceClient
-from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT, load_schema
+from migration_app.ops import metrics
+from migration_app.registry.avro import AvroCodec
+from migration_app.registry.client import RegistryClient
+from migration_app.salesforce.client import SalesforceClient
 from migration_app.settings import Settings
-from migration_app.verification import SampledVerifier
+from migration_app.verify.execution import SampledVerifier
+from migration_app.worker.reference_cache import ReferenceCache
 
 log = logging.getLogger(__name__)
 

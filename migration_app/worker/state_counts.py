@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from migration_app.customer_status import TERMINAL_STATUSES
+from migration_app.contracts.customer_status import TERMINAL_STATUSES
 
 THROUGHPUT_WINDOW_S = 60.0
 _TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)

@@ -23,7 +23,7 @@ from faust.types import TP, TableT
 from mode import Service
 
 from migration_app.compat import faust_internals
-from migration_app.state_counts import Counted, StateCounts, Tally, tally_of
+from migration_app.worker.state_counts import Counted, StateCounts, Tally, tally_of
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 from deploy_helpers import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana" / "migration-app.json"
-# The contract with migration_app.metrics (its docstring says: do not rename).
+# The contract with migration_app.ops.metrics (its docstring says: do not rename).
 METRICS = {
     "migration_app_asyncio_tasks",
     "migration_app_threads",
@@ -94,7 +94,7 @@ def test_leak_and_health_panels_exist() -> None:
 
 
 def test_names_match_the_app_registry() -> None:
-    metrics = pytest.importorskip("migration_app.metrics")
+    metrics = pytest.importorskip("migration_app.ops.metrics")
     from prometheus_client.metrics import MetricWrapperBase
 
     declared = set()
@@ -103,7 +103,7 @@ def test_names_match_the_app_registry() -> None:
             for described in value.describe():
                 suffix = "_total" if described.type == "counter" else ""
                 declared.add(described.name + suffix)
-    assert declared, "migration_app.metrics declares no metrics"
+    assert declared, "migration_app.ops.metrics declares no metrics"
     assert declared <= METRICS, f"exported but not on the dashboard: {declared - METRICS}"
     missing = METRICS - RUNTIME_GAUGES - declared
     assert not missing, f"on the dashboard but not declared: {missing}"

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections import deque
 
-from migration_app.debug.owned_task import OwnedTask
+from migration_app.ops.debug.owned_task import OwnedTask
 
 
 class LoopLagMonitor:

@@ -34,7 +34,7 @@ from aiomonitor.termui.commands import (
 )
 
 from migration_app.compat import aiomonitor_internals
-from migration_app.debug.tasks import all_tasks, format_groups, group_tasks
+from migration_app.ops.debug.tasks import all_tasks, format_groups, group_tasks
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from migration_app.compat import python_internals
-from migration_app.debug import threadstate
+from migration_app.ops.debug import threadstate
 
 MAX_SECONDS = 60.0
 DEFAULT_INTERVAL = 0.005
@@ -198,7 +198,7 @@ class Profile:
             "profiles": profiles,
             "name": " | ".join(self.header()[:4]),
             "activeProfileIndex": 0,
-            "exporter": "migration_app.debug.profiler",
+            "exporter": "migration_app.ops.debug.profiler",
             "migration_app": self.summary(),
         }
 

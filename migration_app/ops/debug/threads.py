@@ -13,8 +13,8 @@ import threading
 from collections import defaultdict
 
 from migration_app.compat import python_internals
-from migration_app.debug import threadstate
-from migration_app.debug.tasks import Frame
+from migration_app.ops.debug import threadstate
+from migration_app.ops.debug.tasks import Frame
 
 EXECUTOR_WORKER = "concurrent.futures.thread._worker"
 _POOL_NAME = re.compile(r"^(?:salesforce-)?(?P<pool>.+)_(?P<n>\d+)$")

@@ -18,17 +18,17 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
-from migration_app.debug.heap import HeapProfiler
-from migration_app.debug.process import process_stats
-from migration_app.debug.profiler import MODES, ProfilerBusy, SamplingProfiler
-from migration_app.debug.tasks import (
+from migration_app.ops.debug.heap import HeapProfiler
+from migration_app.ops.debug.process import process_stats
+from migration_app.ops.debug.profiler import MODES, ProfilerBusy, SamplingProfiler
+from migration_app.ops.debug.tasks import (
     CreationSite,
     all_tasks,
     format_groups,
     format_tasks,
     group_tasks,
 )
-from migration_app.debug.threads import format_threads
+from migration_app.ops.debug.threads import format_threads
 
 TEXT = "text/plain"
 PREFIX = "/debug/pprof"

@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from migration_app.debug.owned_task import OwnedTask
-from migration_app.debug.process import process_stats
-from migration_app.debug.tasks import Stack, TaskGroup, all_tasks, group_tasks
+from migration_app.ops.debug.owned_task import OwnedTask
+from migration_app.ops.debug.process import process_stats
+from migration_app.ops.debug.tasks import Stack, TaskGroup, all_tasks, group_tasks
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ import faust
 from faust.types import TableT
 from mode import Service
 
-import migration_app.console.queries as queries
-from migration_app.audit_errors import AuditError
-from migration_app.console.views import Console
-from migration_app.console.views import register as register_views
-from migration_app.health import Health
-from migration_app.runtime import Runtime
+import migration_app.audit.console_queries as queries
+from migration_app.audit.errors import AuditError
+from migration_app.ops.health import Health
 from migration_app.settings import Settings
-from migration_app.state_counts import StateCounts
+from migration_app.web.console.views import Console
+from migration_app.web.console.views import register as register_views
+from migration_app.worker.runtime import Runtime
+from migration_app.worker.state_counts import StateCounts
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from mode import Service
 
-import migration_app.console.queries as queries
-from migration_app.audit import AuditStore
-from migration_app.audit_errors import AuditError
-from migration_app.console.auth import MAX_REVOKED, REVOCATION_SYNC_S, Authenticator, Session
+import migration_app.audit.console_queries as queries
+from migration_app.audit.errors import AuditError
+from migration_app.audit.store import AuditStore
+from migration_app.web.console.auth import MAX_REVOKED, REVOCATION_SYNC_S, Authenticator, Session
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,16 @@ import jinja2
 from faust.types import TableT
 from faust.web import Request, Response, View
 
-import migration_app.console.queries as queries
-from migration_app import enqueue, faust_introspection
-from migration_app.audit_errors import AuditError
-from migration_app.console.auth import (
+import migration_app.audit.console_queries as queries
+from migration_app.audit.errors import AuditError
+from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.contracts.events import MIGRATE, ROLLBACK
+from migration_app.contracts.schemas import CUSTOMER_TOPIC
+from migration_app.ops import faust_introspection
+from migration_app.ops.health import Health
+from migration_app.settings import Settings
+from migration_app.verify.execution import audit_rows, verify_customers
+from migration_app.web.console.auth import (
     ANONYMOUS,
     COOKIE_PATH,
     SESSION_COOKIE,
@@ -41,17 +47,12 @@ from migration_app.console.auth import (
     safe_next,
     same_origin,
 )
-from migration_app.console.format import FILTERS
-from migration_app.console.sessions import SessionSync
-from migration_app.customer_status import CustomerStatus
-from migration_app.events import MIGRATE, ROLLBACK
-from migration_app.health import Health
-from migration_app.runtime import Runtime
-from migration_app.schemas import CUSTOMER_TOPIC
-from migration_app.settings import Settings
-from migration_app.state_counts import StateCounts
-from migration_app.verification import audit_rows, verify_customers
-from migration_app.web import ROUTING_UNAVAILABLE, ensure_routing_metadata
+from migration_app.web.console.format import FILTERS
+from migration_app.web.console.sessions import SessionSync
+from migration_app.web.state_views import ROUTING_UNAVAILABLE, ensure_routing_metadata
+from migration_app.worker import publisher as enqueue
+from migration_app.worker.runtime import Runtime
+from migration_app.worker.state_counts import StateCounts
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def confirmation_problem(spec: ActionSpec, customer_id: str, form: Any) -> str:
 def templates() -> jinja2.Environment:
     """The packaged templates, autoescaped; undefined names fail loudly in tests."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("migration_app.console", "templates"),
+        loader=jinja2.PackageLoader("migration_app.web.console", "templates"),
         autoescape=jinja2.select_autoescape(("html",)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -134,7 +135,7 @@ def templates() -> jinja2.Environment:
 
 def static_files() -> dict[str, bytes]:
     """The static assets, read once at build: served from memory, never from a path."""
-    folder = resources.files("migration_app.console").joinpath("static")
+    folder = resources.files("migration_app.web.console").joinpath("static")
     return {
         entry.name: entry.read_bytes()
         for entry in folder.iterdir()

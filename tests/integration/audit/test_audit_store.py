@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
-from migration_app.audit import AuditSettings, AuditStore, RunRecord, load_migrations
-from migration_app.audit_errors import AuditUnavailable
+from migration_app.audit.errors import AuditUnavailable
+from migration_app.audit.store import AuditSettings, AuditStore, RunRecord, load_migrations
 from migration_app.migration.issues import ERROR, WARNING, Issue
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ import time
 import urllib.error
 import urllib.request
 
-from migration_app.enqueue import publish
 from migration_app.settings import Settings
+from migration_app.worker.publisher import publish
 from tests.conftest import wait_for
 
 

@@ -19,8 +19,8 @@ import pytest
 from devstack.probes import free_port
 from devstack.process import ChildProcess
 from devstack.stack import DevStackConfig, broker_process
+from migration_app.ops.shutdown import FORCED_EXIT_CODE
 from migration_app.settings import Settings
-from migration_app.shutdown import FORCED_EXIT_CODE
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -74,7 +74,7 @@ async def test_health_views_metrics_and_guarded_debug(start_worker) -> None:  # 
             body = await resp.text()
             assert resp.status == 200
         assert body.startswith("task profile: total ")
-        assert "migration_app.debug.looplag.LoopLagMonitor._run" in body
+        assert "migration_app.ops.debug.looplag.LoopLagMonitor._run" in body
         async with http.get(f"{base}/debug/pprof/threads", headers=AUTH) as resp:
             body = await resp.text()
         assert '"MainThread" [event loop]' in body

@@ -17,9 +17,9 @@ from typing import Any
 
 import aiohttp
 
-from migration_app import metrics
-from migration_app.health import CheckRegistry
-from migration_app.observability import install
+from migration_app.ops import metrics
+from migration_app.ops.health import CheckRegistry
+from migration_app.ops.observability import install
 from tests.integration.observability.support import (
     TOKEN,
     SilentServer,

@@ -40,20 +40,20 @@ from devstack.stack import (
     DevStackConfig,
     registry_process,
 )
-from migration_app.avro import AvroCodec
-from migration_app.customer_status import TERMINAL_STATUSES
-from migration_app.enqueue import publish
-from migration_app.registry import RegistryClient, RegistrySettings
-from migration_app.salesforce_http import HttpSettings, build_session
-from migration_app.salesforce_login import SANDBOX_MY_DOMAIN
-from migration_app.schemas import (
+from migration_app.contracts.customer_status import TERMINAL_STATUSES
+from migration_app.contracts.schemas import (
     CUSTOMER_TOPIC,
     DLQ_TOPIC,
     RESULT_SUBJECT,
     RESULT_TOPIC,
     load_schema,
 )
+from migration_app.registry.avro import AvroCodec
+from migration_app.registry.client import RegistryClient, RegistrySettings
+from migration_app.salesforce.http import HttpSettings, build_session
+from migration_app.salesforce.login import SANDBOX_MY_DOMAIN
 from migration_app.settings import Settings
+from migration_app.worker.publisher import publish
 from tests.conftest import (
     DEBUG_TOKEN,
     FAST_GROUP_ENV,

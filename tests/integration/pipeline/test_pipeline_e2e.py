@@ -22,16 +22,16 @@ from aiokafka import AIOKafkaProducer
 
 from devstack.changelog_fill import fill_changelog
 from devstack.sandbox.ids import checksum
-from migration_app.avro import AvroCodec
-from migration_app.customer_status import TERMINAL_STATUSES
-from migration_app.events import CustomerReadyForMigration
-from migration_app.registry import RegistryClient, RegistrySettings
-from migration_app.schemas import (
+from migration_app.contracts.customer_status import TERMINAL_STATUSES
+from migration_app.contracts.events import CustomerReadyForMigration
+from migration_app.contracts.schemas import (
     CUSTOMER_SUBJECT,
     CUSTOMER_TOPIC,
     RESULT_TOPIC,
     load_schema,
 )
+from migration_app.registry.avro import AvroCodec
+from migration_app.registry.client import RegistryClient, RegistrySettings
 from tests.conftest import wait_for
 from tests.integration.pipeline.conftest import (
     OBJECTS,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from migration_app.id_map import export_id_map
-from migration_app.rollback_command import run_rollback
+from migration_app.cli.id_map import export_id_map
+from migration_app.rollback.command import run_rollback
 from migration_app.settings import Secret
-from migration_app.verify_command import run_verify
+from migration_app.verify.command import run_verify
 from tests.conftest import wait_for
 from tests.integration.pipeline.conftest import READ_TOKEN, audit_runs
 

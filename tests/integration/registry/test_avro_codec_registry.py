@@ -17,10 +17,15 @@ import fastavro
 import psutil
 import pytest
 
-from migration_app.avro import HEADER, AvroCodec
-from migration_app.registry import RegistryClient, RegistrySettings
-from migration_app.registry_errors import PoisonMessage, RegistryRejected, RegistryUnavailable
-from migration_app.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT, app_schemas, customer_schema
+from migration_app.contracts.schemas import (
+    CUSTOMER_SUBJECT,
+    RESULT_SUBJECT,
+    app_schemas,
+    customer_schema,
+)
+from migration_app.registry.avro import HEADER, AvroCodec
+from migration_app.registry.client import RegistryClient, RegistrySettings
+from migration_app.registry.errors import PoisonMessage, RegistryRejected, RegistryUnavailable
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
 

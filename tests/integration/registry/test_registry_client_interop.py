@@ -15,9 +15,14 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from schema_registry.client import AsyncSchemaRegistryClient, SchemaRegistryClient
 from schema_registry.client.errors import ClientError
 
-from migration_app.avro import AvroCodec
-from migration_app.registry import RegistryClient, RegistrySettings
-from migration_app.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, app_schemas, customer_schema
+from migration_app.contracts.schemas import (
+    CUSTOMER_SUBJECT,
+    CUSTOMER_TOPIC,
+    app_schemas,
+    customer_schema,
+)
+from migration_app.registry.avro import AvroCodec
+from migration_app.registry.client import RegistryClient, RegistrySettings
 
 V1 = {"type": "record", "name": "Thing", "fields": [{"name": "a", "type": "string"}]}
 V2 = {

@@ -1,5 +1,5 @@
 """Sandbox orgs served in-process (background thread, own loop, ephemeral port) and
-simple-salesforce clients logged in to them through migration_app.salesforce_http."""
+simple-salesforce clients logged in to them through migration_app.salesforce.http."""
 
 from __future__ import annotations
 

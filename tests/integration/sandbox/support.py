@@ -11,7 +11,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from devstack.sandbox import SandboxThread
-from migration_app.salesforce_http import HttpSettings, build_session, login_domain_for
+from migration_app.salesforce.http import HttpSettings, build_session, login_domain_for
 
 V1_CUSTOMERS = 40
 FAST = HttpSettings(connect_timeout=2.0, read_timeout=10.0)

@@ -19,9 +19,9 @@ import requests
 
 from devstack.keys import ensure_jwt_key_pair
 from devstack.sandbox import SandboxConfig, SandboxThread
-from migration_app.salesforce import SalesforceClient, SalesforceSettings
-from migration_app.salesforce_errors import SalesforceAuthError
-from migration_app.salesforce_http import HttpSettings
+from migration_app.salesforce.client import SalesforceClient, SalesforceSettings
+from migration_app.salesforce.errors import SalesforceAuthError
+from migration_app.salesforce.http import HttpSettings
 from migration_app.settings import Secret
 
 pytestmark = pytest.mark.integration
@@ -228,7 +228,7 @@ async def test_no_secret_reaches_the_logs(
 async def test_health_shows_the_org_down_with_salesforces_reason(
     new_org: SandboxThread, other_key: Path
 ) -> None:
-    from migration_app.health import Check, run_check
+    from migration_app.ops.health import Check, run_check
 
     client = SalesforceClient(settings_for(new_org, auth="jwt", private_key_file=str(other_key)))
     await client.start()

@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from devstack.sandbox import SandboxConfig, SandboxThread
-from migration_app.salesforce import SalesforceClient, SalesforceSettings
-from migration_app.salesforce_errors import SalesforcePermanentError, SalesforceTransientError
-from migration_app.salesforce_http import HttpSettings
+from migration_app.salesforce.client import SalesforceClient, SalesforceSettings
+from migration_app.salesforce.errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.salesforce.http import HttpSettings
 from migration_app.settings import Secret
 
 pytestmark = pytest.mark.integration

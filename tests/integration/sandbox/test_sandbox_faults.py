@@ -10,7 +10,7 @@ import requests
 from simple_salesforce import Salesforce, SalesforceGeneralError, SalesforceRefusedRequest
 
 from devstack.sandbox import SandboxConfig, SandboxThread
-from migration_app.salesforce_http import HttpSettings
+from migration_app.salesforce.http import HttpSettings
 from tests.conftest import wait_for
 from tests.integration.sandbox.support import admin, login
 

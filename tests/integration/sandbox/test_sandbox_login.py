@@ -6,7 +6,7 @@ import pytest
 from simple_salesforce import Salesforce, SalesforceAuthenticationFailed, SalesforceExpiredSession
 
 from devstack.sandbox import SandboxThread
-from migration_app.salesforce_http import build_session, login_domain_for
+from migration_app.salesforce.http import build_session, login_domain_for
 from tests.integration.sandbox.support import FAST, admin, login
 
 

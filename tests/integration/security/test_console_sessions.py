@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from migration_app.console.auth import SESSION_COOKIE
+from migration_app.web.console.auth import SESSION_COOKIE
 from tests.integration.security.support import OPERATOR, READER, production_like, served
 
 CUSTOMER = "001000000000042AAA"
@@ -68,7 +68,7 @@ async def test_two_sign_ins_give_two_cookies_and_a_signed_out_cookie_stops_worki
 async def test_failed_sign_ins_are_logged_without_the_secret_and_throttled_per_address(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="migration_app.console")
+    caplog.set_level(logging.INFO, logger="migration_app.web.console")
     guesses = [f"guess-number-{n}-of-the-operator-token-xx" for n in range(5)]
     async with served(production_like(tmp_path)) as (_, base), session() as http:
         for guess in guesses:

@@ -17,8 +17,8 @@ import urllib.request
 
 import pytest
 
-from migration_app.enqueue import publish
 from migration_app.settings import Settings
+from migration_app.worker.publisher import publish
 from tests.conftest import DEBUG_TOKEN, wait_for
 
 OPERATOR = ("ops-sec", "operator-secret-of-the-security-test-01")

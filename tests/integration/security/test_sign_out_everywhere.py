@@ -4,11 +4,11 @@ services over the session's real audit database."""
 
 from __future__ import annotations
 
-from migration_app.audit import AuditStore
+from migration_app.audit.store import AuditStore
 from migration_app.client_config import audit_config
-from migration_app.console.auth import Authenticator
-from migration_app.console.sessions import SessionSync
 from migration_app.settings import Settings
+from migration_app.web.console.auth import Authenticator
+from migration_app.web.console.sessions import SessionSync
 
 TOKENS = ("ops-alice:" + "o" * 40, "carol:" + "r" * 40)
 

@@ -8,28 +8,35 @@ import io
 import fastavro
 import pytest
 
-from migration_app.avro import HEADER, AvroCodec, decode_key, dlq_headers, encode_key, split_frame
-from migration_app.events import (
+from migration_app.contracts.events import (
     CustomerMigrationResult,
     CustomerReadyForMigration,
     MigrationIssue,
     ResultStatus,
 )
-from migration_app.registry import RegistrySettings
-from migration_app.registry_errors import (
-    CodecError,
-    EncodeError,
-    PoisonMessage,
-    RegistryUnavailable,
-    SchemaNotFound,
-)
-from migration_app.schemas import (
+from migration_app.contracts.schemas import (
     CUSTOMER_SUBJECT,
     RESULT_SUBJECT,
     app_schemas,
     customer_schema,
     result_schema,
     subject_for,
+)
+from migration_app.registry.avro import (
+    HEADER,
+    AvroCodec,
+    decode_key,
+    dlq_headers,
+    encode_key,
+    split_frame,
+)
+from migration_app.registry.client import RegistrySettings
+from migration_app.registry.errors import (
+    CodecError,
+    EncodeError,
+    PoisonMessage,
+    RegistryUnavailable,
+    SchemaNotFound,
 )
 
 NOW = dt.datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=dt.UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from migration_app.console.auth import (
+from migration_app.web.console.auth import (
     SESSION_MAX_AGE,
     Authenticator,
     LoginThrottle,
@@ -15,7 +15,7 @@ from migration_app.console.auth import (
     Role,
     Token,
 )
-from migration_app.console.views import ACTIONS, confirmation_problem
+from migration_app.web.console.views import ACTIONS, confirmation_problem
 
 OPS = "ops-alice:" + "o" * 40
 READ = "carol:" + "r" * 40

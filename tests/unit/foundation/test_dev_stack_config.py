@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_app.commands import _stack_config
+from migration_app.cli.commands import _stack_config
 from migration_app.settings import Settings
 
 OPTIONS = {

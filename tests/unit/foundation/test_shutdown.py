@@ -7,12 +7,12 @@ import subprocess
 import sys
 import textwrap
 
-from migration_app.shutdown import FORCED_EXIT_CODE, ShutdownGuard, guarded_worker
+from migration_app.ops.shutdown import FORCED_EXIT_CODE, ShutdownGuard, guarded_worker
 
 SCRIPT = textwrap.dedent(
     """
     import asyncio, logging, sys
-    from migration_app.shutdown import ShutdownGuard
+    from migration_app.ops.shutdown import ShutdownGuard
 
     logging.basicConfig(level=logging.INFO)
 

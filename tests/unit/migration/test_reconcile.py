@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from migration_app.migration.customer_transform import transform_customer
-from migration_app.migration.reconcile import (
+from migration_app.migration.spec import load_mapping
+from migration_app.rollback.plan import plan_rollback
+from migration_app.verify.plan import (
     DRIFT,
     MATCH,
     MISSING,
@@ -16,8 +18,6 @@ from migration_app.migration.reconcile import (
     v2_path,
     v2_select,
 )
-from migration_app.migration.rollback_plan import plan_rollback
-from migration_app.migration.spec import load_mapping
 from tests.mapping_support import field_rules_only
 
 ACC = "001A00000000001AAA"

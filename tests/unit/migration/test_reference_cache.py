@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from migration_app.migration.spec import MappingSpec
-from migration_app.reference_cache import ReferenceCache
+from migration_app.worker.reference_cache import ReferenceCache
 from tests.mapping_support import field_rules_only
 
 

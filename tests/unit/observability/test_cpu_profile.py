@@ -19,12 +19,12 @@ import jsonschema
 import pytest
 
 from migration_app.compat import python_internals
-from migration_app.debug import threadstate
-from migration_app.debug.heap import HeapProfiler
-from migration_app.debug.profiler import Profile, SamplingProfiler, sample_stacks
-from migration_app.debug.tasks import Frame
-from migration_app.debug.threads import format_threads, pool_of
-from migration_app.debug.views import DebugEndpoints
+from migration_app.ops.debug import threadstate
+from migration_app.ops.debug.heap import HeapProfiler
+from migration_app.ops.debug.profiler import Profile, SamplingProfiler, sample_stacks
+from migration_app.ops.debug.tasks import Frame
+from migration_app.ops.debug.threads import format_threads, pool_of
+from migration_app.ops.debug.views import DebugEndpoints
 
 SCHEMA = json.loads((Path(__file__).parent / "speedscope" / "file-format-schema.json").read_text())
 # speedscope's collapsed-stack importer (bg-flamegraph) takes exactly the lines matching this

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from migration_app.debug.heap import HeapProfiler
-from migration_app.debug.profiler import SamplingProfiler, sample_stacks
-from migration_app.debug.views import DebugEndpoints, authorize
+from migration_app.ops.debug.heap import HeapProfiler
+from migration_app.ops.debug.profiler import SamplingProfiler, sample_stacks
+from migration_app.ops.debug.views import DebugEndpoints, authorize
 
 TOKEN = "t0ken-for-tests"
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from migration_app.health import (
+from migration_app.ops.health import (
     DEGRADED,
     DOWN,
     UP,
@@ -16,7 +16,7 @@ from migration_app.health import (
     HealthAggregator,
     format_uptime,
 )
-from migration_app.redaction import Scrubber
+from migration_app.ops.redaction import Scrubber
 
 
 class FakeClock:
@@ -299,7 +299,7 @@ async def test_only_changes_are_logged_and_the_start_is_not_a_warning(
     clock = FakeClock()
     agg = aggregator(reg, ttl=1.0, clock=clock)
 
-    caplog.set_level("INFO", logger="migration_app.health")
+    caplog.set_level("INFO", logger="migration_app.ops.health")
     await agg.results()
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("INFO", "health check database is not up yet: RuntimeError: client not started")

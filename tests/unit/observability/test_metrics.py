@@ -5,7 +5,7 @@ from __future__ import annotations
 import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
-from migration_app import metrics
+from migration_app.ops import metrics
 
 NAMES = [
     "migration_app_asyncio_tasks",

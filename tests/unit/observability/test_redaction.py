@@ -1,12 +1,12 @@
 """Credentials never reach /health's error text (issue 24, finding 7): the one scrubber in
-migration_app.redaction (health.py had its own, which left the secret half of a Salesforce
+migration_app.ops.redaction (health.py had its own, which left the secret half of a Salesforce
 session id and missed client_secret=, X-SFDC-Session: and *_token=)."""
 
 from __future__ import annotations
 
 import pytest
 
-from migration_app.redaction import Scrubber, has_password, redact_dsn
+from migration_app.ops.redaction import Scrubber, has_password, redact_dsn
 
 SESSION_ID = "00D5g000004ABCDEAA!AQ8AQHr2tYq.b_Zx7LkQ9mW3nC1vB5dE8fG0hJ2kL4"
 

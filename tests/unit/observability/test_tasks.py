@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from migration_app.debug.tasks import format_groups, format_tasks, group_tasks, task_stack
+from migration_app.ops.debug.tasks import format_groups, format_tasks, group_tasks, task_stack
 
 
 async def stuck_in_read(event: asyncio.Event) -> None:

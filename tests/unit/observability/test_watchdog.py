@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from migration_app.debug.tasks import Frame
-from migration_app.debug.watchdog import LeakDetector, Sample, Watchdog, steady_growth
+from migration_app.ops.debug.tasks import Frame
+from migration_app.ops.debug.watchdog import LeakDetector, Sample, Watchdog, steady_growth
 
 LEAK = (
     Frame("aiohttp.client_proto.ResponseHandler.read", "client_proto.py", 10),
@@ -75,7 +75,7 @@ def test_watchdog_warns_once_and_clears(caplog: pytest.LogCaptureFixture) -> Non
     dog = Watchdog(
         LeakDetector(window=4), interval=1, sample=lambda: next(samples), on_change=changes.append
     )
-    with caplog.at_level(logging.INFO, logger="migration_app.debug.watchdog"):
+    with caplog.at_level(logging.INFO, logger="migration_app.ops.debug.watchdog"):
         for _ in range(12):
             dog.step()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

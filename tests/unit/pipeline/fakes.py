@@ -21,15 +21,15 @@ from typing import Any
 
 from faust import streams
 
-from migration_app.audit import RunRecord
-from migration_app.audit_errors import AuditUnavailable
-from migration_app.customer_status import CustomerStatus
-from migration_app.migration_state import MigrationState, finished, new_state, started
-from migration_app.pipeline import CustomerOutcome, MigrationRequest
-from migration_app.processor import BatchProcessor
-from migration_app.registry_errors import PoisonMessage, RegistryUnavailable
-from migration_app.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, RESULT_SUBJECT
+from migration_app.audit.errors import AuditUnavailable
+from migration_app.audit.store import RunRecord
+from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.contracts.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, RESULT_SUBJECT
+from migration_app.registry.errors import PoisonMessage, RegistryUnavailable
 from migration_app.settings import Settings
+from migration_app.worker.migration_state import MigrationState, finished, new_state, started
+from migration_app.worker.pipeline import CustomerOutcome, MigrationRequest
+from migration_app.worker.processor import BatchProcessor
 
 Log = list[tuple[Any, ...]]
 

@@ -12,15 +12,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from migration_app import metrics
-from migration_app import processor as processor_module
-from migration_app.customer_status import CustomerStatus
-from migration_app.processor import MAX_BATCH_ATTEMPTS
-from migration_app.salesforce_errors import (
+from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.ops import metrics
+from migration_app.salesforce.errors import (
     SalesforceAuthError,
     SalesforcePermanentError,
     SalesforceTransientError,
 )
+from migration_app.worker import processor as processor_module
+from migration_app.worker.processor import MAX_BATCH_ATTEMPTS
 from tests.unit.pipeline.fakes import (
     ACC1,
     ACC2,

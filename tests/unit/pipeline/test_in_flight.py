@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from migration_app.in_flight import InFlightBatches
+from migration_app.worker.in_flight import InFlightBatches
 from tests.unit.pipeline.fakes import (
     ACC1,
     ACC2,

@@ -3,8 +3,8 @@ that was interrupted between its V2 write and its audit (pure: pipeline._ledger)
 
 from __future__ import annotations
 
-from migration_app.customer_status import CustomerStatus
-from migration_app.pipeline import (
+from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.worker.pipeline import (
     INTERRUPTED_ATTEMPT,
     UNCERTAIN,
     CustomerOutcome,

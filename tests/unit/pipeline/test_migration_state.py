@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from migration_app.customer_status import TERMINAL_STATUSES, CustomerStatus
-from migration_app.migration_state import (
+from migration_app.contracts.customer_status import TERMINAL_STATUSES, CustomerStatus
+from migration_app.worker.migration_state import (
     MigrationState,
     finished,
     new_state,

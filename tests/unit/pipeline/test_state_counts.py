@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from migration_app.migration_state import MigrationState
-from migration_app.state_counts import Counted, StateCounts, Tally, tally_of
+from migration_app.worker.migration_state import MigrationState
+from migration_app.worker.state_counts import Counted, StateCounts, Tally, tally_of
 
 NOW = 1_000_000.0
 

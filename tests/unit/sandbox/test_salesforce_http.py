@@ -1,4 +1,4 @@
-"""migration_app.salesforce_http: URL rewriting for the sandbox, default timeouts, pool bounds."""
+"""migration_app.salesforce.http: URL rewriting for the sandbox, default timeouts, pool bounds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from migration_app.salesforce_http import (
+from migration_app.salesforce.http import (
     HttpSettings,
     TimeoutAdapter,
     build_session,
