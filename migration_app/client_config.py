@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from migration_app.audit.store import AuditSettings
+from migration_app.migration.load_options import LoadOptions
 from migration_app.registry.client import RegistrySettings
 from migration_app.salesforce.client import SalesforceSettings
 from migration_app.salesforce.http import HttpSettings
 from migration_app.settings import Settings
-from migration_app.worker.pipeline import LoadOptions
 
 Org = Literal["sf1", "sf2"]
 ORGS: tuple[Org, Org] = ("sf1", "sf2")

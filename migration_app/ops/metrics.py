@@ -18,7 +18,7 @@ from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from migration_app.ops.debug.process import process_stats
+from migration_app.ops.process import process_stats
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from migration_app.ops.debug import views as debug_views
 from migration_app.ops.debug.heap import HeapProfiler
 from migration_app.ops.debug.looplag import LoopLagMonitor
 from migration_app.ops.debug.monitor import AppMonitor, MonitorOps, start_monitor, stop_monitor
-from migration_app.ops.debug.process import RecentStats
 from migration_app.ops.debug.profiler import SamplingProfiler
 from migration_app.ops.debug.tasks import source_traceback
 from migration_app.ops.debug.watchdog import LeakDetector, Watchdog
@@ -38,6 +37,7 @@ from migration_app.ops.health import (
     Health,
     HealthAggregator,
 )
+from migration_app.ops.process import RecentStats
 from migration_app.ops.redaction import Scrubber
 from migration_app.ops.table_recovery import ReplayCounter
 from migration_app.settings import Secret, Settings

@@ -36,6 +36,7 @@ from migration_app.migration.graph_plan import (
     pack_requests,
 )
 from migration_app.migration.issues import CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
+from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
@@ -71,23 +72,8 @@ class TargetOrg(Protocol):
     ) -> dict[str, Any]: ...
 
 
-LOAD_STRATEGIES = ("graph", "collections")
 #: Rounds of resending graphs Salesforce halted (each round processes at least 15 graphs).
 MAX_HALTED_ROUNDS = 20
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How the load writes to V2 (from settings; the defaults are the production ones)."""
-
-    strategy: str = "graph"
-    require_atomic: bool = False  # a customer too large for one graph fails instead
-    allow_duplicate_save: bool = False  # Sforce-Duplicate-Rule-Header: allowSave=true
-    api_version: str = "66.0"
-
-    def __post_init__(self) -> None:
-        if self.strategy not in LOAD_STRATEGIES:
-            raise ValueError(f"load strategy must be one of {LOAD_STRATEGIES}")
 
 
 @dataclass(frozen=True)

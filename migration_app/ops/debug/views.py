@@ -19,7 +19,6 @@ import faust
 from faust.web import Request, Response, View
 
 from migration_app.ops.debug.heap import HeapProfiler
-from migration_app.ops.debug.process import process_stats
 from migration_app.ops.debug.profiler import MODES, ProfilerBusy, SamplingProfiler
 from migration_app.ops.debug.tasks import (
     CreationSite,
@@ -29,6 +28,7 @@ from migration_app.ops.debug.tasks import (
     group_tasks,
 )
 from migration_app.ops.debug.threads import format_threads
+from migration_app.ops.process import process_stats
 
 TEXT = "text/plain"
 PREFIX = "/debug/pprof"

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migration_app.ops.debug.owned_task import OwnedTask
-from migration_app.ops.debug.process import process_stats
 from migration_app.ops.debug.tasks import Stack, TaskGroup, all_tasks, group_tasks
+from migration_app.ops.process import process_stats
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from migration_app.app import build
-from migration_app.ops.debug.process import process_stats
+from migration_app.ops.process import process_stats
 from migration_app.settings import Secret, Settings
 from tests.integration.observability.support import SilentServer, free_port, running_web
 

@@ -1,4 +1,5 @@
-"""The product package's shape: no import cycles, nothing read at import, no dev code inside."""
+"""The product package's shape: layers only import downward, no import cycles, nothing read at
+import, no dev code inside."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
             if node.level:
                 parts = package.split(".")
                 base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            names = [f"{base}.{alias.name}" for alias in node.names]
+            if not all(name in known for name in names):
+                names.append(base)  # a name taken from the module itself, not only submodules
         else:
             names = []
         found.update(name for name in names if name in known and name != module)
@@ -105,6 +108,84 @@ def test_no_import_cycles_in_the_product_package() -> None:
     assert not cycles, "import cycles (TYPE_CHECKING imports excluded):\n" + "\n".join(
         " <-> ".join(c) for c in cycles
     )
+
+
+#: The layers of the product, lowest first. A module may import its own layer or a lower one,
+#: never a higher one (imports under ``if TYPE_CHECKING:`` excepted). A module belongs to the
+#: layer of the longest prefix below that names it ("" is the package itself).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # leaves: what other services see, private-API shims, retry delays, token rules, and the
+    # fault point names (settings refuse an unknown one at start)
+    ("contracts", ("contracts", "compat", "backoff", "tokens", "worker.fault_points")),
+    ("domain", ("migration",)),  # pure: mapping, transforms, plans; no I/O
+    ("settings", ("settings",)),
+    # instruments every layer above may count with or scrub through
+    ("instruments", ("ops.metrics", "ops.process", "ops.redaction")),
+    ("clients", ("salesforce", "registry", "audit", "client_config")),
+    # the load strategies and the V2 reference data: used by the worker, verify and rollback
+    ("load", ("worker.pipeline", "worker.reference_cache")),
+    ("verify/rollback", ("verify", "rollback")),  # plan + execution (the worker runs both)
+    ("worker", ("worker",)),
+    ("ops", ("ops",)),
+    ("web", ("web",)),
+    ("cli", ("cli", "verify.command", "rollback.command")),
+    ("app", ("", "app", "main", "__main__")),
+)
+
+
+def _layer(module: str) -> int:
+    name = module.removeprefix("migration_app").removeprefix(".")
+    best, best_len = None, -1
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            matches = name == prefix or name.startswith(prefix + ".") or prefix == ""
+            if matches and len(prefix) > best_len:
+                best, best_len = rank, len(prefix)
+    assert best is not None, module
+    return best
+
+
+def _upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    out = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            if module.startswith(target + "."):
+                continue  # a parent package: Python imports it first anyway
+            if _layer(target) > _layer(module):
+                out.append(
+                    f"{module} ({LAYERS[_layer(module)][0]}) imports "
+                    f"{target} ({LAYERS[_layer(target)][0]})"
+                )
+    return out
+
+
+def test_every_module_has_a_layer_and_each_package_a_single_one() -> None:
+    packages: dict[str, set[int]] = {}
+    for name in _modules():
+        parts = name.split(".")
+        if len(parts) > 2:
+            packages.setdefault(parts[1], set()).add(_layer(name))
+    # the named exceptions (fault_points, pipeline, ...) are the only split rooms
+    split = {p for p, ranks in packages.items() if len(ranks) > 1}
+    assert split <= {"worker", "ops", "verify", "rollback"}, split
+
+
+def test_the_layer_finder_finds_an_upward_import() -> None:
+    graph = {
+        "migration_app.worker.pipeline": {"migration_app.contracts.events"},
+        "migration_app.salesforce.client": {"migration_app.worker.processor"},
+        "migration_app.worker.processor": {"migration_app.worker"},
+    }
+    assert _upward_imports(graph) == [
+        "migration_app.salesforce.client (clients) imports migration_app.worker.processor (worker)"
+    ]
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    modules = _modules()
+    graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
+    upward = _upward_imports(graph)
+    assert not upward, "imports pointing up a layer (see LAYERS):\n" + "\n".join(upward)
 
 
 def test_the_product_never_imports_the_dev_services() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import load_mapping
 from migration_app.salesforce.errors import SalesforceTransientError
-from migration_app.worker.pipeline import LoadOptions, MigrationPipeline, MigrationRequest
+from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
 from tests.mapping_support import field_rules_only
 
 ACC1 = "001A00000000001AAA"
