@@ -8,7 +8,7 @@ Why it looks like this:
   the pipeline audits ~100 customers per batch and one round trip per row would dominate.
 - Connection trouble (PostgreSQL down, timeouts) raises :class:`AuditUnavailable`, a transient
   error: the pipeline pauses and retries instead of marking customers done without audit.
-- Schema migrations are the packaged ``audit/sql/NNNN_*.sql`` files, applied at start in one
+- Schema changes are the packaged ``audit/sql/NNNN_*.sql`` files, applied at start in one
   transaction under an advisory lock, so many workers starting at once apply each file once.
 """
 
@@ -36,10 +36,10 @@ from migration_app.ops.redaction import redact_dsn
 
 log = logging.getLogger(__name__)
 
-# pg_advisory_xact_lock key serialising schema migrations across workers ("migr" in ASCII).
-MIGRATION_LOCK_KEY = 0x6D696772
+# pg_advisory_xact_lock key serialising schema changes across workers ("migr" in ASCII).
+SCHEMA_CHANGE_LOCK_KEY = 0x6D696772
 SEVERITIES = frozenset({"warning", "error"})
-_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_SCHEMA_CHANGE_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -53,7 +53,7 @@ class AuditSettings:
     pool_min: int = 1
     pool_max: int = 5
     timeout: float = 5.0  # connect, acquire and statement timeout (s)
-    migration_timeout: float = 60.0  # statement timeout while applying schema migrations (s)
+    schema_change_timeout: float = 60.0  # statement timeout while applying schema changes (s)
     application_name: str = "migration_app"
 
     def __post_init__(self) -> None:
@@ -61,14 +61,14 @@ class AuditSettings:
             raise ValueError(
                 f"need 0 <= pool_min <= pool_max >= 1, got {self.pool_min}/{self.pool_max}"
             )
-        if self.timeout <= 0 or self.migration_timeout <= 0:
+        if self.timeout <= 0 or self.schema_change_timeout <= 0:
             raise ValueError("timeouts must be greater than 0")
 
     def __repr__(self) -> str:
         return (
             f"AuditSettings(dsn={redact_dsn(self.dsn)!r}, pool_min={self.pool_min}, "
             f"pool_max={self.pool_max}, timeout={self.timeout}, "
-            f"migration_timeout={self.migration_timeout})"
+            f"schema_change_timeout={self.schema_change_timeout})"
         )
 
     def connection_dsn(self) -> str:
@@ -212,31 +212,34 @@ def runs_payload(runs: Iterable[RunRecord]) -> str:
     return payload
 
 
-# --- schema migrations -----------------------------------------------------------------------
+# --- schema changes --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Migration:
+class SchemaChange:
+    """One packaged ``audit/sql/NNNN_name.sql`` file: a change to the audit database's schema."""
+
     version: int
     name: str
     sql: str
 
 
-def load_migrations() -> list[Migration]:
+def load_schema_changes() -> list[SchemaChange]:
     """The packaged ``audit/sql/NNNN_name.sql`` files, in version order (blocking file I/O)."""
-    found: dict[int, Migration] = {}
+    found: dict[int, SchemaChange] = {}
     for entry in resources.files("migration_app.audit").joinpath("sql").iterdir():
-        match = _MIGRATION_FILE.match(entry.name)
+        match = _SCHEMA_CHANGE_FILE.match(entry.name)
         if not match:
             continue
         version = int(match.group(1))
         if version in found:
-            raise AuditError(f"two audit migrations with version {version}")
-        found[version] = Migration(version, entry.name, entry.read_text(encoding="utf-8"))
+            raise AuditError(f"two audit schema changes with version {version}")
+        found[version] = SchemaChange(version, entry.name, entry.read_text(encoding="utf-8"))
     return [found[v] for v in sorted(found)]
 
 
-_CREATE_SCHEMA_MIGRATIONS = """
+#: the applied schema changes (the table keeps the name it is deployed under)
+_CREATE_SCHEMA_CHANGES_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    integer PRIMARY KEY,
     name       text NOT NULL,
@@ -396,10 +399,10 @@ class AuditStore:
         return self._pool is not None
 
     async def start(self) -> None:
-        """Create the pool and apply pending schema migrations; idempotent."""
+        """Create the pool and apply pending schema changes; idempotent."""
         if self._pool is not None:
             return
-        migrations = await asyncio.to_thread(load_migrations)
+        changes = await asyncio.to_thread(load_schema_changes)
         with _translated("connect"):
             self._pool = await aiopg.create_pool(
                 self.settings.connection_dsn(),
@@ -410,12 +413,12 @@ class AuditStore:
                 enable_uuid=False,
             )
         try:
-            applied = await self._migrate(migrations)
+            applied = await self._apply_schema_changes(changes)
         except BaseException:
             await self.close()
             raise
         if applied:
-            log.info("audit schema migrations applied: %s", ", ".join(applied))
+            log.info("audit schema changes applied: %s", ", ".join(applied))
 
     async def close(self) -> None:
         """Close every connection and wait for it; a stuck one is terminated after timeout."""
@@ -552,26 +555,26 @@ class AuditStore:
             names = [column.name for column in cur.description]
             return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
 
-    async def _migrate(self, migrations: Sequence[Migration]) -> list[str]:
-        """Apply missing migrations in one transaction holding the advisory lock."""
+    async def _apply_schema_changes(self, changes: Sequence[SchemaChange]) -> list[str]:
+        """Apply missing schema changes in one transaction holding the advisory lock."""
         applied: list[str] = []
-        timeout_ms = int(self.settings.migration_timeout * 1000)
-        async with self._cursor(query_timeout=self.settings.migration_timeout) as cur:
+        timeout_ms = int(self.settings.schema_change_timeout * 1000)
+        async with self._cursor(query_timeout=self.settings.schema_change_timeout) as cur:
             await cur.execute("BEGIN")
             await cur.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-            await cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-            await cur.execute(_CREATE_SCHEMA_MIGRATIONS)
+            await cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_CHANGE_LOCK_KEY,))
+            await cur.execute(_CREATE_SCHEMA_CHANGES_TABLE)
             await cur.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in await cur.fetchall()}
-            for migration in migrations:
-                if migration.version in done:
+            for change in changes:
+                if change.version in done:
                     continue
-                await cur.execute(migration.sql)
+                await cur.execute(change.sql)
                 await cur.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
+                    (change.version, change.name),
                 )
-                applied.append(migration.name)
+                applied.append(change.name)
             await cur.execute("COMMIT")
         return applied
 

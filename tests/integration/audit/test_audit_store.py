@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 
 from migration_app.audit.errors import AuditUnavailable
-from migration_app.audit.store import AuditSettings, AuditStore, RunRecord, load_migrations
+from migration_app.audit.store import AuditSettings, AuditStore, RunRecord, load_schema_changes
 from migration_app.migration.issues import ERROR, WARNING, Issue
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -120,7 +120,7 @@ async def test_concurrent_starts_apply_migrations_once(audit_settings: AuditSett
             tables = cur.fetchone()
     finally:
         conn.close()
-    assert rows == [(m.version, m.name) for m in load_migrations()]  # each applied exactly once
+    assert rows == [(m.version, m.name) for m in load_schema_changes()]  # each applied exactly once
     assert tables == ("migration_run", "migration_issue")
 
 
