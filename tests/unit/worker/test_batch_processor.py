@@ -21,7 +21,7 @@ from migration_app.salesforce.errors import (
 )
 from migration_app.worker import processor as processor_module
 from migration_app.worker.processor import MAX_BATCH_ATTEMPTS
-from tests.unit.pipeline.fakes import (
+from tests.unit.worker.fakes import (
     ACC1,
     ACC2,
     ACC3,

@@ -13,8 +13,8 @@ from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import MappingSpec, load_mapping
 from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
 from tests.mapping_support import field_rules_only
-from tests.unit.pipeline.test_pipeline import ACC1, FakeSource, _account
-from tests.unit.pipeline.test_pipeline_graph import FakeGraphOrg
+from tests.unit.worker.test_pipeline import ACC1, FakeSource, _account
+from tests.unit.worker.test_pipeline_graph import FakeGraphOrg
 
 CREATED = "2020-01-01T00:00:00.000+0000"
 REFUSED = {
