@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test lint format bench bench-recovery clean
+.PHONY: dev test lint format bench bench-recovery bench-kill clean
 
 $(STAMP): pyproject.toml devstack/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ bench: $(STAMP)
 # /migrations/summary call; writes benchmarks/results/recovery.json.
 bench-recovery: $(STAMP)
 	$(BIN)/python -m benchmarks.recovery $(ARGS)
+
+# Issue 23's kill storm: per store (rocksdb:// then memory://) a fresh stack of 3,000 customers at
+# 50 ms, the worker SIGKILLed while batches are in flight at 15/35/55/75 % of results and restarted
+# on the same data dir; then every customer's final attempt must have its result event (read from
+# outside); writes benchmarks/results/kill_storm.json. ARGS="--customers 300 --stores rocksdb://".
+bench-kill: $(STAMP)
+	$(BIN)/python -m benchmarks.kill_storm $(ARGS)
 
 clean:
 	rm -rf .devstack .faust-data .pytest_cache
