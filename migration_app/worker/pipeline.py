@@ -339,16 +339,25 @@ class MigrationPipeline:
                 if code != INVALID_FOR_UPDATE or not fields or not fields <= AUDIT_FIELDS:
                     return None
                 refused.setdefault(str(result.get("referenceId")), set()).update(fields)
+        if not refused:
+            return None
+        # Salesforce stops a graph at its first failing node, so it names one refused record per
+        # round; the customer is evidently in V2 already (a re-run, a retried batch), so every
+        # node goes without audit fields at once. Resending one node's worth per round took a
+        # round per record, ran past MAX_HALTED_ROUNDS on a batch of re-runs and failed it whole.
         changed = []
         outcome = outcomes[graph.customer_id]
         for node in graph.nodes:
-            drop = refused.get(node.reference_id, set()) & node.record.keys()
+            drop = AUDIT_FIELDS & node.record.keys()
             if drop:
-                record = {k: v for k, v in node.record.items() if k not in drop}
-                outcome.issues.append(_audit_kept(self.spec.by_target(node.object).source, node))
-                node = replace(node, record=record)
+                source = self.spec.by_target(node.object).source
+                named = node.reference_id in refused
+                outcome.issues.append(
+                    _audit_kept(source, node) if named else _audit_skipped(source, node)
+                )
+                node = replace(node, record={k: v for k, v in node.record.items() if k not in drop})
             changed.append(node)
-        if not refused or changed == list(graph.nodes):
+        if changed == list(graph.nodes):
             return None
         return CustomerGraph(graph.customer_id, tuple(changed))
 
@@ -551,6 +560,18 @@ def _audit_kept(v1_object: str, node_or_id: Any) -> Issue:
         CREATED_DATE_NOT_SET,
         "already in V2 (the upsert updated it): audit fields are set on insert only, so V2 "
         "keeps the creation date it has",
+    )
+
+
+def _audit_skipped(v1_object: str, node: GraphNode) -> Issue:
+    return Issue(
+        WARNING,
+        v1_object,
+        node.legacy_id,
+        "CreatedDate",
+        CREATED_DATE_NOT_SET,
+        "not sent: other records of this customer were already in V2 (a re-run), so its graph "
+        "went without audit fields; if this record was new to V2 it has V2's creation date",
     )
 
 

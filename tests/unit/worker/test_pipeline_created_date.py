@@ -78,11 +78,57 @@ async def test_an_existing_record_is_resent_without_created_date(
     )
     (outcome,) = await pipeline.migrate([MigrationRequest(ACC1, "corr", 1)])
     assert outcome.status == CustomerStatus.COMPLETED, outcome.issues
-    assert [(i.severity, i.code, i.legacy_id) for i in outcome.issues] == [
-        ("warning", "CREATED_DATE_NOT_SET", ACC1)
-    ]
+    codes = [(i.severity, i.code, i.object) for i in outcome.issues]
     account_bodies = [b for b in org.bodies if "Name" in b]
     assert "CreatedDate" in account_bodies[0] and "CreatedDate" not in account_bodies[-1]
     contact_bodies = [b for b in org.bodies if "LastName" in b]
-    assert all(b.get("CreatedDate") == CREATED for b in contact_bodies)  # new: V1's date
+    if strategy == "collections":  # answered per record: the new Contact keeps V1's date
+        assert codes == [("warning", "CREATED_DATE_NOT_SET", "Account")]
+        assert all(b.get("CreatedDate") == CREATED for b in contact_bodies)
+    else:  # a graph stops at its first refusal: the customer's graph goes without audit fields
+        assert codes == [
+            ("warning", "CREATED_DATE_NOT_SET", "Account"),
+            ("warning", "CREATED_DATE_NOT_SET", "Contact"),
+        ]
+        assert "CreatedDate" not in contact_bodies[-1]
     assert outcome.counts == {"Account": 1, "Contact": 1}
+
+
+class RerunOrg(FakeGraphOrg):
+    """V2 holding every record already: like Salesforce, a graph stops at its first node that
+    carries CreatedDate (refused on update) and the request halts after 14 failed graphs."""
+
+    async def composite_graph(self, payload: dict[str, Any], *, allow_duplicates: bool = False):
+        self.fail = {}
+        for graph in payload["graphs"]:
+            for node in graph["compositeRequest"]:
+                if "CreatedDate" in node["body"]:
+                    self.fail[node["url"].rsplit("/", 1)[1]] = (
+                        "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        "CreatedDate",
+                    )
+                    break
+        return await super().composite_graph(payload, allow_duplicates=allow_duplicates)
+
+
+async def test_a_batch_of_customers_already_in_v2_completes_in_a_few_rounds(
+    spec: MappingSpec,
+) -> None:
+    """Was: one refused node stripped per graph per round, past MAX_HALTED_ROUNDS for a batch
+    of re-runs, and every customer of the batch FAILED (RETRIES_EXHAUSTED)."""
+    accounts = []
+    for n in range(150):  # each with 5 records in V2 (an Account and 4 Contacts)
+        account = _dated_account()
+        account["Id"] = f"001A{n:011d}AAA"
+        (contact,) = account["Contacts"]["records"]
+        contacts = [
+            {**contact, "Id": f"003A{n:07d}{k:04d}AAA", "AccountId": account["Id"]}
+            for k in range(4)
+        ]
+        account["Contacts"] = {"totalSize": 4, "done": True, "records": contacts}
+        accounts.append(account)
+    org = RerunOrg()
+    pipeline = MigrationPipeline(spec, FakeSource(accounts), org, options=LoadOptions())
+    outcomes = await pipeline.migrate([MigrationRequest(a["Id"], "corr", 2) for a in accounts])
+    assert {o.status for o in outcomes} == {CustomerStatus.COMPLETED}
+    assert len(org.graph_calls) <= 2 * (150 // 14 + 2), org.graph_calls
