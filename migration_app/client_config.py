@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from migration_app.audit.store import AuditSettings
+from migration_app.audit.settings import AuditSettings
 from migration_app.migration.load_options import LoadOptions
 from migration_app.registry.client import RegistrySettings
 from migration_app.salesforce.client import SalesforceSettings

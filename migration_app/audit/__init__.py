@@ -1,3 +1,12 @@
-"""The audit database (PostgreSQL, aiopg): ``store`` (pool, schema changes, the audit
-repository), ``console_queries`` (the console's SQL), ``errors``, and ``sql/`` (the versioned
-schema-change files). All SQL of the product lives in this package."""
+"""The audit database (PostgreSQL, aiopg). All SQL of the product lives in this package.
+
+- ``settings``: ``AuditSettings``, the pool's DSN, size and timeouts.
+- ``records``: what is recorded, ``RunRecord`` (one customer attempt) with its issues and its
+  ``LedgerEntry`` rows (the V2 records a run wrote or a rollback deleted).
+- ``schema_changes``: the packaged ``sql/NNNN_*.sql`` files (``SchemaChange``) and the runner
+  that applies the missing ones at start.
+- ``queries``: the SQL text of the store.
+- ``store``: ``AuditStore``, the repository over one aiopg pool (writes, reads, ledger, verdicts).
+- ``console_queries``: the console's SQL (overview, customer lists, action log, heartbeats).
+- ``errors``: ``AuditError`` and the transient ``AuditUnavailable``.
+"""

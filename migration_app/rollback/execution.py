@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from migration_app.audit.store import LedgerEntry
+from migration_app.audit.records import LedgerEntry
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.issues import ERROR, WARNING, Issue
 from migration_app.migration.plan import chunked

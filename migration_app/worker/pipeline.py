@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from migration_app.audit.store import LedgerEntry
+from migration_app.audit.records import LedgerEntry
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
 from migration_app.migration.graph_plan import (

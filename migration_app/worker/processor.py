@@ -36,7 +36,7 @@ from typing import Any
 from faust.types import EventT, TableT, TopicT
 
 from migration_app.audit.errors import AuditUnavailable
-from migration_app.audit.store import RunRecord
+from migration_app.audit.records import RunRecord
 from migration_app.backoff import backoff_delays
 from migration_app.client_config import load_options
 from migration_app.compat import faust_internals

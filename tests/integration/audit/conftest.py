@@ -21,7 +21,7 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from migration_app.audit.store import AuditSettings
+from migration_app.audit.settings import AuditSettings
 
 _MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
 

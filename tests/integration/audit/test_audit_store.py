@@ -14,7 +14,10 @@ import psycopg2
 import pytest
 
 from migration_app.audit.errors import AuditUnavailable
-from migration_app.audit.store import AuditSettings, AuditStore, RunRecord, load_schema_changes
+from migration_app.audit.records import RunRecord
+from migration_app.audit.schema_changes import load_schema_changes
+from migration_app.audit.settings import AuditSettings
+from migration_app.audit.store import AuditStore
 from migration_app.migration.issues import ERROR, WARNING, Issue
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -14,7 +14,8 @@ import uuid
 from pathlib import Path
 
 from migration_app.app import build
-from migration_app.audit.store import AuditStore, RunRecord
+from migration_app.audit.records import RunRecord
+from migration_app.audit.store import AuditStore
 from migration_app.client_config import audit_config
 from migration_app.settings import Settings
 from tests.integration.observability.support import TelnetSession, free_port

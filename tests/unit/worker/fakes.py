@@ -22,7 +22,7 @@ from typing import Any
 from faust import streams
 
 from migration_app.audit.errors import AuditUnavailable
-from migration_app.audit.store import RunRecord
+from migration_app.audit.records import RunRecord
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.contracts.schemas import CUSTOMER_SUBJECT, CUSTOMER_TOPIC, RESULT_SUBJECT
 from migration_app.registry.errors import PoisonMessage, RegistryUnavailable
