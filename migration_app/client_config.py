@@ -22,16 +22,17 @@ ORGS: tuple[Org, Org] = ("sf1", "sf2")
 
 def salesforce_config(settings: Settings, org: Org) -> SalesforceSettings:
     """One org's client config (V1 = ``sf1``, V2 = ``sf2``)."""
+    login = settings.org(org)
     return SalesforceSettings(
         name=org,
-        url=getattr(settings, f"{org}_url"),
-        username=getattr(settings, f"{org}_username"),
-        password=getattr(settings, f"{org}_password"),
-        security_token=getattr(settings, f"{org}_security_token"),
-        auth=settings.auth_flow(org),
-        client_id=getattr(settings, f"{org}_client_id"),
-        client_secret=getattr(settings, f"{org}_client_secret"),
-        private_key_file=getattr(settings, f"{org}_private_key_file"),
+        url=login.url,
+        username=login.username,
+        password=login.password,
+        security_token=login.security_token,
+        auth=login.flow,
+        client_id=login.client_id,
+        client_secret=login.client_secret,
+        private_key_file=login.private_key_file,
         api_version=settings.sf_api_version,
         http=HttpSettings(
             connect_timeout=settings.sf_connect_timeout,

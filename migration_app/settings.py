@@ -61,8 +61,9 @@ DEV_PGDATA = f"{DEV_STATE_DIR}/pgdata"
 SOAP_LOGIN_RETIREMENT = "Summer '27 (June 2027)"
 
 
-def _env(name: str) -> str:
-    return ENV_PREFIX + name.upper()
+def _env(*parts: str) -> str:
+    """``MIGRATION_`` + the parts, upper case: ``_env("sf2", "auth")`` is ``MIGRATION_SF2_AUTH``."""
+    return ENV_PREFIX + "_".join(parts).upper()
 
 
 def setting(default: Any, help: str, *, secret: bool = False) -> Any:
@@ -70,9 +71,120 @@ def setting(default: Any, help: str, *, secret: bool = False) -> Any:
     return field(default=default, metadata={"help": help, "secret": secret})
 
 
+ORGS = ("sf1", "sf2")
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    """One Salesforce org's login. Field ``foo`` of ``Settings.sf2`` reads ``MIGRATION_SF2_FOO``;
+    ``{org}`` in a help text is the org's label (V1, V2)."""
+
+    url: str = setting(
+        "",
+        "{org} login URL: https://login.salesforce.com, or the My Domain URL (client_credentials)",
+    )
+    auth: str = setting("", AUTH_HELP)
+    client_id: str = setting("", "{org} External Client App consumer key (jwt, client_credentials)")
+    client_secret: Secret = setting(
+        Secret(""), "{org} consumer secret (client_credentials)", secret=True
+    )
+    private_key_file: str = setting(
+        "", "{org} path of the PEM private key that signs the JWT (jwt; mount it from a Secret)"
+    )
+    username: str = setting("", "{org} integration user (jwt: the JWT subject; password)")
+    password: Secret = setting(Secret(""), "{org} org password (password auth)", secret=True)
+    security_token: Secret = setting(
+        Secret(""), "{org} org security token (password auth)", secret=True
+    )
+
+    @property
+    def flow(self) -> str:
+        """The login flow: the setting, else jwt (dev mode fills in password)."""
+        return self.auth.strip().lower() or "jwt"
+
+    def problems(self, org: str, *, dev_mode: bool) -> list[str]:
+        """What the login flow needs, each problem naming its variable (never a value)."""
+        problems: list[str] = []
+        url = urlsplit(self.url)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            problems.append(f"{_env(org, 'url')}: expected an http(s) URL, got {self.url!r}")
+        flow = self.flow
+        if flow not in AUTH_FLOWS:
+            problems.append(f"{_env(org, 'auth')}: one of {', '.join(AUTH_FLOWS)}, got {flow!r}")
+            return problems
+        needs = {
+            "jwt": ("client_id", "username", "private_key_file"),
+            "client_credentials": ("client_id", "client_secret"),
+            "password": ("username", "password"),
+        }[flow]
+        problems += [
+            f"{_env(org, part)}: required for {_env(org, 'auth')}={flow}"
+            + ("" if dev_mode else " (or MIGRATION_DEV_MODE=true for the sandbox)")
+            for part in needs
+            if not getattr(self, part)
+        ]
+        if flow == "jwt" and self.private_key_file:
+            problems += _private_key_problems(
+                _env(org, "private_key_file"), str(self.private_key_file)
+            )
+        host = (url.hostname or "").lower()
+        if (
+            flow == "client_credentials"
+            and url.scheme == "https"
+            and not host.endswith(".my.salesforce.com")
+        ):
+            problems.append(
+                f"{_env(org, 'url')}: the client credentials flow needs the org's My Domain "
+                f"login URL (https://<domain>.my.salesforce.com), got {url.geturl()!r}"
+            )
+        return problems
+
+
+def org_setting(label: str, url: str) -> Any:
+    """A Salesforce org's block of settings (``MIGRATION_<ORG>_*``), ``label`` naming it in help."""
+    return field(default=OrgSettings(url=url), metadata={"org": label})
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable the settings read: ``field`` of ``Settings`` (``org`` None) or
+    of the org block ``org`` (``sf1``, ``sf2``)."""
+
+    name: str
+    org: str | None
+    field: dataclasses.Field[Any]
+    default: Any
+    help: str
+
+    @property
+    def secret(self) -> bool:
+        return bool(self.field.metadata.get("secret"))
+
+    def value(self, settings: Settings) -> Any:
+        holder = settings if self.org is None else settings.org(self.org)
+        return getattr(holder, self.field.name)
+
+
+def variables() -> list[Variable]:
+    """Every variable the settings read, in declaration order (org blocks expanded in place)."""
+    out = []
+    for f in fields(Settings):
+        if "org" not in f.metadata:
+            out.append(Variable(_env(f.name), None, f, f.default, f.metadata.get("help", "")))
+            continue
+        for sub in fields(OrgSettings):
+            help = sub.metadata.get("help", "").format(org=f.metadata["org"])
+            out.append(
+                Variable(_env(f.name, sub.name), f.name, sub, getattr(f.default, sub.name), help)
+            )
+    return out
+
+
 @dataclass(frozen=True)
 class Settings:
-    """All configuration of a worker. Field ``foo_bar`` reads ``MIGRATION_FOO_BAR``."""
+    """All configuration of a worker. Field ``foo_bar`` reads ``MIGRATION_FOO_BAR``; the org
+    blocks ``sf1`` and ``sf2`` (:class:`OrgSettings`) read ``MIGRATION_SF1_*`` and
+    ``MIGRATION_SF2_*`` (see :func:`variables`)."""
 
     # Kafka / Faust
     broker_url: str = setting(
@@ -157,44 +269,8 @@ class Settings:
     )
     registry_timeout: float = setting(5.0, "Total timeout of one registry call (s)")
     # Salesforce (one block per org: sf1 = V1, the source; sf2 = V2, the target)
-    sf1_url: str = setting(
-        "http://127.0.0.1:8101",
-        "V1 login URL: https://login.salesforce.com, or the My Domain URL (client_credentials)",
-    )
-    sf1_auth: str = setting("", AUTH_HELP)
-    sf1_client_id: str = setting(
-        "", "V1 External Client App consumer key (jwt, client_credentials)"
-    )
-    sf1_client_secret: Secret = setting(
-        Secret(""), "V1 consumer secret (client_credentials)", secret=True
-    )
-    sf1_private_key_file: str = setting(
-        "", "V1 path of the PEM private key that signs the JWT (jwt; mount it from a Secret)"
-    )
-    sf1_username: str = setting("", "V1 integration user (jwt: the JWT subject; password)")
-    sf1_password: Secret = setting(Secret(""), "V1 org password (password auth)", secret=True)
-    sf1_security_token: Secret = setting(
-        Secret(""), "V1 org security token (password auth)", secret=True
-    )
-    sf2_url: str = setting(
-        "http://127.0.0.1:8102",
-        "V2 login URL: https://login.salesforce.com, or the My Domain URL (client_credentials)",
-    )
-    sf2_auth: str = setting("", AUTH_HELP)
-    sf2_client_id: str = setting(
-        "", "V2 External Client App consumer key (jwt, client_credentials)"
-    )
-    sf2_client_secret: Secret = setting(
-        Secret(""), "V2 consumer secret (client_credentials)", secret=True
-    )
-    sf2_private_key_file: str = setting(
-        "", "V2 path of the PEM private key that signs the JWT (jwt; mount it from a Secret)"
-    )
-    sf2_username: str = setting("", "V2 integration user (jwt: the JWT subject; password)")
-    sf2_password: Secret = setting(Secret(""), "V2 org password (password auth)", secret=True)
-    sf2_security_token: Secret = setting(
-        Secret(""), "V2 org security token (password auth)", secret=True
-    )
+    sf1: OrgSettings = org_setting("V1", "http://127.0.0.1:8101")
+    sf2: OrgSettings = org_setting("V2", "http://127.0.0.1:8102")
     sf_api_version: str = setting(
         DEFAULT_API_VERSION, "Salesforce REST API version (README: why this one)"
     )
@@ -256,18 +332,24 @@ class Settings:
         """Read and validate; raise SettingsError listing every problem."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        orgs: dict[str, dict[str, Any]] = {org: {} for org in ORGS}
         problems: list[str] = []
-        for f in fields(cls):
-            name = _env(f.name)
-            raw = env.get(name)
+        for variable in variables():
+            raw = env.get(variable.name)
             if raw is None:
                 continue
             try:
-                values[f.name] = _PARSERS[_type_name(f)](raw.strip())
+                value = _PARSERS[_type_name(variable.field)](raw.strip())
             except ValueError as exc:
-                problems.append(f"{name}: {exc}")
+                problems.append(f"{variable.name}: {exc}")
+                continue
+            (values if variable.org is None else orgs[variable.org])[variable.field.name] = value
         if problems:
             raise SettingsError(problems)
+        defaults = cls()
+        for org, changes in orgs.items():
+            if changes:
+                values[org] = dataclasses.replace(defaults.org(org), **changes)
         settings = cls(**values)
         if settings.dev_mode:
             settings = settings.with_dev_defaults()
@@ -279,32 +361,26 @@ class Settings:
         starts: V1 through its External Client App (client credentials), V2 with JWT when the
         dev stack's key pair is there (V2 has SOAP login() disabled, as new orgs do), else the
         sandbox's legacy password."""
-        updates: dict[str, Any] = {}
-        if not self.sf1_auth:
-            updates.update(
-                sf1_auth="client_credentials",
-                sf1_client_id=self.sf1_client_id or DEV_CLIENT_ID,
-                sf1_client_secret=self.sf1_client_secret or Secret(DEV_CLIENT_SECRET),
+        sf1, sf2 = self.sf1, self.sf2
+        if not sf1.auth:
+            sf1 = dataclasses.replace(
+                sf1,
+                auth="client_credentials",
+                client_id=sf1.client_id or DEV_CLIENT_ID,
+                client_secret=sf1.client_secret or Secret(DEV_CLIENT_SECRET),
             )
-        if not self.sf2_auth and Path(DEV_JWT_KEY).is_file():
-            updates.update(
-                sf2_auth="jwt",
-                sf2_client_id=self.sf2_client_id or DEV_CLIENT_ID,
-                sf2_private_key_file=self.sf2_private_key_file or str(Path(DEV_JWT_KEY).resolve()),
+        if not sf2.auth and Path(DEV_JWT_KEY).is_file():
+            sf2 = dataclasses.replace(
+                sf2,
+                auth="jwt",
+                client_id=sf2.client_id or DEV_CLIENT_ID,
+                private_key_file=sf2.private_key_file or str(Path(DEV_JWT_KEY).resolve()),
             )
+        updates: dict[str, Any] = {"sf1": _dev_password_login(sf1, "1")}
+        updates["sf2"] = _dev_password_login(sf2, "2")
         pgdata = Path(DEV_PGDATA)
         if not self.database_url and pgdata.is_dir():  # the embedded PostgreSQL of `make dev`
             updates["database_url"] = Secret(embedded_database_url(pgdata))
-        for org in ("sf1", "sf2"):
-            n = org[-1]
-            if not getattr(self, f"{org}_auth") and f"{org}_auth" not in updates:
-                updates[f"{org}_auth"] = "password"
-            if not getattr(self, f"{org}_username"):
-                updates[f"{org}_username"] = f"migration@v{n}.sandbox"
-            if not getattr(self, f"{org}_password"):
-                updates[f"{org}_password"] = Secret(f"sandbox-v{n}-password")
-            if not getattr(self, f"{org}_security_token"):
-                updates[f"{org}_security_token"] = Secret(f"sandbox-v{n}-token")
         return dataclasses.replace(self, **updates)
 
     def validate(self) -> None:
@@ -343,18 +419,17 @@ class Settings:
                 f"{_env('sf_max_workers')} ({self.sf_max_workers}): the extra requests would only "
                 "wait for a thread"
             )
-        for name in ("registry_url", "sf1_url", "sf2_url"):
-            parts = urlsplit(getattr(self, name))
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                problems.append(
-                    f"{_env(name)}: expected an http(s) URL, got {getattr(self, name)!r}"
-                )
+        parts = urlsplit(self.registry_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(
+                f"{_env('registry_url')}: expected an http(s) URL, got {self.registry_url!r}"
+            )
         if self.database_url and not self.database_url.reveal().startswith(
             ("postgresql://", "postgres://")
         ):
             problems.append(f"{_env('database_url')}: expected postgresql://... (value hidden)")
-        for org in ("sf1", "sf2"):
-            problems += self._auth_problems(org)
+        for org in ORGS:
+            problems += self.org(org).problems(org, dev_mode=self.dev_mode)
         if self.store.split("://")[0] not in ("memory", "rocksdb") or "://" not in self.store:
             problems.append(f"{_env('store')}: memory:// or rocksdb://, got {self.store!r}")
         for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):
@@ -405,48 +480,27 @@ class Settings:
             "target_file_size_base": self.rocksdb_write_buffer_mb * mib,
         }
 
-    def auth_flow(self, org: str) -> str:
-        """The org's login flow: the setting, else jwt (dev mode fills in password)."""
-        return getattr(self, f"{org}_auth").strip().lower() or "jwt"
-
-    def _auth_problems(self, org: str) -> list[str]:
-        """What the org's login flow needs, each problem naming its variable (never a value)."""
-        flow = self.auth_flow(org)
-        if flow not in AUTH_FLOWS:
-            return [f"{_env(f'{org}_auth')}: one of {', '.join(AUTH_FLOWS)}, got {flow!r}"]
-        needs = {
-            "jwt": ("client_id", "username", "private_key_file"),
-            "client_credentials": ("client_id", "client_secret"),
-            "password": ("username", "password"),
-        }[flow]
-        problems = [
-            f"{_env(f'{org}_{part}')}: required for {_env(f'{org}_auth')}={flow}"
-            + ("" if self.dev_mode else " (or MIGRATION_DEV_MODE=true for the sandbox)")
-            for part in needs
-            if not getattr(self, f"{org}_{part}")
-        ]
-        if flow == "jwt" and self.private_key_file(org):
-            problems += _private_key_problems(
-                _env(f"{org}_private_key_file"), self.private_key_file(org)
-            )
-        url = urlsplit(getattr(self, f"{org}_url"))
-        host = (url.hostname or "").lower()
-        if (
-            flow == "client_credentials"
-            and url.scheme == "https"
-            and not host.endswith(".my.salesforce.com")
-        ):
-            problems.append(
-                f"{_env(f'{org}_url')}: the client credentials flow needs the org's My Domain "
-                f"login URL (https://<domain>.my.salesforce.com), got {url.geturl()!r}"
-            )
-        return problems
-
-    def private_key_file(self, org: str) -> str:
-        return str(getattr(self, f"{org}_private_key_file"))
+    def org(self, name: str) -> OrgSettings:
+        """The settings of org ``sf1`` (V1, the source) or ``sf2`` (V2, the target)."""
+        if name == "sf1":
+            return self.sf1
+        if name == "sf2":
+            return self.sf2
+        raise ValueError(f"no org {name!r}: one of {', '.join(ORGS)}")
 
     def faust_broker(self) -> list[str]:
         return [s.strip() for s in self.broker_url.split(";") if s.strip()]
+
+
+def _dev_password_login(org: OrgSettings, n: str) -> OrgSettings:
+    """The sandbox org ``n``'s password login for whatever is still unset (dev mode)."""
+    return dataclasses.replace(
+        org,
+        auth=org.auth or "password",
+        username=org.username or f"migration@v{n}.sandbox",
+        password=org.password or Secret(f"sandbox-v{n}-password"),
+        security_token=org.security_token or Secret(f"sandbox-v{n}-token"),
+    )
 
 
 def _private_key_problems(variable: str, path: str) -> list[str]:
@@ -505,7 +559,7 @@ def _type_name(f: dataclasses.Field[Any]) -> str:
 
 def known_env_vars() -> set[str]:
     """Every environment variable the settings object reads (manifests are checked against it)."""
-    return {_env(f.name) for f in fields(Settings)}
+    return {variable.name for variable in variables()}
 
 
 def embedded_database_url(pgdata: Path) -> str:
@@ -516,7 +570,7 @@ def embedded_database_url(pgdata: Path) -> str:
 def documentation() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) rows for the README configuration table."""
     rows = []
-    for f in fields(Settings):
-        default = "(secret, unset)" if f.metadata.get("secret") else repr(f.default)
-        rows.append((_env(f.name), default, f.metadata.get("help", "")))
+    for variable in variables():
+        default = "(secret, unset)" if variable.secret else repr(variable.default)
+        rows.append((variable.name, default, variable.help))
     return rows

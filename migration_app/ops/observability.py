@@ -10,7 +10,6 @@ owns the loop-lag monitor, the leak watchdog and aiomonitor.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import threading
 import traceback
@@ -40,7 +39,7 @@ from migration_app.ops.health import (
 from migration_app.ops.process import RecentStats
 from migration_app.ops.redaction import Scrubber
 from migration_app.ops.table_recovery import ReplayCounter
-from migration_app.settings import Secret, Settings
+from migration_app.settings import Secret, Settings, variables
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +47,9 @@ log = logging.getLogger(__name__)
 def secret_values(settings: Settings) -> list[str]:
     """Every configured secret, so the scrubber removes them verbatim from error text."""
     out = []
-    for f in dataclasses.fields(settings):
-        value = getattr(settings, f.name)
-        if f.metadata.get("secret") and value:
+    for variable in variables():
+        value = variable.value(settings)
+        if variable.secret and value:
             out.append(_reveal(value))
     return out
 

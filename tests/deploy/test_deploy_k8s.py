@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -19,14 +18,12 @@ from deploy_helpers import (
 )
 
 from devstack.keys import ensure_jwt_key_pair
-from migration_app.settings import Settings, known_env_vars
+from migration_app.settings import Settings, known_env_vars, variables
 
 # Kinds that are CRDs: no core schema exists, each is checked by its own test below.
 CRD_KINDS = {"ServiceMonitor"}
 POD_LOCAL_PORTS = {50101, 50102, 50201}  # aiomonitor: reached by kubectl port-forward only
-SECRET_SETTINGS = {
-    "MIGRATION_" + f.name.upper() for f in fields(Settings) if f.metadata.get("secret")
-}
+SECRET_SETTINGS = {variable.name for variable in variables() if variable.secret}
 
 pytestmark = pytest.mark.parametrize("overlay", OVERLAYS)
 
@@ -106,7 +103,7 @@ def test_configmap_values_pass_settings_validation(
     key, _ = ensure_jwt_key_pair(tmp_path_factory.mktemp("keys"))
     keys = {name: str(key) for name in config if name.endswith("_PRIVATE_KEY_FILE")}
     settings = Settings.from_env({**config, **placeholders, **keys})
-    assert settings.auth_flow("sf1") == settings.auth_flow("sf2") == "jwt"
+    assert settings.sf1.flow == settings.sf2.flow == "jwt"
 
 
 def test_jwt_keys_are_files_from_a_secret_mounted_read_only(

@@ -47,11 +47,12 @@ async def settled(baseline, margin: dict[str, int], deadline: float = 30.0):  # 
 def hanging_settings(servers: dict[str, SilentServer], data_dir: Path) -> Settings:
     host, port = servers["database"].address
     broker_host, broker_port = servers["kafka"].address
+    base = Settings(dev_mode=True).with_dev_defaults()
     return dataclasses.replace(
-        Settings(dev_mode=True).with_dev_defaults(),
+        base,
         registry_url=servers["registry"].url,
-        sf1_url=servers["sf1"].url,
-        sf2_url=servers["sf2"].url,
+        sf1=dataclasses.replace(base.sf1, url=servers["sf1"].url),
+        sf2=dataclasses.replace(base.sf2, url=servers["sf2"].url),
         database_url=Secret(f"postgresql://audit:audit-pw@{host}:{port}/audit"),
         broker_url=f"kafka://{broker_host}:{broker_port}",
         web_port=free_port(),

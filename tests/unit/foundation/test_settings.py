@@ -4,7 +4,15 @@ import dataclasses
 
 import pytest
 
-from migration_app.settings import Secret, Settings, SettingsError, known_env_vars
+from migration_app.settings import (
+    OrgSettings,
+    Secret,
+    Settings,
+    SettingsError,
+    Variable,
+    known_env_vars,
+    variables,
+)
 
 PROD_ENV = {
     "MIGRATION_SF1_AUTH": "password",
@@ -19,7 +27,7 @@ PROD_ENV = {
 
 def test_defaults_in_dev_mode_fill_sandbox_credentials() -> None:
     settings = Settings.from_env({"MIGRATION_DEV_MODE": "true"})
-    assert settings.sf1_username == "migration@v1.sandbox"
+    assert settings.sf1.username == "migration@v1.sandbox"
     assert settings.web_port == 6066
     assert settings.faust_broker() == ["kafka://127.0.0.1:9092"]
 
@@ -72,7 +80,7 @@ def test_secrets_never_appear_in_repr_or_errors() -> None:
     text = repr(settings)
     for secret in ("p1-secret", "p2-secret", "db-secret"):
         assert secret not in text
-    assert settings.sf1_password.reveal() == "p1-secret"
+    assert settings.sf1.password.reveal() == "p1-secret"
     assert repr(Secret("x")) == "Secret('****')"
     with pytest.raises(SettingsError) as err:
         Settings.from_env({**PROD_ENV, "MIGRATION_DATABASE_URL": "mysql://u:db-secret@h/x"})
@@ -95,13 +103,15 @@ CONSTRAINED = {
 }
 
 
-def _non_default(f: dataclasses.Field) -> tuple[str, object]:  # type: ignore[type-arg]
-    """(raw env text, expected parsed value) different from the field's default."""
-    if f.name in CONSTRAINED:
-        raw = CONSTRAINED[f.name]
-        return raw, Secret(raw) if f.metadata.get("secret") else raw
+def _non_default(variable: Variable) -> tuple[str, object]:
+    """(raw env text, expected parsed value) different from the variable's default."""
+    key = variable.name.removeprefix("MIGRATION_").lower()
+    if key in CONSTRAINED:
+        raw = CONSTRAINED[key]
+        return raw, Secret(raw) if variable.secret else raw
+    f = variable.field
     kind = f.type if isinstance(f.type, str) else f.type.__name__
-    default = f.default
+    default = variable.default
     if kind == "bool":
         return ("false" if default else "true"), not default
     if kind == "int":
@@ -109,25 +119,60 @@ def _non_default(f: dataclasses.Field) -> tuple[str, object]:  # type: ignore[ty
     if kind == "float":
         return str(default + 0.25), default + 0.25
     if kind == "Secret":  # tokens need 32 characters (migration_app.tokens)
-        raw = f"secret-of-{f.name}-{'x' * 32}"
+        raw = f"secret-of-{key}-{'x' * 32}"
         return raw, Secret(raw)
-    assert kind == "str", f"no round-trip value for {f.name}: {kind}"
-    return f"value-of-{f.name}", f"value-of-{f.name}"
+    assert kind == "str", f"no round-trip value for {variable.name}: {kind}"
+    return f"value-of-{key}", f"value-of-{key}"
 
 
-def test_every_field_round_trips_from_its_env_var() -> None:
-    expected = {f.name: _non_default(f) for f in dataclasses.fields(Settings)}
-    env = {f"MIGRATION_{name.upper()}": raw for name, (raw, _) in expected.items()}
+def _read(settings: Settings, variable: Variable) -> object:
+    """The value by attributes: ``settings.sf2.auth`` or ``settings.web_port``."""
+    holder = settings if variable.org is None else getattr(settings, variable.org)
+    return getattr(holder, variable.field.name)
+
+
+def test_every_variable_is_a_field_of_settings_or_of_an_org_block() -> None:
+    names = [v.name for v in variables()]
+    plain = [f.name for f in dataclasses.fields(Settings) if f.type != "OrgSettings"]
+    org_fields = [f.name for f in dataclasses.fields(OrgSettings)]
+    assert names == [
+        *[f"MIGRATION_{n.upper()}" for n in plain[: plain.index("sf_api_version")]],
+        *[f"MIGRATION_{org.upper()}_{n.upper()}" for org in ("sf1", "sf2") for n in org_fields],
+        *[f"MIGRATION_{n.upper()}" for n in plain[plain.index("sf_api_version") :]],
+    ]
+    assert set(names) == known_env_vars() and len(set(names)) == len(names)
+    assert {"MIGRATION_SF1_URL", "MIGRATION_SF2_AUTH", "MIGRATION_SF2_PRIVATE_KEY_FILE"} <= set(
+        names
+    )
+
+
+def test_every_variable_round_trips_into_its_field() -> None:
+    expected = {v.name: (v, *_non_default(v)) for v in variables()}
+    env = {name: raw for name, (_, raw, _) in expected.items()}
     assert set(env) == known_env_vars()
     settings = Settings.from_env(env)
     wrong = {
-        name: (getattr(settings, name), value)
-        for name, (_, value) in expected.items()
-        if getattr(settings, name) != value or type(getattr(settings, name)) is not type(value)
+        name: (_read(settings, v), value)
+        for name, (v, _, value) in expected.items()
+        if _read(settings, v) != value or type(_read(settings, v)) is not type(value)
     }
     assert wrong == {}
     defaults = Settings()
-    assert [n for n in expected if getattr(settings, n) == getattr(defaults, n)] == []
+    assert [
+        n for n, (v, _, _) in expected.items() if _read(settings, v) == _read(defaults, v)
+    ] == []
+
+
+def test_org_blocks_are_independent_and_keep_secrets_masked() -> None:
+    settings = Settings.from_env({**PROD_ENV, "MIGRATION_SF2_URL": "http://v2.test:1"})
+    assert isinstance(settings.sf1, OrgSettings) and settings.org("sf2") is settings.sf2
+    assert settings.sf1.url == "http://127.0.0.1:8101" and settings.sf2.url == "http://v2.test:1"
+    assert (settings.sf1.username, settings.sf2.username) == ("u1", "u2")
+    assert "p2-secret" not in repr(settings.sf2) and "Secret('****')" in repr(settings.sf2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.sf1.url = "http://elsewhere"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="no org 'sf3'"):
+        settings.org("sf3")
 
 
 def test_readme_configuration_table_lists_every_variable_with_its_default() -> None:

@@ -43,13 +43,13 @@ def problems(env: dict[str, str]) -> str:
 
 def test_oauth_flows_are_the_production_default_and_valid(key_file: Path) -> None:
     settings = Settings.from_env(jwt_env(str(key_file)))
-    assert settings.auth_flow("sf1") == "client_credentials"
-    assert settings.auth_flow("sf2") == "jwt"
+    assert settings.sf1.flow == "client_credentials"
+    assert settings.sf2.flow == "jwt"
     sf2 = salesforce_config(settings, "sf2")
     assert sf2.auth == "jwt" and sf2.private_key_file == str(key_file)
     assert "very-secret-1" not in repr(settings) + repr(salesforce_config(settings, "sf1"))
     unset = {k: v for k, v in jwt_env(str(key_file)).items() if k != "MIGRATION_SF2_AUTH"}
-    assert Settings.from_env(unset).auth_flow("sf2") == "jwt"
+    assert Settings.from_env(unset).sf2.flow == "jwt"
 
 
 def test_missing_key_file_names_the_variable(tmp_path: Path) -> None:
@@ -92,9 +92,9 @@ def test_dev_mode_logs_in_as_the_dev_stack_expects(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no dev stack here: V2 falls back to the sandbox password
     settings = Settings.from_env({"MIGRATION_DEV_MODE": "true"})
-    assert settings.auth_flow("sf1") == "client_credentials"
-    assert settings.auth_flow("sf2") == "password"
+    assert settings.sf1.flow == "client_credentials"
+    assert settings.sf2.flow == "password"
     ensure_jwt_key_pair(tmp_path / ".devstack" / "keys")  # what `make dev` generates
     settings = Settings.from_env({"MIGRATION_DEV_MODE": "true"})
-    assert settings.auth_flow("sf2") == "jwt"
-    assert settings.sf2_private_key_file.endswith(".devstack/keys/sf2-jwt.key")
+    assert settings.sf2.flow == "jwt"
+    assert settings.sf2.private_key_file.endswith(".devstack/keys/sf2-jwt.key")

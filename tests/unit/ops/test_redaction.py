@@ -51,3 +51,27 @@ def test_dsn_passwords() -> None:
     assert not has_password("postgresql://app@db:5432/audit")
     assert not has_password("postgresql:///audit?host=/tmp/x")
     assert redact_dsn("postgresql://app:pw@db:5432/audit") == "postgresql://app:****@db:5432/audit"
+
+
+def test_every_configured_secret_is_scrubbed_the_org_blocks_included() -> None:
+    from migration_app.ops.observability import secret_values
+    from migration_app.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "MIGRATION_DATABASE_URL": "postgresql://app:db-secret@db:5432/audit",
+            "MIGRATION_SF1_AUTH": "client_credentials",
+            "MIGRATION_SF1_URL": "https://acme.my.salesforce.com",
+            "MIGRATION_SF1_CLIENT_ID": "cid1",
+            "MIGRATION_SF1_CLIENT_SECRET": "sf1-client-secret",
+            "MIGRATION_SF2_AUTH": "password",
+            "MIGRATION_SF2_USERNAME": "u2",
+            "MIGRATION_SF2_PASSWORD": "sf2-password",
+            "MIGRATION_SF2_SECURITY_TOKEN": "sf2-token",
+        }
+    )
+    secrets = secret_values(settings)
+    for value in ("sf1-client-secret", "sf2-password", "sf2-token"):
+        assert value in secrets
+    scrubbed = Scrubber(secrets)("login failed for sf2-password / sf1-client-secret")
+    assert "sf2-password" not in scrubbed and "sf1-client-secret" not in scrubbed
