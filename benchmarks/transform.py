@@ -1,4 +1,4 @@
-"""Micro-benchmark of the pure transform: `python -m migration_app.migration.bench`.
+"""Micro-benchmark of the pure transform: `python -m benchmarks.transform`.
 
 Builds synthetic V1 customers (1 account, 4 contacts, 6 cases, 4 meters = 15 records, with
 ~10% dirty values), then times transform_customer and plan_upserts. Prints one JSON object.
@@ -12,8 +12,8 @@ import random
 import time
 from typing import Any
 
+from migration_app.migration.collections_plan import plan_upserts
 from migration_app.migration.customer_transform import transform_customer
-from migration_app.migration.plan import plan_upserts
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.spec import MappingSpec, load_mapping
 

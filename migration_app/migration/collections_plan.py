@@ -1,4 +1,5 @@
-"""Batching plan: all customers' V2 records grouped per object into sObject Collections chunks.
+"""The collections plan: all customers' V2 records grouped per object into sObject Collections
+chunks (the graph plan, for the Composite Graph strategy, is ``graph_plan.py``).
 
 Sharing chunks across the customers of one event batch is what keeps Salesforce API calls
 low; each chunk remembers which customer every record belongs to, so the per-record results of
@@ -7,16 +8,15 @@ an upsert map back to customers (and their audit rows) by position.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+from migration_app.migration.chunks import chunked
 from migration_app.migration.customer_transform import CustomerPlan
 from migration_app.migration.spec import MappingSpec
 
 MAX_COLLECTION_SIZE = 200  # Salesforce sObject Collections limit per request
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +38,6 @@ class UpsertChunk:
 
     def legacy_ids(self) -> tuple[Any, ...]:
         return tuple(r[self.external_id_field] for r in self.records)
-
-
-def chunked(seq: Sequence[T], n: int) -> Iterator[Sequence[T]]:
-    """Consecutive slices of at most n items (the last may be shorter)."""
-    if n <= 0:
-        raise ValueError(f"chunk size must be positive, got {n}")
-    for start in range(0, len(seq), n):
-        yield seq[start : start + n]
 
 
 def plan_upserts(

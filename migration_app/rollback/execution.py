@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 from migration_app.audit.records import LedgerEntry
 from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.migration.chunks import chunked
 from migration_app.migration.issues import ERROR, WARNING, Issue
-from migration_app.migration.plan import chunked
 from migration_app.migration.spec import MappingSpec
 from migration_app.rollback.plan import plan_rollback
 from migration_app.worker.pipeline import CustomerOutcome, MigrationRequest

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from mode import Service
 
 from migration_app.audit.errors import AuditError
+from migration_app.migration.chunks import chunked
 from migration_app.migration.customer_transform import transform_customer
-from migration_app.migration.plan import chunked
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 from migration_app.audit.records import LedgerEntry
 from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.migration.chunks import chunked
+from migration_app.migration.collections_plan import UpsertChunk, plan_upserts
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
 from migration_app.migration.graph_plan import (
     CustomerGraph,
@@ -37,7 +39,6 @@ from migration_app.migration.graph_plan import (
 )
 from migration_app.migration.issues import CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
 from migration_app.migration.load_options import LoadOptions
-from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from migration_app.migration.chunks import chunked
+from migration_app.migration.collections_plan import UpsertChunk, plan_upserts
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
-from migration_app.migration.plan import UpsertChunk, chunked, plan_upserts
 from migration_app.migration.spec import MappingSpec
 
 Factory = Callable[..., dict[str, Any]]
