@@ -1,4 +1,10 @@
-"""The `migration-app` console script: Faust's own CLI group plus our commands.
+"""The `migration-app` console script: Faust's own CLI group plus our commands, one module each.
+
+``main`` parses nothing itself: it dispatches the standalone dev servers, then hands over to
+Faust's CLI after importing the command modules (``COMMANDS``; defining a command registers it).
+Each command module only parses its options, calls the work (``verify/command.py``,
+``rollback/command.py``, ``verify/preflight.py``, ``web/state_client.py``, the publisher, the
+dev stack) and prints; ``base.py`` holds what they share.
 
 The worker and Faust's built-ins (`worker`, `agents`, `tables`, ...) load the app from
 ``migration_app.main`` only when they run, so `--help`, `--version` and `<command> --help` work
@@ -21,6 +27,9 @@ STANDALONE_SERVERS = {
     "registry": "devstack.registry_server.__main__",
 }
 DEV_COMMANDS = {"dev", "devstack"}
+#: The modules that define our commands, one each (importing one registers its command);
+#: `devstack` lives in dev_services.py: no file of the wheel may be named after the dev services.
+COMMANDS = ("dev", "dev_services", "enqueue", "idmap", "preflight", "rollback", "status", "verify")
 HELP = """Migrate CRM customers from the legacy Salesforce org (V1) to the new one (V2).
 
 Faust's CLI with the worker app at migration_app.main: `migration-app worker -l info` runs a
@@ -41,7 +50,7 @@ def _command(argv: list[str]) -> str | None:
 
 
 def _standalone(name: str, argv: list[str]) -> int:
-    from migration_app.cli.commands import DEVSTACK_MISSING
+    from migration_app.cli.base import DEVSTACK_MISSING
 
     try:
         module = importlib.import_module(STANDALONE_SERVERS[name])
@@ -66,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from faust.cli.faust import cli
 
-    import migration_app.cli.commands  # noqa: F401  (defining the commands registers them)
+    for name in COMMANDS:
+        importlib.import_module(f"migration_app.cli.{name}")  # defining a command registers it
 
     cli.help = HELP
 

@@ -8,17 +8,39 @@ import io
 import sys
 from typing import IO
 
-from migration_app.audit.store import AuditStore
-from migration_app.client_config import audit_config
+from faust.cli import option
+
+from migration_app.cli.base import SettingsCommand
 from migration_app.settings import Settings
 
 COLUMNS = ("customer_id", "object", "legacy_id", "v2_id", "action", "recorded_at")
+
+
+class idmap(SettingsCommand):
+    """Export the V1 id -> V2 id ledger as CSV (streamed; history included)."""
+
+    options = [
+        option("--object", "sobject", default=None, help="Only this V2 object, e.g. Contact"),
+        option("--out", "out_file", default=None, help="Write to this file (default: stdout)"),
+        option("--page-size", type=int, default=5000, show_default=True),
+    ]
+
+    async def run(  # type: ignore[override]
+        self, sobject: str | None, out_file: str | None, page_size: int
+    ) -> None:
+        rows = await export_id_map(self.settings, out_file, sobject=sobject, page_size=page_size)
+        if out_file:
+            self.say(f"wrote {rows} ledger row(s) to {out_file}")
 
 
 async def export_id_map(
     settings: Settings, out_file: str | None, *, sobject: str | None = None, page_size: int = 5000
 ) -> int:
     """Rows written. Keyset pagination over the ledger's id: each page is ``page_size`` rows."""
+    # imported here, not at the top: `migration-app --help` imports every command module
+    from migration_app.audit.store import AuditStore
+    from migration_app.client_config import audit_config
+
     store = AuditStore(audit_config(settings, pool_max=1))
     await store.start()
     handle: IO[str] = (

@@ -10,7 +10,6 @@ from collections import Counter
 from typing import Any
 
 from migration_app.audit.store import AuditStore
-from migration_app.cli.status import worker_state
 from migration_app.client_config import audit_config
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.contracts.events import ROLLBACK
@@ -18,6 +17,7 @@ from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import load_mapping
 from migration_app.rollback.plan import plan_rollback
 from migration_app.settings import Settings
+from migration_app.web.state_client import worker_state
 from migration_app.worker.publisher import publish
 
 POLL_S = 1.0

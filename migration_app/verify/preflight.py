@@ -1,4 +1,5 @@
-"""`migration-app preflight`: the mapping checked against both orgs' live describe metadata."""
+"""The work behind `migration-app preflight`: the mapping checked against both orgs' live
+describe metadata before a migration (the pure check is ``migration/mapping_check.py``)."""
 
 from __future__ import annotations
 

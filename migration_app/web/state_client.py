@@ -1,4 +1,6 @@
-"""A customer's state (asked from the worker that owns it) and its audit runs."""
+"""A customer's state, asked over HTTP from the worker that owns it (the state view,
+``state_views.py``), and its last audit run: the work behind `status`; `rollback` polls
+``worker_state``."""
 
 from __future__ import annotations
 

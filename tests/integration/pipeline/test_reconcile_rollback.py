@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_app.cli.id_map import export_id_map
+from migration_app.cli.idmap import export_id_map
 from migration_app.rollback.command import run_rollback
 from migration_app.settings import Secret
 from migration_app.verify.command import run_verify

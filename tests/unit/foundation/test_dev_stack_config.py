@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_app.cli.commands import _stack_config
+from migration_app.cli.dev_services import stack_config
 from migration_app.settings import Settings
 
 OPTIONS = {
@@ -39,7 +39,7 @@ def test_the_stacks_own_pgdata_is_started_not_taken_for_an_external_server(
     settings = Settings.from_env({"MIGRATION_DEV_MODE": "true"})
     assert ".devstack/pgdata" in settings.database_url.reveal()  # the default `status` uses
 
-    assert _stack_config(settings, **OPTIONS).database_url == ""
+    assert stack_config(settings, **OPTIONS).database_url == ""
 
 
 def test_a_stack_on_another_state_dir_does_not_borrow_the_default_ones_database(
@@ -47,7 +47,7 @@ def test_a_stack_on_another_state_dir_does_not_borrow_the_default_ones_database(
 ) -> None:
     settings = Settings.from_env({"MIGRATION_DEV_MODE": "true"})
 
-    config = _stack_config(settings, **{**OPTIONS, "state_dir": "elsewhere"})
+    config = stack_config(settings, **{**OPTIONS, "state_dir": "elsewhere"})
     assert config.database_url == ""
 
 
@@ -55,4 +55,4 @@ def test_an_explicit_database_is_used_as_it_is(after_a_first_run: Path) -> None:
     url = "postgresql://app@db.example:5432/audit"
     settings = Settings.from_env({"MIGRATION_DEV_MODE": "true", "MIGRATION_DATABASE_URL": url})
 
-    assert _stack_config(settings, **OPTIONS).database_url == url
+    assert stack_config(settings, **OPTIONS).database_url == url

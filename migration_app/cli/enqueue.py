@@ -1,0 +1,56 @@
+"""`migration-app enqueue`: publish CustomerReadyForMigration events for customer ids."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from faust.cli import argument, option
+
+from migration_app.cli.base import SettingsCommand
+from migration_app.client_config import salesforce_config
+from migration_app.settings import Settings
+
+
+class enqueue(SettingsCommand):
+    """Publish CustomerReadyForMigration events for customer ids (V1 Account Ids)."""
+
+    options = [
+        argument("customer_ids", nargs=-1),
+        option("--all-seeded", is_flag=True, help="Every Account in V1 (the seeded customers)"),
+        option("--file", "id_file", type=str, default=None, help="File with one id per line"),
+        option("--dry-run", is_flag=True, help="Transform and validate without writing to V2"),
+        option("--force", is_flag=True, help="Re-migrate customers already COMPLETED"),
+    ]
+
+    async def run(  # type: ignore[override]
+        self,
+        customer_ids: tuple[str, ...],
+        all_seeded: bool,
+        id_file: str | None,
+        dry_run: bool,
+        force: bool,
+    ) -> None:
+        from migration_app.worker.publisher import publish
+
+        ids = list(customer_ids)
+        if id_file:
+            text = await asyncio.to_thread(Path(id_file).read_text)
+            ids += [line.strip() for line in text.splitlines() if line.strip()]
+        if all_seeded:
+            ids += await _v1_account_ids(self.settings)
+        if not ids:
+            raise SystemExit("enqueue: give customer ids, --file or --all-seeded")
+        count = await publish(self.settings, ids, dry_run=dry_run, force=force)
+        self.say(f"enqueued {count} customer(s) on topic 'customer'")
+
+
+async def _v1_account_ids(settings: Settings) -> list[str]:
+    from migration_app.salesforce.client import SalesforceClient
+
+    client = SalesforceClient(salesforce_config(settings, "sf1"))
+    await client.start()
+    try:
+        return [r["Id"] for r in await client.query_all("SELECT Id FROM Account ORDER BY Id")]
+    finally:
+        await client.close()
