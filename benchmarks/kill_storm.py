@@ -56,12 +56,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from benchmarks.probes import SandboxAdmin, http_text, machine_info
 from benchmarks.result_watch import ResultWatcher
 from benchmarks.run import (
     BenchOptions,
-    SandboxAdmin,
-    http_text,
-    machine_info,
     scratch_database,
     server_database_url,
     stack_config,

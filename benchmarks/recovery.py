@@ -46,7 +46,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks.run import cpu_seconds, machine_info
+from benchmarks.probes import cpu_seconds, machine_info
 from devstack.changelog_fill import fill_changelog
 from devstack.probes import free_port
 from devstack.process import ChildProcess

@@ -57,9 +57,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks.result_watch import ResultWatcher
-from benchmarks.run import (
-    RESULTS_DIR,
+from benchmarks.probes import (
     ProfileFetch,
     SandboxAdmin,
     StackCpu,
@@ -67,11 +65,10 @@ from benchmarks.run import (
     cpu_seconds,
     http_text,
     machine_info,
-    scratch_database,
-    server_database_url,
     wait_until,
-    worker_env,
 )
+from benchmarks.result_watch import ResultWatcher
+from benchmarks.run import RESULTS_DIR, scratch_database, server_database_url, worker_env
 from devstack.dev import worker_process
 from devstack.probes import free_port
 from devstack.stack import DevStack, DevStackConfig

@@ -6,6 +6,10 @@ while the sandbox counts each API call (logins included). A naive per-record scr
 a few customers into a separate fresh V2 org. Both are printed, with their ratio, and written to
 benchmarks/results/latest.json. See benchmarks/README.md for the method.
 
+This module runs things (options, stacks, workers, the baseline, the sections); what it reads
+from them while they run is ``probes.py``, the arithmetic and what it prints and writes is
+``report.py``.
+
 Both load strategies (graph, collections) run at two latency models: a flat --latency-ms per
 call, and the same plus --per-record-ms per record saved (real orgs spend time per record).
 
@@ -25,50 +29,50 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
 import os
-import platform
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import psutil
-
 from benchmarks.baseline import BaselineResult, run_baseline, sandbox_login
+from benchmarks.probes import (
+    ProfileFetch,
+    SandboxAdmin,
+    StackCpu,
+    WorkerProbe,
+    http_text,
+    wait_until,
+)
+from benchmarks.report import (
+    MAX_FAILED_SHARE,
+    PROFILES,
+    SERIAL,
+    batch_stages,
+    build_report,
+    call_count,
+    migration_calls,
+    print_table,
+    terminal,
+    write_json,
+)
 from benchmarks.result_watch import ResultWatcher
 from devstack.dev import worker_process
 from devstack.probes import free_port, postgres_ok
-from devstack.process import ChildProcess
 from devstack.stack import DevStack, DevStackConfig, sandbox_process
-from migration_app.contracts.customer_status import TERMINAL_STATUSES
 from migration_app.migration.spec import load_mapping
 from migration_app.settings import Settings
 from migration_app.worker.publisher import publish
 
 RESULTS_DIR = Path(__file__).parent / "results"
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-HTTP_TIMEOUT = 5.0
-TARGET_CUSTOMERS_PER_S = 100.0
-TARGET_CALLS_PER_CUSTOMER = 0.1
-# Dirty seed data may fail a few customers legitimately; a run that fails more measured an error.
-MAX_FAILED_SHARE = 0.05
-LOGIN_KINDS = ("login", "oauth_token")
-PROFILES = ("flat", "per_record")
-#: flat latency, one batch at a time (MIGRATION_PIPELINE_DEPTH=1): the strategies' own difference
-#: in round trips, before pipelining hides latency behind CPU work
-SERIAL = "flat_depth1"
 #: `make bench`'s sections: end-to-end throughput (this module), the replay storm (replay_storm)
 SECTIONS = ("throughput", "replay")
 
@@ -96,40 +100,6 @@ class BenchOptions:
     @property
     def default_strategy(self) -> str:
         return self.strategies[0]
-
-
-# -- small HTTP helpers (bounded; the benchmark itself is synchronous) --------------------------
-def http_text(url: str, timeout: float = HTTP_TIMEOUT) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read().decode()
-
-
-def http_json(url: str, *, method: str = "GET", timeout: float = HTTP_TIMEOUT) -> Any:
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:  # /health answers 503 with a JSON body when degraded
-        return json.loads(exc.read() or b"null")
-
-
-class SandboxAdmin:
-    """The sandbox org's /__admin endpoints (call counts, seeded customers, record counts)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base = base_url.rstrip("/")
-
-    def stats(self) -> dict[str, Any]:
-        return http_json(f"{self.base}/__admin/stats")
-
-    def reset(self) -> None:
-        http_json(f"{self.base}/__admin/stats/reset", method="POST")
-
-    def customers(self) -> list[str]:
-        return http_json(f"{self.base}/__admin/customers", timeout=30)
-
-    def counts(self) -> dict[str, int]:
-        return http_json(f"{self.base}/__admin/counts")
 
 
 # -- the database ------------------------------------------------------------------------------
@@ -170,115 +140,6 @@ def scratch_database(server_url: str) -> Iterator[str]:
 
 
 # -- the worker --------------------------------------------------------------------------------
-def cpu_seconds(proc: psutil.Process) -> float:
-    """User + system CPU time of one process."""
-    times = proc.cpu_times()
-    return times.user + times.system
-
-
-class WorkerProbe:
-    """RSS and asyncio task count of the worker process, read while it runs."""
-
-    def __init__(self, worker: ChildProcess) -> None:
-        assert worker.pid is not None
-        self.proc = psutil.Process(worker.pid)
-        self.url = worker.url
-        self.log_path = worker.log_path
-        self.peak_rss = 0
-        self.max_loop_lag_ms: float | None = None
-
-    def sample(self) -> None:
-        with contextlib.suppress(psutil.Error):
-            rss = sum(p.memory_info().rss for p in [self.proc, *self.proc.children(True)])
-            self.peak_rss = max(self.peak_rss, rss)
-
-    def vm_hwm(self) -> int | None:
-        """Kernel-kept peak RSS of the worker process (VmHWM), bytes."""
-        try:
-            status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        return None
-
-    def tasks(self) -> int | None:
-        """The "tasks" field of /health, or None while the worker has no such field."""
-        try:
-            doc = http_json(f"{self.url}/health", timeout=10)
-        except (OSError, ValueError):
-            return None
-        value = doc.get("tasks") if isinstance(doc, dict) else None
-        return value if isinstance(value, int) else None
-
-    def consuming(self) -> bool:
-        """Partitions assigned and the worker started: /health/ready when the worker has it,
-        else Faust's "[^Worker]: Ready" log line (logged after assignment and recovery)."""
-        with contextlib.suppress(OSError, ValueError):
-            doc = http_json(f"{self.url}/health/ready", timeout=2)
-            if isinstance(doc, dict) and "assigned_partitions" in doc:
-                return doc.get("status") == "UP" and bool(doc["assigned_partitions"])
-        return "[^Worker]: Ready" in self.log_path.read_text(errors="replace")
-
-    def summary(self) -> dict[str, Any]:
-        return http_json(f"{self.url}/migrations/summary")
-
-    def cpu_seconds(self) -> float:
-        """The worker process's own CPU time: the sandbox's is Salesforce's."""
-        return cpu_seconds(self.proc)
-
-    def sample_loop_lag(self) -> None:
-        """The event-loop lag /health/live reports now; the run keeps the worst seen."""
-        with contextlib.suppress(OSError, ValueError):
-            doc = http_json(f"{self.url}/health/live", timeout=2)
-            lag = doc.get("loop_lag_ms") if isinstance(doc, dict) else None
-            if isinstance(lag, int | float):
-                self.max_loop_lag_ms = max(self.max_loop_lag_ms or 0.0, float(lag))
-
-
-class StackCpu:
-    """CPU seconds of the stack's own processes (sandbox orgs, broker, registry, PostgreSQL when
-    embedded) over the measured window: on a 2-core machine they compete with the worker."""
-
-    def __init__(self, stack: DevStack) -> None:
-        self.procs: dict[str, psutil.Process] = {}
-        for child in stack.processes:
-            if child.pid is not None:
-                with contextlib.suppress(psutil.Error):
-                    self.procs[child.name] = psutil.Process(child.pid)
-        self._start = self._read()
-
-    def _read(self) -> dict[str, float]:
-        out = {}
-        for name, proc in self.procs.items():
-            with contextlib.suppress(psutil.Error):
-                tree = [proc, *proc.children(recursive=True)]
-                out[name] = sum(cpu_seconds(p) for p in tree)
-        return out
-
-    def used(self) -> dict[str, float]:
-        now = self._read()
-        return {name: round(now[name] - self._start.get(name, 0.0), 2) for name in now}
-
-
-def batch_stages(metrics_text: str) -> dict[str, dict[str, float]]:
-    """Per stage of a batch: how many batches and their summed wall seconds, from /metrics."""
-    stages: dict[str, dict[str, float]] = {}
-    for line in metrics_text.splitlines():
-        if not line.startswith("migration_app_batch_stage_seconds_"):
-            continue
-        name, _, value = line.rpartition(" ")
-        kind = name.split("{", 1)[0].rsplit("_", 1)[-1]
-        if kind not in ("sum", "count") or 'stage="' not in name:
-            continue
-        stage = name.split('stage="', 1)[1].split('"', 1)[0]
-        stages.setdefault(stage, {})["batches" if kind == "count" else "seconds"] = round(
-            float(value), 3
-        )
-    return stages
-
-
 def worker_env(stack: DevStack, state_dir: Path, batch_size: int, batch_within: float) -> dict:
     return {
         **stack.env(),
@@ -291,78 +152,6 @@ def worker_env(stack: DevStack, state_dir: Path, batch_size: int, batch_within: 
         "MIGRATION_BATCH_WITHIN": str(batch_within),
         "MIGRATION_LOG_LEVEL": "info",
     }
-
-
-def wait_until(
-    predicate: Callable[[], bool], deadline_s: float, every: float = 0.2, what: str = ""
-) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {deadline_s}s waiting for {what}")
-        time.sleep(every)
-
-
-def _terminal(summary: dict[str, Any]) -> int:
-    return sum(summary.get("by_status", {}).get(s, 0) for s in TERMINAL_STATUSES)
-
-
-def _calls(stats: dict[str, Any]) -> int:
-    return int(stats.get("total", 0))
-
-
-def migration_calls(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """Calls made while migrating, plus the worker's logins since it started.
-
-    Why: the worker logs in (and health checks call `limits`) before the clock starts; the logins
-    serve the migration and are counted, start-up and probe calls are reported apart.
-    """
-    prior = before.get("by_endpoint", {})
-    counts = dict.fromkeys({*prior, *after.get("by_endpoint", {})}, 0)
-    for kind, n in after.get("by_endpoint", {}).items():
-        counts[kind] = n - (prior.get(kind, 0) if kind not in LOGIN_KINDS else 0)
-    counts = {kind: n for kind, n in counts.items() if n}
-    return {
-        "total": sum(counts.values()),
-        "by_endpoint": counts,
-        "excluded_before_enqueue": {k: n for k, n in prior.items() if k not in LOGIN_KINDS},
-    }
-
-
-class ProfileFetch:
-    """The worker's ``/debug/pprof/profile`` fetched in a thread while the benchmark polls, then
-    saved next to the results (collapsed stacks, with the profile's ``#`` header)."""
-
-    def __init__(self, url: str, token: str, seconds: float, path: Path) -> None:
-        self.path = path
-        self.seconds = seconds
-        self.headers: dict[str, str] = {}
-        self.error: str | None = None
-        self._request = urllib.request.Request(
-            f"{url}/debug/pprof/profile?seconds={seconds:g}",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        self._thread = threading.Thread(target=self._fetch, name="bench-profile", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _fetch(self) -> None:
-        try:
-            with urllib.request.urlopen(self._request, timeout=self.seconds + 60) as response:
-                body = response.read()
-                self.headers = {
-                    k: v for k, v in response.headers.items() if k.startswith("X-Profile-")
-                }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_bytes(body)
-        except OSError as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def result(self) -> dict[str, Any]:
-        """Waits for the profile (bounded by its own length plus a minute)."""
-        self._thread.join(self.seconds + 90)
-        return {"path": str(self.path), "headers": self.headers, "error": self.error}
 
 
 def measure_worker(
@@ -438,7 +227,7 @@ def measure_worker(
         first_done = watcher.first_seen_count
         # a result is sent after the customer's table state: the summary is final by now
         summary = probe.summary()
-        if _terminal(summary) < len(ids):
+        if terminal(summary) < len(ids):
             raise RuntimeError(f"every customer has a result, yet the table says {summary}")
         cpu_s = probe.cpu_seconds() - cpu_before
         stack_cpu_s = stack_cpu.used()
@@ -455,7 +244,7 @@ def measure_worker(
         verified = asyncio.run(measure_verify(settings, ids)) if opts.verify else None
     finally:
         worker.stop()
-    calls = _calls(stats1) + _calls(stats2)
+    calls = call_count(stats1) + call_count(stats2)
     by_status = summary.get("by_status", {})
     failed = by_status.get("FAILED", 0)
     steady = None
@@ -547,7 +336,7 @@ def measure_baseline(stack: DevStack, opts: BenchOptions, state_dir: Path) -> di
         stats1, stats2 = sf1.stats(), sf2.stats()
     finally:
         fresh_v2.stop()
-    calls = _calls(stats1) + _calls(stats2)
+    calls = call_count(stats1) + call_count(stats2)
     return {
         "customers": result.customers,
         "completed": result.completed,
@@ -608,215 +397,6 @@ def run_one(
             if with_baseline and opts.baseline_customers:
                 worker["baseline"] = measure_baseline(stack, opts, state_dir)
     return worker
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
-    ).stdout.strip()
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu,
-        "memory_bytes": psutil.virtual_memory().total,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "git_commit": commit,
-    }
-
-
-STRATEGY_KEYS = (
-    "customers_per_s",
-    "customers_per_s_repeats",
-    "api_calls_per_customer",
-    "peak_rss_bytes",
-    "worker_cpu_s_per_1000_customers",
-    "loop_lag_max_ms",
-    "wall_s",
-    "by_status",
-    "valid",
-    "batch_size",
-)
-
-
-def median_runs(runs: list[dict]) -> list[dict]:
-    """One run per (strategy, profile, batch size): the median of its repeats by customers/s
-    (the lower one of an even count; valid runs only when there are any), carrying every
-    repeat's figure in ``customers_per_s_repeats``. Why: on this shared VM the same code varies
-    by +-15% from run to run, and a best-of would report the lucky one."""
-    groups: dict[tuple[str, str, int], list[dict]] = {}
-    for run in runs:
-        groups.setdefault((run["strategy"], run["profile"], run["batch_size"]), []).append(run)
-    out = []
-    for group in groups.values():
-        ordered = sorted(
-            [r for r in group if r["valid"]] or group, key=lambda r: r["customers_per_s"]
-        )
-        median = ordered[(len(ordered) - 1) // 2]
-        out.append({**median, "customers_per_s_repeats": [r["customers_per_s"] for r in group]})
-    return out
-
-
-def strategies_report(runs: list[dict]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{strategy: {profile: the key figures of its best batch size's median run}}."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for run in median_runs(runs):
-        slot = out.setdefault(run["strategy"], {})
-        best = slot.get(run["profile"])
-        if best is None or (run["valid"], run["customers_per_s"]) > (
-            best["valid"],
-            best["customers_per_s"],
-        ):
-            slot[run["profile"]] = {k: run.get(k) for k in STRATEGY_KEYS}
-    return out
-
-
-def build_report(opts: BenchOptions, runs: list[dict], started: datetime) -> dict[str, Any]:
-    medians = median_runs(runs)
-    headline = [
-        r for r in medians if r["strategy"] == opts.default_strategy and r["profile"] == "flat"
-    ] or medians
-    best = max(headline, key=lambda r: (r["valid"], r["customers_per_s"]))
-    base = next(r["baseline"] for r in runs if "baseline" in r) if opts.baseline_customers else None
-    report: dict[str, Any] = {
-        "customers_per_s": best["customers_per_s"],
-        "api_calls_per_customer": best["api_calls_per_customer"],
-        "baseline_customers_per_s": base["customers_per_s"] if base else None,
-        "baseline_api_calls_per_customer": base["api_calls_per_customer"] if base else None,
-        "speedup_vs_baseline": (
-            round(best["customers_per_s"] / base["customers_per_s"], 1) if base else None
-        ),
-        "api_calls_ratio_baseline_over_worker": (
-            round(base["api_calls_per_customer"] / best["api_calls_per_customer"], 1)
-            if base and best["api_calls_per_customer"]
-            else None
-        ),
-        "peak_rss_bytes": best["peak_rss_bytes"],
-        "tasks_before": best["tasks_before"],
-        "tasks_after": best["tasks_after"],
-        "target": {
-            "customers_per_s": TARGET_CUSTOMERS_PER_S,
-            "api_calls_per_customer": TARGET_CALLS_PER_CUSTOMER,
-            "met": best["valid"]
-            and best["customers_per_s"] >= TARGET_CUSTOMERS_PER_S
-            and best["api_calls_per_customer"] <= TARGET_CALLS_PER_CUSTOMER,
-        },
-        "strategies": strategies_report(runs),
-        "config": {
-            "customers": opts.customers,
-            "latency_ms": opts.latency_ms,
-            "per_record_ms": opts.per_record_ms,
-            "strategy": opts.default_strategy,
-            "strategies": list(opts.strategies),
-            "baseline_customers": opts.baseline_customers,
-            "batch_size": best["batch_size"],
-            "batch_sizes_tried": list(opts.batch_sizes),
-            "batch_within": opts.batch_within,
-            "worker_env": list(opts.worker_env),
-            "repeat": opts.repeat,
-        },
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "machine": machine_info(),
-        "best_run": {k: v for k, v in best.items() if k != "baseline"},
-        "runs": [{k: v for k, v in r.items() if k != "baseline"} for r in runs],
-        "baseline": base,
-    }
-    if best["tasks_before"] is None:
-        report["notes"] = ["worker /health has no 'tasks' field yet: tasks_before/after are null"]
-    return report
-
-
-def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> None:
-    cfg = report["config"]
-    base = report["baseline"]
-    out(
-        f"\n{cfg['customers']} customers, {cfg['latency_ms']} ms per Salesforce call, "
-        f"nproc={report['machine']['nproc']}"
-    )
-    out(f"{'run':<40}{'customers/s':>13}{'API calls/customer':>20}{'wall s':>9}  outcome")
-    for run in report["runs"]:
-        latency = {"flat": "flat", SERIAL: "flat depth=1"}.get(
-            run["profile"], f"+{run['per_record_ms']:g}ms/record"
-        )
-        label = f"{run['strategy']} {latency} batch={run['batch_size']} #{run.get('repeat', 1)}"
-        outcome = ", ".join(f"{k} {v}" for k, v in run["by_status"].items())
-        out(
-            f"{label:<40}{run['customers_per_s']:>13}{run['api_calls_per_customer']:>20}"
-            f"{run['wall_s']:>9}  {outcome}{'' if run['valid'] else ' (INVALID RUN)'}"
-        )
-    if base:
-        label = f"baseline ({base['customers']} customers)"
-        out(
-            f"{label:<40}{base['customers_per_s']:>13}{base['api_calls_per_customer']:>20}"
-            f"{base['wall_s']:>9}  COMPLETED {base['completed']}, FAILED {base['failed']}"
-        )
-        out(
-            f"ratio: {report['speedup_vs_baseline']}x faster, "
-            f"{report['api_calls_ratio_baseline_over_worker']}x fewer API calls per customer"
-        )
-    print_strategies(report, out)
-    verified = report["best_run"].get("verify")
-    if verified:
-        out(
-            f"verify of all {verified['customers']} customers: {verified['verdicts']}, "
-            f"{verified['api_calls']} API calls = {verified['api_calls_per_customer']} per "
-            f"customer (target < 0.05), {verified['wall_s']} s"
-        )
-    rss = report["peak_rss_bytes"]
-    out(
-        f"worker peak RSS {rss / 2**20:.0f} MiB; asyncio tasks before/after: "
-        f"{report['tasks_before']}/{report['tasks_after']}"
-    )
-    target = report["target"]
-    out(
-        f"target >= {target['customers_per_s']} customers/s and <= "
-        f"{target['api_calls_per_customer']} calls/customer: "
-        f"{'MET' if target['met'] else 'NOT MET'}"
-    )
-
-
-def print_strategies(report: dict[str, Any], out: Callable[[str], None] = print) -> None:
-    """graph vs collections, side by side, per latency model."""
-    table = report["strategies"]
-    names = list(table)
-    if len(names) < 2:
-        return
-    out(f"\n{'':<40}" + "".join(f"{n:>16}" for n in names) + f"{'ratio':>10}")
-    for profile in (*PROFILES, SERIAL):
-        if not any(profile in table[n] for n in names):
-            continue
-        for key, label in (
-            ("customers_per_s", "customers/s"),
-            ("api_calls_per_customer", "API calls/customer"),
-            ("worker_cpu_s_per_1000_customers", "worker CPU s/1000 customers"),
-            ("peak_rss_bytes", "peak RSS MiB"),
-        ):
-            values = [table[n].get(profile, {}).get(key) for n in names]
-            shown = [(v / 2**20 if key == "peak_rss_bytes" and v else v) for v in values]
-            ratio = (
-                f"{values[0] / values[1]:.2f}x"
-                if all(isinstance(v, int | float) and v for v in values[:2])
-                else "-"
-            )
-            digits = 4 if key == "api_calls_per_customer" else 1
-            cells = "".join(
-                f"{v:>16.{digits}f}" if isinstance(v, float) else f"{v!s:>16}" for v in shown
-            )
-            out(f"{profile + ' ' + label:<40}{cells}{ratio:>10}")
-    for name in names:
-        for profile, figures in table[name].items():
-            repeats = figures.get("customers_per_s_repeats") or []
-            if len(repeats) > 1:
-                shown = ", ".join(f"{v:g}" for v in repeats)
-                median = figures["customers_per_s"]
-                out(f"{name} {profile}: runs {shown} customers/s; median {median}")
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:
@@ -928,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         replay = replay_storm.run_section(opts.replay)
         if report is not None:  # both sections' figures in latest.json
             report["replay_storm"] = {k: v for k, v in replay.items() if k != "machine"}
-            opts.output.write_text(json.dumps(report, indent=2) + "\n")
+            write_json(opts.output, report)
         replay_storm.print_table(replay)
         print(f"written to {opts.replay.output}")
     return 0
@@ -960,8 +540,7 @@ def run_throughput(opts: BenchOptions) -> dict[str, Any]:
         else:
             print(f"state kept in {root}")
     report = build_report(opts, runs, started)
-    opts.output.parent.mkdir(parents=True, exist_ok=True)
-    opts.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(opts.output, report)
     return report
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.run import batch_stages, median_runs, strategies_report
+from benchmarks.report import batch_stages, median_runs, strategies_report
 
 
 def run(strategy: str, per_s: float, *, valid: bool = True, profile: str = "flat") -> dict:
