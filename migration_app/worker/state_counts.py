@@ -101,15 +101,14 @@ class StateCounts:
         self._partitions.pop(partition, None)
         self._rebuilding[partition] = Tally()
 
-    def finish_rebuild(self, partition: int, snapshot: Tally, recent: list[float]) -> None:
-        """The snapshot's tally plus the writes since; ``recent``: its finish times in the
-        throughput window (a restarted worker shows the rate it had)."""
+    def finish_rebuild(self, partition: int, snapshot: Tally, recent: Counter[int]) -> None:
+        """The snapshot's tally plus the writes since; ``recent``: its finishes per second in
+        the throughput window (a restarted worker shows the rate it had; at most ~61 keys)."""
         delta = self._rebuilding.pop(partition, None)
         if delta is not None:
             snapshot.merge(delta)
         self._partitions[partition] = snapshot
-        for finished_at in recent:
-            self._note_finished(finished_at)
+        self._finished_per_second.update(recent)
 
     def forget(self, partitions: set[int] | None = None) -> None:
         """Partitions this worker no longer owns (None: all of them)."""
@@ -164,12 +163,13 @@ class StateCounts:
             del self._finished_per_second[second]
 
 
-def tally_of(values: list[Counted], now: float, window_s: float) -> tuple[Tally, list[float]]:
-    """One chunk of a rebuild: its tally and the finish times inside the throughput window."""
+def tally_of(values: list[Counted], now: float, window_s: float) -> tuple[Tally, Counter[int]]:
+    """One chunk of a rebuild: its tally and its finishes per second inside the throughput
+    window."""
     tally = Tally()
-    recent = []
+    recent: Counter[int] = Counter()
     for value in values:
         tally.add(value)
         if value.finished_at and now - value.finished_at <= window_s:
-            recent.append(value.finished_at)
+            recent[math.floor(value.finished_at)] += 1
     return tally, recent

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -93,13 +94,13 @@ class StateCountsKeeper(Service):
         started = time.monotonic()
         now, window = time.time(), self.counts.window_s
         tallies: dict[int, Tally] = {p: Tally() for p in partitions}
-        recent: dict[int, list[float]] = {p: [] for p in partitions}
+        recent: dict[int, Counter[int]] = {p: Counter() for p in partitions}
         total = 0
         try:
             for partition, chunk in self._snapshot(partitions):  # taken at the first step
                 part, seen = tally_of(chunk, now, window)
                 tallies[partition].merge(part)
-                recent[partition] += seen
+                recent[partition].update(seen)
                 total += len(chunk)
                 await asyncio.sleep(0)
                 if generation != self._generation:
