@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test lint format bench bench-recovery bench-kill clean
+.PHONY: dev test lint format bench bench-recovery bench-kill bench-counts clean
 
 $(STAMP): pyproject.toml devstack/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ bench-recovery: $(STAMP)
 # outside); writes benchmarks/results/kill_storm.json. ARGS="--customers 300 --stores rocksdb://".
 bench-kill: $(STAMP)
 	$(BIN)/python -m benchmarks.kill_storm $(ARGS)
+
+# What the summary view, heartbeat and /metrics cost at 1,000 / 100,000 / 1,000,000 customers,
+# and the one rebuild walk after an assignment, on real RocksDB partitions (no broker);
+# writes benchmarks/results/counts_scale.json. ARGS="--sizes 1000,100000".
+bench-counts: $(STAMP)
+	$(BIN)/python -m benchmarks.counts_scale $(ARGS)
 
 clean:
 	rm -rf .devstack .faust-data .pytest_cache
