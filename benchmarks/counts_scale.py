@@ -118,7 +118,7 @@ def measure(n: int) -> dict[str, Any]:
         dbs = fill(root, n)
         app, table = fake_table(dbs)
         counts = StateCounts()
-        keeper = StateCountsKeeper(app, table, counts, source_topic="customer")
+        keeper = StateCountsKeeper(app, table, counts)
         seconds, stall, cpu_stall = asyncio.run(time_rebuild(keeper))
         assert counts.summary(time.time())["total"] == n, counts.summary(time.time())
         # live writes after the rebuild, as the processor makes them

@@ -134,7 +134,7 @@ def build(settings: Settings) -> Components:
     # Customers per status per partition, kept at each write and rebuilt once per assignment:
     # the summary view, the console heartbeat and /metrics read these, never walk the table.
     counts = StateCounts()
-    app.service(StateCountsKeeper(app, migration_state, counts, source_topic=CUSTOMER_TOPIC))
+    app.service(StateCountsKeeper(app, migration_state, counts))
     runtime = Runtime(settings)
     app.service(runtime)  # started after table recovery, stopped with the app
 

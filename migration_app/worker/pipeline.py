@@ -321,15 +321,15 @@ class MigrationPipeline:
         nodes: list[dict[str, Any]],
         outcomes: dict[str, CustomerOutcome],
     ) -> CustomerGraph | None:
-        """The graph again with the audit fields dropped from the nodes V2 refused them on, when
-        that is the graph's only failure (those records exist: a re-run or a retried batch).
+        """The graph again without audit fields on any node, when V2 refusing them on a node is
+        the graph's only failure (those records exist: a re-run or a retried batch).
 
         Salesforce sets audit fields on insert only; an upsert that matches is an update and
         answers INVALID_FIELD_FOR_INSERT_UPDATE. Not confirmed from the docs: whether an upsert
         that inserts accepts them (a Salesforce KB says audit fields work "for insert, not
         upsert"); the sandbox accepts them on the inserting upsert.
         """
-        refused: dict[str, set[str]] = {}
+        refused: set[str] = set()  # reference ids of the nodes V2 named
         for result in nodes:
             body = result.get("body")
             for error in body if isinstance(body, list) else []:
@@ -339,7 +339,7 @@ class MigrationPipeline:
                 fields = set(error.get("fields") or [])
                 if code != INVALID_FOR_UPDATE or not fields or not fields <= AUDIT_FIELDS:
                     return None
-                refused.setdefault(str(result.get("referenceId")), set()).update(fields)
+                refused.add(str(result.get("referenceId")))
         if not refused:
             return None
         # Salesforce stops a graph at its first failing node, so it names one refused record per
@@ -353,9 +353,7 @@ class MigrationPipeline:
             if drop:
                 source = self.spec.by_target(node.object).source
                 named = node.reference_id in refused
-                outcome.issues.append(
-                    _audit_kept(source, node) if named else _audit_skipped(source, node)
-                )
+                outcome.issues.append(_audit_kept(source, node, KEPT if named else NOT_SENT))
                 node = replace(node, record={k: v for k, v in node.record.items() if k not in drop})
             changed.append(node)
         if changed == list(graph.nodes):
@@ -551,29 +549,20 @@ def _without_refused_audit_fields(
     return {k: v for k, v in record.items() if k not in drop}
 
 
-def _audit_kept(v1_object: str, node_or_id: Any) -> Issue:
+#: why a record's CreatedDate was not set (the CREATED_DATE_NOT_SET warning's message)
+KEPT = (
+    "already in V2 (the upsert updated it): audit fields are set on insert only, so V2 keeps "
+    "the creation date it has"
+)
+NOT_SENT = (
+    "not sent: other records of this customer were already in V2 (a re-run), so its graph went "
+    "without audit fields; if this record was new to V2 it has V2's creation date"
+)
+
+
+def _audit_kept(v1_object: str, node_or_id: Any, why: str = KEPT) -> Issue:
     legacy = node_or_id.legacy_id if isinstance(node_or_id, GraphNode) else str(node_or_id)
-    return Issue(
-        WARNING,
-        v1_object,
-        legacy,
-        "CreatedDate",
-        CREATED_DATE_NOT_SET,
-        "already in V2 (the upsert updated it): audit fields are set on insert only, so V2 "
-        "keeps the creation date it has",
-    )
-
-
-def _audit_skipped(v1_object: str, node: GraphNode) -> Issue:
-    return Issue(
-        WARNING,
-        v1_object,
-        node.legacy_id,
-        "CreatedDate",
-        CREATED_DATE_NOT_SET,
-        "not sent: other records of this customer were already in V2 (a re-run), so its graph "
-        "went without audit fields; if this record was new to V2 it has V2's creation date",
-    )
+    return Issue(WARNING, v1_object, legacy, "CreatedDate", CREATED_DATE_NOT_SET, why)
 
 
 def _all_halted(nodes: list[dict[str, Any]]) -> bool:

@@ -170,13 +170,14 @@ class BatchProcessor:
         if request.action == ROLLBACK or request.force or cid in self._in_flight:
             return False
         completed_by = self._completed.get(cid)
+        state: MigrationState | None = None
         if completed_by is None:  # not known here yet: read the table (RocksDB get + decode)
-            state: MigrationState | None = self.table.get(cid.encode())
-            if not should_skip(state, force=False) or state is None:
+            state = self.table.get(cid.encode())
+            if state is None or not should_skip(state, force=False):
                 return False
             completed_by = self._remember_completed(cid, state.correlation_id)
         if completed_by == request.correlation_id and cid not in self._restated:
-            self._restate_once(cid, self.table[cid.encode()], source)
+            self._restate_once(cid, state or self.table[cid.encode()], source)
         return True
 
     def _remember_completed(self, customer_id: str, correlation_id: str) -> str:
@@ -208,8 +209,11 @@ class BatchProcessor:
         latest, sources = batch.requests, batch.sources
         try:
             undo = [r for r in latest.values() if r.action == ROLLBACK]
-            requests = self._start([r for r in latest.values() if r.action != ROLLBACK], sources)
-            rollbacks = self._start(undo, sources, skip_completed=False)
+            begun: dict[str, MigrationState] = {}  # the IN_PROGRESS state each customer got
+            requests = self._start(
+                [r for r in latest.values() if r.action != ROLLBACK], sources, begun
+            )
+            rollbacks = self._start(undo, sources, begun, skip_completed=False)
             if requests or rollbacks:
                 await self._wait_for_api_allocation()
             outcomes = await self._migrate(requests) if requests else []
@@ -220,7 +224,7 @@ class BatchProcessor:
                 with metrics.BATCH_STAGE_SECONDS.labels(stage="audit").time():
                     await self._audit(outcomes)
                 with metrics.BATCH_STAGE_SECONDS.labels(stage="finish").time():
-                    await self._finish(outcomes, sources)
+                    await self._finish(outcomes, sources, begun)
         finally:
             await self._release(latest)
 
@@ -298,9 +302,12 @@ class BatchProcessor:
         self,
         requests: Iterable[CustomerReadyForMigration],
         sources: dict[str, EventT],
+        begun: dict[str, MigrationState],
         *,
         skip_completed: bool = True,
     ) -> list[MigrationRequest]:
+        """IN_PROGRESS with the next attempt for each request (``begun`` gets the state
+        written: the claim keeps the customer's entry unchanged until ``_finish``)."""
         out = []
         for request in requests:
             cid = request.customer_id
@@ -310,6 +317,7 @@ class BatchProcessor:
                 continue
             state = started(old or new_state(cid), request.correlation_id)
             self._set_state(cid, old, state, sources[cid])
+            begun[cid] = state
             interrupted = old is not None and old.status == CustomerStatus.IN_PROGRESS.value
             out.append(
                 MigrationRequest(
@@ -317,7 +325,7 @@ class BatchProcessor:
                     request.correlation_id,
                     state.attempt,
                     request.dry_run,
-                    interrupted_attempt=old.attempt if interrupted and old is not None else None,
+                    interrupted_attempt=old.attempt if old is not None and interrupted else None,
                 )
             )
         return out
@@ -416,16 +424,21 @@ class BatchProcessor:
                 log.warning("audit database unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _finish(self, outcomes: list[CustomerOutcome], sources: dict[str, EventT]) -> None:
+    async def _finish(
+        self,
+        outcomes: list[CustomerOutcome],
+        sources: dict[str, EventT],
+        begun: dict[str, MigrationState],
+    ) -> None:
         """Results acknowledged by the broker, then the terminal states (module docstring)."""
         await self._publish_results(outcomes)
         self._faults.reached("between-result-and-state")
         for outcome in outcomes:
             cid = outcome.customer_id
             errors = [i for i in outcome.issues if i.is_error]
-            old: MigrationState | None = self.table.get(cid.encode())
+            old = begun[cid]
             state = finished(
-                old or new_state(cid),
+                old,
                 outcome.status,
                 counts=outcome.counts,
                 warnings=len(outcome.issues) - len(errors),

@@ -39,15 +39,12 @@ class StateCountsKeeper(Service):
         app: faust.App,
         table: TableT,
         counts: StateCounts,
-        *,
-        source_topic: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.app = app
         self.table = table
         self.counts = counts
-        self.source_topic = source_topic
         self._generation = 0  # bumped by every revocation: a rebuild of an older one stops
         self._rebuild: asyncio.Task[None] | None = None
         table.on_recover(self._on_recovered)
