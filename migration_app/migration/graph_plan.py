@@ -4,21 +4,25 @@ documented limits allow (pure: no I/O).
 A graph commits or rolls back as a whole, so a customer is either entirely in V2 or not at all.
 Salesforce's limits (REST API Developer Guide, "Composite Graph Limits"): at most 75 graphs and
 500 nodes per request (counted across its graphs), 500 nodes and depth 15 per graph, and at most
-15 different node types (sObject types) per request. Nodes upsert by external id
-(``PATCH /sobjects/{Object}/{ExternalId}/{value}``); children keep pointing at their parent by the
-parent's external id, which Salesforce resolves inside the graph's transaction (the parent node
-ran earlier in the same graph).
+15 different node types per request (a type is an sObject and a method: POST Account and PATCH
+Account are two). A record new to V2 is created (``POST /sobjects/{Object}``, with its audit
+fields: Salesforce sets them on create only); one already in V2 is upserted by external id
+(``PATCH /sobjects/{Object}/{ExternalId}/{value}``, without them): ``write_plan`` decides.
+Children keep pointing at their parent by the parent's external id, which Salesforce resolves
+inside the graph's transaction (the parent node ran earlier in the same graph, or the parent was
+already in V2).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from migration_app.migration.customer_transform import CustomerPlan
 from migration_app.migration.spec import MappingSpec
+from migration_app.migration.write_plan import CustomerWrites, plan_writes
 
 MAX_GRAPHS_PER_REQUEST = 75
 MAX_NODES_PER_REQUEST = 500
@@ -29,16 +33,29 @@ MAX_GRAPH_DEPTH = 15
 
 @dataclass(frozen=True, slots=True)
 class GraphNode:
-    """One upsert in a customer's graph; ``record`` is what the collections strategy sends."""
+    """One create or upsert in a customer's graph; ``record`` is what collections would send."""
 
     reference_id: str
     object: str
     external_id_field: str
     legacy_id: str
     record: dict[str, Any]
+    create: bool = False
+
+    @property
+    def node_type(self) -> tuple[str, str]:
+        return (self.object, "POST" if self.create else "PATCH")
 
     def subrequest(self, api_version: str) -> dict[str, Any]:
-        """The node as the composite/graph resource takes it (the external id goes in the URL)."""
+        """The node as the composite/graph resource takes it: a create carries its external id
+        in the body, an upsert in the URL."""
+        if self.create:
+            return {
+                "method": "POST",
+                "url": f"/services/data/v{api_version}/sobjects/{self.object}",
+                "referenceId": self.reference_id,
+                "body": {k: v for k, v in self.record.items() if k != "attributes"},
+            }
         body = {
             k: v for k, v in self.record.items() if k not in ("attributes", self.external_id_field)
         }
@@ -59,13 +76,15 @@ class CustomerGraph:
 
     customer_id: str
     nodes: tuple[GraphNode, ...]
+    #: what the graph was built from (to plan the customer again after DUPLICATE_VALUE)
+    writes: CustomerWrites | None = field(default=None, compare=False, repr=False)
 
     @property
     def graph_id(self) -> str:
         return self.customer_id
 
-    def node_types(self) -> frozenset[str]:
-        return frozenset(node.object for node in self.nodes)
+    def node_types(self) -> frozenset[tuple[str, str]]:
+        return frozenset(node.node_type for node in self.nodes)
 
     def payload(self, api_version: str) -> dict[str, Any]:
         return {
@@ -88,21 +107,24 @@ class GraphRequest:
         return {"graphs": [graph.payload(api_version) for graph in self.graphs]}
 
 
-def customer_graph(plan: CustomerPlan, spec: MappingSpec) -> CustomerGraph:
-    """The customer's records as graph nodes in the spec's load order (parents first)."""
+def customer_graph(plan: CustomerPlan | CustomerWrites, spec: MappingSpec) -> CustomerGraph:
+    """The customer's writes as graph nodes in the spec's load order (parents first); a bare
+    plan is taken as a first attempt (every record created)."""
+    writes = plan if isinstance(plan, CustomerWrites) else plan_writes(plan, spec, None, None)
     nodes = []
     for obj in spec.objects:
-        for index, record in enumerate(plan.records_by_object.get(obj.target, ())):
+        for index, write in enumerate(writes.by_object(obj.target)):
             nodes.append(
                 GraphNode(
                     reference_id=f"{obj.target.replace('__', '_')}_{index}",
                     object=obj.target,
                     external_id_field=obj.external_id,
-                    legacy_id=str(record[obj.external_id]),
-                    record=record,
+                    legacy_id=write.legacy_id,
+                    record=write.record,
+                    create=write.create,
                 )
             )
-    return CustomerGraph(plan.customer_id, tuple(nodes))
+    return CustomerGraph(writes.customer_id, tuple(nodes), writes)
 
 
 def fits_one_graph(graph: CustomerGraph, spec: MappingSpec) -> str | None:

@@ -26,6 +26,7 @@ OWNER_UNRESOLVED = "OWNER_UNRESOLVED"  # no usable V2 owner and the policy says 
 RECORD_TYPE_FALLBACK = "RECORD_TYPE_FALLBACK"  # V1 record type has no active V2 one: fallback
 RECORD_TYPE_UNRESOLVED = "RECORD_TYPE_UNRESOLVED"  # ... and the policy says error: rejected
 CREATED_DATE_NOT_SET = "CREATED_DATE_NOT_SET"  # record existed in V2: audit fields insert-only
+CONFLICT = "CONFLICT"  # changed in V2 by someone else since our write: the on_conflict policy
 
 
 @dataclass(frozen=True, slots=True)

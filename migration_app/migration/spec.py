@@ -128,6 +128,8 @@ class MappingSpec:
     owners: OwnerRule | None = None
     #: seconds between refreshes of V2's users and record types (read once at start)
     refresh_seconds: float = 300.0
+    #: what a re-migration does to a record someone else changed in V2 (``write_plan``)
+    on_conflict: str = "keep_v2"
     _by_source: dict[str, ObjectSpec] = field(init=False, repr=False, compare=False)
     _levels: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -174,6 +176,10 @@ class MappingSpec:
         Objects of the same level do not reference each other and may be loaded concurrently.
         """
         return self._levels[source]
+
+    def conflict_policy(self, source: str) -> str:
+        """The on_conflict policy for one object (one policy for the mapping today)."""
+        return self.on_conflict
 
     @property
     def needs_reference_data(self) -> bool:
@@ -253,15 +259,35 @@ def parse_mapping(text: str, source_path: str = "<string>") -> MappingSpec:
         raise MappingError(f"{source_path}: not valid YAML: {exc}") from None
     try:
         objects, owners, refresh = _parse_document(document)
+        on_conflict = _parse_on_conflict(document)
     except (MappingError, RuleError) as exc:
         raise MappingError(f"{source_path}: {exc}") from None
     return MappingSpec(
-        objects=objects, source_path=source_path, owners=owners, refresh_seconds=refresh
+        objects=objects,
+        source_path=source_path,
+        owners=owners,
+        refresh_seconds=refresh,
+        on_conflict=on_conflict,
     )
 
 
+KEEP_V2 = "keep_v2"
+FAIL_CUSTOMER = "fail_customer"
+OVERWRITE = "overwrite"
+CONFLICT_POLICIES = (KEEP_V2, FAIL_CUSTOMER, OVERWRITE)
+
+
+def _parse_on_conflict(document: dict[str, Any]) -> str:
+    policy = document.get("on_conflict", KEEP_V2)
+    if policy not in CONFLICT_POLICIES:
+        raise MappingError(f"on_conflict must be one of {', '.join(CONFLICT_POLICIES)}: {policy!r}")
+    return str(policy)
+
+
 def _parse_document(document: Any) -> tuple[tuple[ObjectSpec, ...], OwnerRule | None, float]:
-    doc = _as_dict(document, "mapping", {"version", "objects", "owners", "reference_data"})
+    doc = _as_dict(
+        document, "mapping", {"version", "objects", "owners", "reference_data", "on_conflict"}
+    )
     if doc.get("version") != 1:
         raise MappingError(f"version must be 1, got {doc.get('version')!r}")
     owners = parse_owner_rule(doc["owners"]) if "owners" in doc else None

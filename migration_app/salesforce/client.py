@@ -194,6 +194,20 @@ class SalesforceClient:
             lambda sf: sf.restful(path, method="PATCH", json=body, headers=headers)
         )
 
+    async def create_collection(
+        self, records: Sequence[dict[str, Any]], *, allow_duplicates: bool = False
+    ) -> list[dict[str, Any]]:
+        """sObject Collections create (<= 200 records, each with ``attributes.type``, allOrNone
+        false): per-record results in request order. Audit fields are accepted here (with the
+        "Set Audit Fields upon Record Creation" permission), never on an upsert."""
+        if len(records) > 200:
+            raise ValueError("sObject Collections take at most 200 records per call")
+        body = {"allOrNone": False, "records": list(records)}
+        headers = duplicate_rule_headers(allow_duplicates)
+        return await self.call(
+            lambda sf: sf.restful("composite/sobjects", method="POST", json=body, headers=headers)
+        )
+
     async def delete_collection(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """sObject Collections delete (<= 200 ids, allOrNone false): per-record results."""
         if len(ids) > 200:

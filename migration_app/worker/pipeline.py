@@ -1,7 +1,15 @@
-"""Migrate a batch of customers: extract from V1, transform, upsert into V2.
+"""Migrate a batch of customers: extract from V1, transform, write into V2.
 
 One SOQL (with child subqueries) extracts the whole batch; the transform is the pure domain in
-``migration/``. Two load strategies (``MIGRATION_LOAD_STRATEGY``):
+``migration/``. Records new to V2 are created with their audit fields, records already in V2
+upserted by external id without them, and records someone else changed in V2 since our last
+write follow the mapping's ``on_conflict`` (``migration/write_plan.py``). What V2 already holds is
+read (one query per object per batch, ``migration/v2_state.py``) only for customers this project
+may have written before: a re-migration, a retry, an interrupted attempt. A first attempt creates
+everything; a record there after all (an earlier call whose answer was lost) shows as
+``DUPLICATE_VALUE`` on its external id, and only then is its customer read and re-planned.
+
+Two load strategies (``MIGRATION_LOAD_STRATEGY``):
 
 * ``graph`` (default): one Composite Graph per customer, graphs packed into as few requests as
   the limits allow, requests sent concurrently. A graph commits or rolls back as a whole, so a
@@ -31,7 +39,6 @@ from migration_app.migration.collections_plan import UpsertChunk, plan_upserts
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
 from migration_app.migration.graph_plan import (
     CustomerGraph,
-    GraphNode,
     GraphRequest,
     customer_graph,
     fits_one_graph,
@@ -42,6 +49,13 @@ from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
+from migration_app.migration.v2_state import V2Record, parse_rows, state_queries
+from migration_app.migration.write_plan import (
+    AUDIT_FIELDS,
+    CustomerWrites,
+    plan_writes,
+    without_audit_fields,
+)
 from migration_app.ops import metrics
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 
@@ -49,9 +63,12 @@ EXTRACT_IDS_PER_QUERY = 200
 HALTED = "PROCESSING_HALTED"
 NOT_ATOMIC = "NOT_ATOMIC"
 INVALID_FOR_UPDATE = "INVALID_FIELD_FOR_INSERT_UPDATE"
-#: audit fields the mapping may set on insert (Salesforce: "Set Audit Fields upon Record
-#: Creation"); an upsert that finds the record already in V2 is an update, which refuses them
-AUDIT_FIELDS = frozenset({"CreatedDate"})
+#: a create whose external id V2 already holds (Salesforce: "duplicate value found: <field>
+#: duplicates value on record with id: <id>")
+DUPLICATE_VALUE = "DUPLICATE_VALUE"
+#: rounds of re-reading and re-planning customers whose creates met DUPLICATE_VALUE (a second
+#: round means another writer raced us; after it the customer fails)
+MAX_DUPLICATE_ROUNDS = 2
 
 
 class SourceOrg(Protocol):
@@ -59,6 +76,12 @@ class SourceOrg(Protocol):
 
 
 class TargetOrg(Protocol):
+    async def query_all(self, soql: str) -> list[dict[str, Any]]: ...
+
+    async def create_collection(
+        self, records: Sequence[dict[str, Any]], *, allow_duplicates: bool = False
+    ) -> list[dict[str, Any]]: ...
+
     async def upsert_collection(
         self,
         sobject: str,
@@ -102,6 +125,9 @@ class CustomerOutcome:
     v2_account_id: str | None = None
     error: str | None = None
     records: list[LedgerEntry] = field(default_factory=list)  # what V2 now holds, per record
+    #: V2 held records this attempt took for new (DUPLICATE_VALUE): an earlier call of ours
+    #: whose answer was lost may have created them, so their updates are ``uncertain``
+    found_after_duplicate: bool = False
 
     @property
     def customer_id(self) -> str:
@@ -127,6 +153,7 @@ class MigrationPipeline:
         chunk_size: int = 200,
         options: LoadOptions | None = None,
         reference: Callable[[], ReferenceData | None] | None = None,
+        integration_username: str | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
@@ -137,6 +164,10 @@ class MigrationPipeline:
         self.reference = reference
         self._load_slots = asyncio.Semaphore(load_concurrency)
         self._chunk_size = chunk_size
+        #: V2's Username of the session's user: every write of ours carries its Id as
+        #: LastModifiedById, which is how the conflict guard tells our writes from people's
+        self._integration_username = integration_username or None
+        self._integration_user_id: str | None = None
 
     async def migrate(self, requests: Sequence[MigrationRequest]) -> list[CustomerOutcome]:
         started = time.time()
@@ -155,7 +186,8 @@ class MigrationPipeline:
             plans = self._transform(outcomes, records, reference)
         by_customer = {o.customer_id: o for o in outcomes}
         with metrics.BATCH_STAGE_SECONDS.labels(stage="load").time():
-            await self._load(list(plans.values()), by_customer)
+            writes = await self._plan_writes(list(plans.values()), by_customer)
+            await self._load(writes, by_customer)
         finished = time.time()
         for outcome in outcomes:
             if outcome.status == CustomerStatus.IN_PROGRESS:
@@ -229,44 +261,76 @@ class MigrationPipeline:
         )
         return {row["Id"][:15]: row for rows in pages for row in rows}
 
-    async def _load(self, plans: list[CustomerPlan], outcomes: dict[str, CustomerOutcome]) -> None:
+    # what V2 holds, and what to write ----------------------------------------------------------
+    async def _plan_writes(
+        self,
+        plans: list[CustomerPlan],
+        outcomes: dict[str, CustomerOutcome],
+        *,
+        reread: bool = False,
+    ) -> list[CustomerWrites]:
+        """Each plan as writes; V2 is read first for the customers we may have written before
+        (all of ``plans`` when ``reread``). A customer the conflict guard fails is dropped."""
+        plans = list({p.customer_id: p for p in plans}.values())
+        known = [p for p in plans if reread or _may_be_in_v2(outcomes[p.customer_id].request)]
+        existing: dict[tuple[str, str], V2Record] = {}
+        user_id = None
+        if known:
+            existing = await self._read_v2([self._root_legacy_id(p) for p in known])
+            user_id = await self._user_id()
+        known_ids = {p.customer_id for p in known}
+        out = []
+        for plan in plans:
+            outcome = outcomes[plan.customer_id]
+            read = plan.customer_id in known_ids
+            writes = plan_writes(plan, self.spec, existing if read else None, user_id)
+            outcome.issues.extend(writes.issues)
+            if writes.failure is not None:
+                outcome.fail(writes.failure)
+                continue
+            for obj, kept in writes.kept.items():
+                outcome.counts[obj] = outcome.counts.get(obj, 0) + kept
+            out.append(writes)
+        return out
+
+    def _root_legacy_id(self, plan: CustomerPlan) -> str:
+        root = self.spec.root
+        records = plan.records_by_object.get(root.target) or ()
+        return str(records[0][root.external_id]) if records else plan.customer_id
+
+    async def _read_v2(self, root_ids: list[str]) -> dict[tuple[str, str], V2Record]:
+        """One query per object per batch (``v2_state``)."""
+        queries = state_queries(self.spec, root_ids)
+        async with self._load_slots:
+            pages = await asyncio.gather(*(self.target.query_all(soql) for _, soql in queries))
+        return parse_rows(self.spec, zip((t for t, _ in queries), pages, strict=True))
+
+    async def _user_id(self) -> str | None:
+        """The integration user's V2 Id, read once (None without a username: no guard)."""
+        if self._integration_user_id is None and self._integration_username:
+            name = self._integration_username.replace("\\", "\\\\").replace("'", "\\'")
+            rows = await self.target.query_all(f"SELECT Id FROM User WHERE Username = '{name}'")
+            if rows:
+                self._integration_user_id = str(rows[0]["Id"])
+        return self._integration_user_id
+
+    async def _load(
+        self, writes: list[CustomerWrites], outcomes: dict[str, CustomerOutcome]
+    ) -> None:
         if self.options.strategy == "collections":
-            await self._load_collections(plans, outcomes)
+            await self._load_collections(writes, outcomes)
         else:
-            await self._load_graphs(plans, outcomes)
+            await self._load_graphs(writes, outcomes)
 
     # composite graph ---------------------------------------------------------------------------
     async def _load_graphs(
-        self, plans: list[CustomerPlan], outcomes: dict[str, CustomerOutcome]
+        self, writes: list[CustomerWrites], outcomes: dict[str, CustomerOutcome]
     ) -> None:
-        graphs, too_large = [], []
-        for plan in {p.customer_id: p for p in plans}.values():
-            graph = customer_graph(plan, self.spec)
-            reason = fits_one_graph(graph, self.spec)
-            if reason is None:
-                graphs.append(graph)
-                continue
-            outcome = outcomes[plan.customer_id]
-            if self.options.require_atomic:
-                outcome.fail(
-                    f"cannot load atomically: {reason}",
-                    Issue(ERROR, self.spec.root.source, plan.customer_id, None, NOT_ATOMIC, reason),
-                )
-            else:
-                outcome.issues.append(
-                    Issue(
-                        WARNING,
-                        self.spec.root.source,
-                        plan.customer_id,
-                        None,
-                        NOT_ATOMIC,
-                        f"loaded with sObject Collections, not atomically: {reason}",
-                    )
-                )
-                too_large.append(plan)
+        graphs, too_large = self._graphs(writes, outcomes)
         transient: list[str] = []
         pending = graphs
         halted_rounds = 0
+        duplicate_rounds: dict[str, int] = defaultdict(int)
         while pending:
             if halted_rounds >= MAX_HALTED_ROUNDS:  # still halted: leave the batch to a retry
                 transient.append(HALTED)
@@ -274,31 +338,93 @@ class MigrationPipeline:
             rounds = await asyncio.gather(
                 *(self._send_graphs(r, outcomes, transient) for r in pack_requests(pending))
             )
-            halted = [graph for halted, _ in rounds for graph in halted]
+            halted = [graph for sent in rounds for graph in sent.halted]
             halted_rounds += bool(halted)
-            # graphs resent without the audit fields of records already in V2 (each resend
-            # strips at least one field, so this ends)
-            pending = halted + [graph for _, resend in rounds for graph in resend]
+            # graphs resent without audit fields V2 refused (each resend strips at least one
+            # field, so this ends)
+            pending = halted + [graph for sent in rounds for graph in sent.resend]
+            duplicates = [c for sent in rounds for c in sent.duplicates]
+            if duplicates:
+                pending += await self._replanned(duplicates, outcomes, duplicate_rounds)
         if too_large:
             await self._load_collections(too_large, outcomes)
         if transient:
             raise SalesforceTransientError(f"graph errors worth retrying: {sorted(set(transient))}")
+
+    def _graphs(
+        self, writes: list[CustomerWrites], outcomes: dict[str, CustomerOutcome]
+    ) -> tuple[list[CustomerGraph], list[CustomerWrites]]:
+        """One graph per customer; customers too large for one go to collections (or fail)."""
+        graphs, too_large = [], []
+        for customer in writes:
+            graph = customer_graph(customer, self.spec)
+            reason = fits_one_graph(graph, self.spec)
+            if reason is None:
+                graphs.append(graph)
+                continue
+            outcome = outcomes[customer.customer_id]
+            if self.options.require_atomic:
+                outcome.fail(
+                    f"cannot load atomically: {reason}",
+                    Issue(
+                        ERROR, self.spec.root.source, customer.customer_id, None, NOT_ATOMIC, reason
+                    ),
+                )
+            else:
+                outcome.issues.append(
+                    Issue(
+                        WARNING,
+                        self.spec.root.source,
+                        customer.customer_id,
+                        None,
+                        NOT_ATOMIC,
+                        f"loaded with sObject Collections, not atomically: {reason}",
+                    )
+                )
+                too_large.append(customer)
+        return graphs, too_large
+
+    async def _replanned(
+        self,
+        duplicates: list[CustomerWrites],
+        outcomes: dict[str, CustomerOutcome],
+        rounds: dict[str, int],
+    ) -> list[CustomerGraph]:
+        """Customers whose creates met DUPLICATE_VALUE, planned again from a read of V2."""
+        again = []
+        for writes in duplicates:
+            outcome = outcomes[writes.customer_id]
+            rounds[writes.customer_id] += 1
+            if rounds[writes.customer_id] > MAX_DUPLICATE_ROUNDS:
+                outcome.fail(
+                    f"{DUPLICATE_VALUE}: V2 kept gaining this customer's records while it was "
+                    "loaded (another writer?); nothing written by this attempt"
+                )
+                continue
+            outcome.found_after_duplicate = True
+            again.append(writes.plan)
+        if not again:
+            return []
+        replanned = await self._plan_writes(again, outcomes, reread=True)
+        graphs, too_large = self._graphs(replanned, outcomes)
+        if too_large:
+            await self._load_collections(too_large, outcomes)
+        return graphs
 
     async def _send_graphs(
         self,
         request: GraphRequest,
         outcomes: dict[str, CustomerOutcome],
         transient: list[str],
-    ) -> tuple[list[CustomerGraph], list[CustomerGraph]]:
-        """One composite/graph call; returns the graphs Salesforce halted and the graphs to
-        resend without the audit fields of records that were already in V2."""
+    ) -> SentGraphs:
+        """One composite/graph call, and what to do with the graphs that did not commit."""
         async with self._load_slots:
             response = await self.target.composite_graph(
                 request.payload(self.options.api_version),
                 allow_duplicates=self.options.allow_duplicate_save,
             )
         by_id = {graph.graph_id: graph for graph in request.graphs}
-        halted, resend = [], []
+        sent = SentGraphs()
         for result in response.get("graphs") or []:
             graph = by_id.pop(str(result.get("graphId")), None)
             if graph is None:
@@ -307,13 +433,15 @@ class MigrationPipeline:
             if result.get("isSuccessful"):
                 self._graph_succeeded(graph, nodes, outcomes[graph.customer_id])
             elif _all_halted(nodes):
-                halted.append(graph)
+                sent.halted.append(graph)
+            elif graph.writes is not None and _only_duplicate_external_ids(nodes, graph):
+                sent.duplicates.append(graph.writes)
             elif (stripped := self._without_audit_fields(graph, nodes, outcomes)) is not None:
-                resend.append(stripped)
+                sent.resend.append(stripped)
             else:
                 transient += self._graph_failed(graph, nodes, outcomes[graph.customer_id])
-        halted.extend(by_id.values())  # graphs the answer left out: not processed either
-        return halted, resend
+        sent.halted.extend(by_id.values())  # graphs the answer left out: not processed either
+        return sent
 
     def _without_audit_fields(
         self,
@@ -321,15 +449,9 @@ class MigrationPipeline:
         nodes: list[dict[str, Any]],
         outcomes: dict[str, CustomerOutcome],
     ) -> CustomerGraph | None:
-        """The graph again without audit fields on any node, when V2 refusing them on a node is
-        the graph's only failure (those records exist: a re-run or a retried batch).
-
-        Salesforce sets audit fields on insert only; an upsert that matches is an update and
-        answers INVALID_FIELD_FOR_INSERT_UPDATE. Not confirmed from the docs: whether an upsert
-        that inserts accepts them (a Salesforce KB says audit fields work "for insert, not
-        upsert"); the sandbox accepts them on the inserting upsert.
-        """
-        refused: set[str] = set()  # reference ids of the nodes V2 named
+        """The graph again without audit fields, when V2 refusing them is its only failure:
+        V2 does not grant "Set Audit Fields upon Record Creation" (preflight says so too)."""
+        refused = False
         for result in nodes:
             body = result.get("body")
             for error in body if isinstance(body, list) else []:
@@ -339,26 +461,20 @@ class MigrationPipeline:
                 fields = set(error.get("fields") or [])
                 if code != INVALID_FOR_UPDATE or not fields or not fields <= AUDIT_FIELDS:
                     return None
-                refused.add(str(result.get("referenceId")))
+                refused = True
         if not refused:
             return None
-        # Salesforce stops a graph at its first failing node, so it names one refused record per
-        # round; the customer is evidently in V2 already (a re-run, a retried batch), so every
-        # node goes without audit fields at once. Resending one node's worth per round took a
-        # round per record, ran past MAX_HALTED_ROUNDS on a batch of re-runs and failed it whole.
         changed = []
         outcome = outcomes[graph.customer_id]
         for node in graph.nodes:
-            drop = AUDIT_FIELDS & node.record.keys()
-            if drop:
+            if AUDIT_FIELDS & node.record.keys():
                 source = self.spec.by_target(node.object).source
-                named = node.reference_id in refused
-                outcome.issues.append(_audit_kept(source, node, KEPT if named else NOT_SENT))
-                node = replace(node, record={k: v for k, v in node.record.items() if k not in drop})
+                outcome.issues.append(_audit_refused(source, node.legacy_id))
+                node = replace(node, record=without_audit_fields(node.record))
             changed.append(node)
         if changed == list(graph.nodes):
             return None
-        return CustomerGraph(graph.customer_id, tuple(changed))
+        return replace(graph, nodes=tuple(changed))
 
     def _graph_succeeded(
         self, graph: CustomerGraph, nodes: list[dict[str, Any]], outcome: CustomerOutcome
@@ -410,15 +526,15 @@ class MigrationPipeline:
 
     # sObject collections -----------------------------------------------------------------------
     async def _load_collections(
-        self, plans: list[CustomerPlan], outcomes: dict[str, CustomerOutcome]
+        self, writes: list[CustomerWrites], outcomes: dict[str, CustomerOutcome]
     ) -> None:
-        chunks = plan_upserts(plans, self.spec, max_batch=self._chunk_size)
+        chunks = plan_upserts(writes, self.spec, max_batch=self._chunk_size)
         levels: dict[int, list[UpsertChunk]] = defaultdict(list)
         for chunk in chunks:
             levels[chunk.level].append(chunk)
         for level in sorted(levels):
             live = [c for c in (self._without_failed(c, outcomes) for c in levels[level]) if c]
-            await asyncio.gather(*(self._upsert(chunk, outcomes) for chunk in live))
+            await asyncio.gather(*(self._write_chunk(chunk, outcomes) for chunk in live))
 
     @staticmethod
     def _without_failed(
@@ -434,68 +550,144 @@ class MigrationPipeline:
             return chunk
         if not keep:
             return None
-        return UpsertChunk(
-            object=chunk.object,
-            external_id_field=chunk.external_id_field,
+        return replace(
+            chunk,
             records=tuple(chunk.records[i] for i in keep),
             customer_ids=tuple(chunk.customer_ids[i] for i in keep),
-            level=chunk.level,
         )
 
-    async def _upsert(self, chunk: UpsertChunk, outcomes: dict[str, CustomerOutcome]) -> None:
+    async def _write_chunk(self, chunk: UpsertChunk, outcomes: dict[str, CustomerOutcome]) -> None:
+        """One create or upsert collection. A create refused for DUPLICATE_VALUE (the record is
+        in V2 after all) or for audit fields (V2 lacks the permission) is resent as it must be:
+        an upsert without audit fields, or a create without them."""
         async with self._load_slots:
-            results = await self.target.upsert_collection(
-                chunk.object,
-                chunk.external_id_field,
-                chunk.records,
-                allow_duplicates=self.options.allow_duplicate_save,
-            )
+            if chunk.create:
+                results = await self.target.create_collection(
+                    chunk.records, allow_duplicates=self.options.allow_duplicate_save
+                )
+            else:
+                results = await self.target.upsert_collection(
+                    chunk.object,
+                    chunk.external_id_field,
+                    chunk.records,
+                    allow_duplicates=self.options.allow_duplicate_save,
+                )
         source_object = self.spec.by_target(chunk.object).source
         root = self.spec.root.target
         transient = []
-        resend: list[tuple[dict[str, Any], str]] = []
+        upsert: list[tuple[dict[str, Any], str]] = []
+        create: list[tuple[dict[str, Any], str]] = []
         for record, customer_id, result in zip(
             chunk.records, chunk.customer_ids, results, strict=True
         ):
             outcome = outcomes[customer_id]
+            legacy = str(record[chunk.external_id_field])
             if result.get("success"):
                 outcome.counts[chunk.object] = outcome.counts.get(chunk.object, 0) + 1
                 if chunk.object == root:
                     outcome.v2_account_id = result.get("id")
-                _ledger(outcome, chunk.object, str(record[chunk.external_id_field]), result)
+                _ledger(outcome, chunk.object, legacy, result)
                 continue
-            stripped = _without_refused_audit_fields(record, result.get("errors") or [])
-            if stripped is not None:  # already in V2: keep its creation date, send the rest
-                outcome.issues.append(_audit_kept(source_object, record[chunk.external_id_field]))
-                resend.append((stripped, customer_id))
+            errors = result.get("errors") or []
+            if chunk.create and _is_duplicate_external_id(errors, chunk.external_id_field):
+                outcome.found_after_duplicate = True
+                if AUDIT_FIELDS & record.keys():
+                    outcome.issues.append(_audit_kept(source_object, legacy))
+                upsert.append((without_audit_fields(record), customer_id))
                 continue
-            for error in result.get("errors") or [{"statusCode": "UNKNOWN", "message": "failed"}]:
+            if _only_audit_fields_refused(errors) and AUDIT_FIELDS & record.keys():
+                outcome.issues.append(_audit_refused(source_object, legacy))
+                create.append((without_audit_fields(record), customer_id))
+                continue
+            for error in errors or [{"statusCode": "UNKNOWN", "message": "failed"}]:
                 code = error.get("statusCode") or error.get("errorCode") or "UNKNOWN"
                 if code in TRANSIENT_RECORD_ERRORS:
                     transient.append(code)
                 fields = error.get("fields") or []
                 outcome.fail(
-                    f"{chunk.object} {record[chunk.external_id_field]}: {code}",
+                    f"{chunk.object} {legacy}: {code}",
                     Issue(
                         ERROR,
                         source_object,
-                        record[chunk.external_id_field],
+                        legacy,
                         ",".join(fields) or None,
                         code,
                         error.get("message", ""),
                     ),
                 )
-        if resend:
-            again = replace(
-                chunk,
-                records=tuple(r for r, _ in resend),
-                customer_ids=tuple(c for _, c in resend),
-            )
-            await self._upsert(again, outcomes)
+        for again, as_create in ((upsert, False), (create, chunk.create)):
+            if again:
+                await self._write_chunk(
+                    replace(
+                        chunk,
+                        records=tuple(r for r, _ in again),
+                        customer_ids=tuple(c for _, c in again),
+                        create=as_create,
+                    ),
+                    outcomes,
+                )
         if transient:
             raise SalesforceTransientError(
                 f"record errors worth retrying: {sorted(set(transient))}"
             )
+
+
+@dataclass
+class SentGraphs:
+    """What one composite/graph call leaves to do."""
+
+    halted: list[CustomerGraph] = field(default_factory=list)  # not processed: send again
+    resend: list[CustomerGraph] = field(default_factory=list)  # without refused audit fields
+    duplicates: list[CustomerWrites] = field(default_factory=list)  # read V2, plan again
+
+
+def _may_be_in_v2(request: MigrationRequest) -> bool:
+    """A customer this project may have written before: V2 is read before writing it."""
+    return request.attempt > 1 or request.interrupted_attempt is not None
+
+
+def _is_duplicate_external_id(errors: list[dict[str, Any]], external_id_field: str) -> bool:
+    """DUPLICATE_VALUE on the external id: "duplicate value found: Legacy_Id__c duplicates
+    value on record with id: 001..." (the REST guide's fields list is empty for it)."""
+    return bool(errors) and all(
+        (e.get("statusCode") or e.get("errorCode")) == DUPLICATE_VALUE
+        and (
+            external_id_field in (e.get("fields") or [])
+            or f"found: {external_id_field} " in str(e.get("message", ""))
+        )
+        for e in errors
+    )
+
+
+def _only_duplicate_external_ids(nodes: list[dict[str, Any]], graph: CustomerGraph) -> bool:
+    """A graph that failed only because creates met their external id in V2."""
+    by_ref = {node.reference_id: node for node in graph.nodes}
+    seen = False
+    for result in nodes:
+        body = result.get("body")
+        errors = [
+            e
+            for e in (body if isinstance(body, list) else [])
+            if (e.get("errorCode") or e.get("statusCode")) != HALTED
+        ]
+        if not errors:
+            continue
+        node = by_ref.get(result.get("referenceId"))
+        if node is None or not node.create:
+            return False
+        if not _is_duplicate_external_id(errors, node.external_id_field):
+            return False
+        seen = True
+    return seen
+
+
+def _only_audit_fields_refused(errors: list[dict[str, Any]]) -> bool:
+    return bool(errors) and all(
+        (e.get("statusCode") or e.get("errorCode")) == INVALID_FOR_UPDATE
+        and set(e.get("fields") or [])
+        and set(e.get("fields") or []) <= AUDIT_FIELDS
+        for e in errors
+    )
 
 
 #: ledger action of a record found in V2 right after an interrupted attempt (see ``_ledger``)
@@ -506,14 +698,18 @@ INTERRUPTED_ATTEMPT = "INTERRUPTED_ATTEMPT"
 def _ledger(outcome: CustomerOutcome, sobject: str, legacy_id: str, result: dict) -> None:
     """A written record, for the ledger: created unless Salesforce says it updated; after an
     interrupted attempt an update is ``uncertain``: that attempt may have created the record
-    (its graph committed, its audit never did), or the record was there before. Rollback keeps
-    such records and names them rather than deleting what might not be ours."""
+    (its graph committed, its audit never did), or the record was there before. The same holds
+    for a record a create of this attempt met as DUPLICATE_VALUE (an earlier call's answer may
+    have been lost). Rollback keeps such records and names them rather than deleting what might
+    not be ours."""
     v2_id = result.get("id")
     if not v2_id:
         return
     action = "created"
     if result.get("created") is False:
         action = "updated"
+        if outcome.found_after_duplicate:
+            action = UNCERTAIN
         interrupted = outcome.request.interrupted_attempt
         if interrupted is not None:
             action = UNCERTAIN
@@ -533,36 +729,23 @@ def _ledger(outcome: CustomerOutcome, sobject: str, legacy_id: str, result: dict
     outcome.records.append(LedgerEntry(sobject, legacy_id, str(v2_id), action))
 
 
-def _without_refused_audit_fields(
-    record: dict[str, Any], errors: list[dict[str, Any]]
-) -> dict[str, Any] | None:
-    """The record without the audit fields V2 refused, when that is its only error."""
-    drop: set[str] = set()
-    for error in errors:
-        code = error.get("statusCode") or error.get("errorCode")
-        fields = set(error.get("fields") or [])
-        if code != INVALID_FOR_UPDATE or not fields or not fields <= AUDIT_FIELDS:
-            return None
-        drop |= fields & record.keys()
-    if not drop:
-        return None
-    return {k: v for k, v in record.items() if k not in drop}
-
-
 #: why a record's CreatedDate was not set (the CREATED_DATE_NOT_SET warning's message)
 KEPT = (
-    "already in V2 (the upsert updated it): audit fields are set on insert only, so V2 keeps "
-    "the creation date it has"
+    "already in V2 (its create met DUPLICATE_VALUE on the external id): audit fields are set on "
+    "create only, so it was upserted without them and V2 keeps the creation date it has"
 )
-NOT_SENT = (
-    "not sent: other records of this customer were already in V2 (a re-run), so its graph went "
-    "without audit fields; if this record was new to V2 it has V2's creation date"
+REFUSED = (
+    'V2 refused the audit fields on create (the integration user lacks "Set Audit Fields upon '
+    "Record Creation\"): created without them, with V2's creation date"
 )
 
 
-def _audit_kept(v1_object: str, node_or_id: Any, why: str = KEPT) -> Issue:
-    legacy = node_or_id.legacy_id if isinstance(node_or_id, GraphNode) else str(node_or_id)
-    return Issue(WARNING, v1_object, legacy, "CreatedDate", CREATED_DATE_NOT_SET, why)
+def _audit_kept(v1_object: str, legacy_id: str) -> Issue:
+    return Issue(WARNING, v1_object, legacy_id, "CreatedDate", CREATED_DATE_NOT_SET, KEPT)
+
+
+def _audit_refused(v1_object: str, legacy_id: str) -> Issue:
+    return Issue(WARNING, v1_object, legacy_id, "CreatedDate", CREATED_DATE_NOT_SET, REFUSED)
 
 
 def _all_halted(nodes: list[dict[str, Any]]) -> bool:

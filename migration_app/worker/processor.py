@@ -118,6 +118,7 @@ class BatchProcessor:
             load_concurrency=runtime.settings.load_concurrency,
             options=load_options(runtime.settings),
             reference=runtime.reference.snapshot,
+            integration_username=runtime.settings.sf2.username,
         )
         self._in_flight: set[str] = set()
         self._released = asyncio.Condition()

@@ -17,6 +17,8 @@ from migration_app.migration.graph_plan import (
     pack_requests,
 )
 from migration_app.migration.spec import load_mapping
+from migration_app.migration.v2_state import V2Record
+from migration_app.migration.write_plan import plan_writes
 from tests.mapping_support import field_rules_only
 
 
@@ -53,8 +55,30 @@ def graph(customer: str, nodes: int, object_name: str = "Account") -> CustomerGr
     )
 
 
-def test_a_customer_graph_is_parents_first_with_upserts_by_external_id(spec) -> None:
+def test_a_first_attempts_graph_creates_parents_first_with_the_external_id_in_the_body(
+    spec,
+) -> None:
     g = customer_graph(plan("001A"), spec)
+    assert [n.object for n in g.nodes] == ["Account", "Contact", "Contact", "Case"]
+    first, second = g.payload("66.0")["compositeRequest"][:2]
+    assert first["method"] == "POST"
+    assert first["url"] == "/services/data/v66.0/sobjects/Account"
+    assert first["body"]["Legacy_Id__c"] == "001A" and "attributes" not in first["body"]
+    assert second["body"]["Account"] == {"Legacy_Id__c": "001A"}
+
+
+def _existing(p, spec):
+    """Writes for a customer whose every record V2 holds (a re-migration)."""
+    found = {
+        (obj.target, str(r[obj.external_id])): V2Record("a0X", "005A")
+        for obj in spec.objects
+        for r in p.records_by_object.get(obj.target, ())
+    }
+    return plan_writes(p, spec, found, "005A")
+
+
+def test_a_customer_graph_is_parents_first_with_upserts_by_external_id(spec) -> None:
+    g = customer_graph(_existing(plan("001A"), spec), spec)
     assert [n.object for n in g.nodes] == ["Account", "Contact", "Contact", "Case"]
     payload = g.payload("66.0")
     assert payload["graphId"] == "001A"
@@ -69,7 +93,7 @@ def test_a_customer_graph_is_parents_first_with_upserts_by_external_id(spec) -> 
 def test_external_ids_are_url_encoded_in_node_urls(spec) -> None:
     p = plan("001A", contacts=0, cases=0)
     p.records_by_object["Account"][0]["Legacy_Id__c"] = "a/b c"
-    url = customer_graph(p, spec).payload("66.0")["compositeRequest"][0]["url"]
+    url = customer_graph(_existing(p, spec), spec).payload("66.0")["compositeRequest"][0]["url"]
     assert url.endswith("/Legacy_Id__c/a%2Fb%20c")
 
 

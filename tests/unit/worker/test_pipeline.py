@@ -21,7 +21,7 @@ ACC2 = "001A00000000002AAA"
 def _account(account_id: str, *, last_name: str | None = "Smith") -> dict[str, Any]:
     contact = {
         "attributes": {"type": "Contact"},
-        "Id": "003A0000000000" + account_id[-4:],
+        "Id": "003" + account_id[3:],
         "AccountId": account_id,
         "FirstName": "Ann",
         "LastName": last_name,
@@ -52,25 +52,83 @@ class FakeSource:
 
 
 class FakeTarget:
+    """V2 as a dict of (object, external id) -> record: creates meet DUPLICATE_VALUE on a taken
+    external id, upserts create or update; ``fail_codes`` maps a legacy id to an error code."""
+
+    EXTERNAL_ID = "Legacy_Id__c"
+
     def __init__(self, fail_codes: dict[str, str] | None = None, transient_calls: int = 0) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.creates: list[tuple[str, int]] = []
+        self.queries: list[str] = []
         self.fail_codes = fail_codes or {}
         self.transient_calls = transient_calls
+        self.v2: dict[tuple[str, str], dict[str, Any]] = {}
+        self.last_modified_by: dict[tuple[str, str], str] = {}
+
+    def _transient(self) -> None:
+        if self.transient_calls:
+            self.transient_calls -= 1
+            raise SalesforceTransientError("HTTP 503")
+
+    async def query_all(self, soql: str) -> list[dict[str, Any]]:
+        """The V2-state reads (``v2_state``) and the integration user's Id."""
+        self.queries.append(soql)
+        if " FROM User " in soql:
+            return [{"Id": "005000000000001AAA"}]
+        target = soql.split(" FROM ", 1)[1].split(" ", 1)[0]
+        return [
+            {
+                "Id": "V2" + legacy,
+                self.EXTERNAL_ID: legacy,
+                "LastModifiedById": self.last_modified_by.get((obj, legacy), "005000000000001AAA"),
+                "LastModifiedBy": {"Username": "someone"},
+            }
+            for (obj, legacy) in self.v2
+            if obj == target
+        ]
+
+    async def create_collection(self, records, *, allow_duplicates: bool = False):
+        self._transient()
+        obj = records[0]["attributes"]["type"]
+        self.creates.append((obj, len(records)))
+        self.calls.append((obj, len(records)))
+        results = []
+        for record in records:
+            legacy = record[self.EXTERNAL_ID]
+            if (code := self.fail_codes.get(legacy)) is not None:
+                results.append({"success": False, "errors": [{"statusCode": code, "message": "x"}]})
+            elif (obj, legacy) in self.v2:
+                message = f"duplicate value found: {self.EXTERNAL_ID} duplicates value on record"
+                error = {"statusCode": "DUPLICATE_VALUE", "message": message, "fields": []}
+                results.append({"success": False, "errors": [error]})
+            else:
+                self.v2[(obj, legacy)] = dict(record)
+                results.append({"success": True, "id": "V2" + legacy, "errors": []})
+        return results
 
     async def upsert_collection(
         self, sobject: str, field: str, records, *, allow_duplicates: bool = False
     ) -> list[dict[str, Any]]:
-        if self.transient_calls:
-            self.transient_calls -= 1
-            raise SalesforceTransientError("HTTP 503")
+        self._transient()
         self.calls.append((sobject, len(records)))
         results = []
         for record in records:
             code = self.fail_codes.get(record[field])
             if code:
                 results.append({"success": False, "errors": [{"statusCode": code, "message": "x"}]})
+            elif "CreatedDate" in record:  # audit fields: on create only, never on upsert
+                error = {
+                    "statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    "message": "Unable to create/update fields: CreatedDate.",
+                    "fields": ["CreatedDate"],
+                }
+                results.append({"success": False, "errors": [error]})
             else:
-                results.append({"success": True, "id": "V2" + record[field], "created": True})
+                key = (sobject, record[field])
+                created = key not in self.v2
+                self.v2[key] = {**self.v2.get(key, {}), **record}
+                results.append({"success": True, "id": "V2" + record[field], "created": created})
         return results
 
 

@@ -1,5 +1,7 @@
-"""CreatedDate is insert-only: records already in V2 (a re-run, a retried batch) are resent
-without it, with a warning, on both load strategies; new records keep their V1 date."""
+"""Audit fields on create only (Salesforce Help 000176484: "only works for INSERT, not UPSERT"):
+a record new to V2 is created with V1's CreatedDate; one already in V2 is upserted without it,
+with a warning, on both load strategies; a first attempt that meets its records in V2
+(DUPLICATE_VALUE) reads V2 and plans the customer again."""
 
 from __future__ import annotations
 
@@ -17,12 +19,7 @@ from tests.unit.worker.test_pipeline import ACC1, FakeSource, _account
 from tests.unit.worker.test_pipeline_graph import FakeGraphOrg
 
 CREATED = "2020-01-01T00:00:00.000+0000"
-REFUSED = {
-    "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
-    "statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
-    "message": "Unable to create/update fields: CreatedDate.",
-    "fields": ["CreatedDate"],
-}
+STRATEGIES = ["graph", "collections"]
 
 
 @pytest.fixture(scope="module")
@@ -32,103 +29,132 @@ def spec() -> MappingSpec:
     return MappingSpec(objects=objects)
 
 
-def _dated_account() -> dict[str, Any]:
-    account = _account(ACC1)
+def _dated_account(account_id: str = ACC1) -> dict[str, Any]:
+    account = _account(account_id)
     account["CreatedDate"] = CREATED
     for contact in account["Contacts"]["records"]:
         contact["CreatedDate"] = CREATED
     return account
 
 
-class ExistingAccountOrg(FakeGraphOrg):
-    """V2 where the Account already exists: an upsert carrying CreatedDate for it is refused."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bodies: list[dict[str, Any]] = []
-
-    async def composite_graph(self, payload: dict[str, Any], *, allow_duplicates: bool = False):
-        self.fail = {}
-        for graph in payload["graphs"]:
-            for node in graph["compositeRequest"]:
-                self.bodies.append(node["body"])
-                if node["url"].endswith(ACC1) and "CreatedDate" in node["body"]:
-                    self.fail[ACC1] = ("INVALID_FIELD_FOR_INSERT_UPDATE", "CreatedDate")
-        return await super().composite_graph(payload, allow_duplicates=allow_duplicates)
-
-    async def upsert_collection(self, sobject, field, records, *, allow_duplicates=False):
-        self.calls.append((sobject, len(records)))
-        out = []
-        for record in records:
-            self.bodies.append(record)
-            if record[field] == ACC1 and "CreatedDate" in record:
-                out.append({"success": False, "errors": [REFUSED]})
-            else:
-                out.append({"success": True, "id": "V2" + record[field], "created": True})
-        return out
+def _pipeline(spec: MappingSpec, org: FakeGraphOrg, strategy: str, *accounts) -> MigrationPipeline:
+    return MigrationPipeline(
+        spec,
+        FakeSource(list(accounts) or [_dated_account()]),
+        org,
+        options=LoadOptions(strategy=strategy),
+        integration_username="migration@v2.sandbox",
+    )
 
 
-@pytest.mark.parametrize("strategy", ["graph", "collections"])
-async def test_an_existing_record_is_resent_without_created_date(
+def _contact_id(account_id: str = ACC1) -> str:
+    return _account(account_id)["Contacts"]["records"][0]["Id"]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_first_attempt_creates_every_record_with_its_v1_date_and_reads_nothing(
     spec: MappingSpec, strategy: str
 ) -> None:
-    org = ExistingAccountOrg()
-    pipeline = MigrationPipeline(
-        spec, FakeSource([_dated_account()]), org, options=LoadOptions(strategy=strategy)
-    )
-    (outcome,) = await pipeline.migrate([MigrationRequest(ACC1, "corr", 1)])
+    org = FakeGraphOrg()
+    (outcome,) = await _pipeline(spec, org, strategy).migrate([MigrationRequest(ACC1, "c", 1)])
     assert outcome.status == CustomerStatus.COMPLETED, outcome.issues
-    codes = [(i.severity, i.code, i.object) for i in outcome.issues]
-    account_bodies = [b for b in org.bodies if "Name" in b]
-    assert "CreatedDate" in account_bodies[0] and "CreatedDate" not in account_bodies[-1]
-    contact_bodies = [b for b in org.bodies if "LastName" in b]
-    if strategy == "collections":  # answered per record: the new Contact keeps V1's date
-        assert codes == [("warning", "CREATED_DATE_NOT_SET", "Account")]
-        assert all(b.get("CreatedDate") == CREATED for b in contact_bodies)
-    else:  # a graph stops at its first refusal: the customer's graph goes without audit fields
-        assert codes == [
-            ("warning", "CREATED_DATE_NOT_SET", "Account"),
-            ("warning", "CREATED_DATE_NOT_SET", "Contact"),
-        ]
-        assert "CreatedDate" not in contact_bodies[-1]
-    assert outcome.counts == {"Account": 1, "Contact": 1}
+    assert org.v2[("Account", ACC1)]["CreatedDate"] == CREATED
+    assert org.v2[("Contact", _contact_id())]["CreatedDate"] == CREATED
+    assert org.queries == []  # no read of V2 for a first attempt
+    assert [r.action for r in outcome.records] == ["created", "created"]
+    assert outcome.issues == []
 
 
-class RerunOrg(FakeGraphOrg):
-    """V2 holding every record already: like Salesforce, a graph stops at its first node that
-    carries CreatedDate (refused on update) and the request halts after 14 failed graphs."""
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_re_migration_reads_v2_once_per_object_and_upserts_without_audit_fields(
+    spec: MappingSpec, strategy: str
+) -> None:
+    org = FakeGraphOrg()
+    await _pipeline(spec, org, strategy).migrate([MigrationRequest(ACC1, "c", 1)])
+    org.bodies.clear()
+    (outcome,) = await _pipeline(spec, org, strategy).migrate([MigrationRequest(ACC1, "c2", 2)])
+    assert outcome.status == CustomerStatus.COMPLETED, outcome.issues
+    reads = [q for q in org.queries if " FROM User " not in q]
+    assert len(reads) == len(spec.objects)  # one per object for the whole batch
+    assert all("CreatedDate" not in b for b in org.bodies)
+    assert org.v2[("Account", ACC1)]["CreatedDate"] == CREATED  # kept from the create
+    assert {i.code for i in outcome.issues} == {"CREATED_DATE_NOT_SET"}
+    assert [r.action for r in outcome.records] == ["updated", "updated"]
 
-    async def composite_graph(self, payload: dict[str, Any], *, allow_duplicates: bool = False):
-        self.fail = {}
-        for graph in payload["graphs"]:
-            for node in graph["compositeRequest"]:
-                if "CreatedDate" in node["body"]:
-                    self.fail[node["url"].rsplit("/", 1)[1]] = (
-                        "INVALID_FIELD_FOR_INSERT_UPDATE",
-                        "CreatedDate",
-                    )
-                    break
-        return await super().composite_graph(payload, allow_duplicates=allow_duplicates)
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_first_attempt_meeting_its_account_in_v2_keeps_the_new_contacts_date(
+    spec: MappingSpec, strategy: str
+) -> None:
+    """An earlier call created the Account and its answer was lost: the create meets
+    DUPLICATE_VALUE, the Account is upserted without its date, the Contact still created with
+    it, and the Account's ledger row is uncertain (maybe ours)."""
+    org = FakeGraphOrg()
+    org.v2[("Account", ACC1)] = {"Name": "there already", "CreatedDate": "2019-01-01"}
+    (outcome,) = await _pipeline(spec, org, strategy).migrate([MigrationRequest(ACC1, "c", 1)])
+    assert outcome.status == CustomerStatus.COMPLETED, outcome.issues
+    assert org.v2[("Account", ACC1)]["CreatedDate"] == "2019-01-01"
+    assert org.v2[("Contact", _contact_id())]["CreatedDate"] == CREATED
+    actions = {r.object: r.action for r in outcome.records}
+    assert actions == {"Account": "uncertain", "Contact": "created"}
+    assert [(i.code, i.object) for i in outcome.issues] == [("CREATED_DATE_NOT_SET", "Account")]
 
 
 async def test_a_batch_of_customers_already_in_v2_completes_in_a_few_rounds(
     spec: MappingSpec,
 ) -> None:
-    """Was: one refused node stripped per graph per round, past MAX_HALTED_ROUNDS for a batch
-    of re-runs, and every customer of the batch FAILED (RETRIES_EXHAUSTED)."""
-    accounts = []
-    for n in range(150):  # each with 5 records in V2 (an Account and 4 Contacts)
-        account = _dated_account()
-        account["Id"] = f"001A{n:011d}AAA"
-        (contact,) = account["Contacts"]["records"]
-        contacts = [
-            {**contact, "Id": f"003A{n:07d}{k:04d}AAA", "AccountId": account["Id"]}
-            for k in range(4)
-        ]
-        account["Contacts"] = {"totalSize": 4, "done": True, "records": contacts}
-        accounts.append(account)
-    org = RerunOrg()
-    pipeline = MigrationPipeline(spec, FakeSource(accounts), org, options=LoadOptions())
-    outcomes = await pipeline.migrate([MigrationRequest(a["Id"], "corr", 2) for a in accounts])
+    """150 customers whose records V2 holds, on a first attempt (the table was lost): each
+    graph fails once on DUPLICATE_VALUE, the customers are read and sent again as upserts."""
+    accounts = [_dated_account(f"001A{n:011d}AAA") for n in range(150)]
+    org = FakeGraphOrg()
+    first = _pipeline(spec, org, "graph", *accounts)
+    await first.migrate([MigrationRequest(a["Id"], "c", 1) for a in accounts])
+    org.graph_calls.clear()
+    again = _pipeline(spec, org, "graph", *accounts)
+    outcomes = await again.migrate([MigrationRequest(a["Id"], "c", 1) for a in accounts])
     assert {o.status for o in outcomes} == {CustomerStatus.COMPLETED}
     assert len(org.graph_calls) <= 2 * (150 // 14 + 2), org.graph_calls
+
+
+# the conflict guard ---------------------------------------------------------------------------
+AGENT = "005000000000009AAA"
+
+
+async def _edited_by_an_agent(spec: MappingSpec, strategy: str, policy: str):
+    org = FakeGraphOrg()
+    await _pipeline(spec, org, strategy).migrate([MigrationRequest(ACC1, "c", 1)])
+    org.last_modified_by[("Contact", _contact_id())] = AGENT
+    org.v2[("Contact", _contact_id())]["LastName"] = "Edited-by-agent"
+    guarded = replace(spec, on_conflict=policy)
+    org.bodies.clear()
+    (outcome,) = await _pipeline(guarded, org, strategy).migrate([MigrationRequest(ACC1, "c", 2)])
+    return org, outcome
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_keep_v2_leaves_an_agents_edit_and_names_who(spec, strategy) -> None:
+    org, outcome = await _edited_by_an_agent(spec, strategy, "keep_v2")
+    assert outcome.status == CustomerStatus.COMPLETED
+    assert org.v2[("Contact", _contact_id())]["LastName"] == "Edited-by-agent"
+    (conflict,) = [i for i in outcome.issues if i.code == "CONFLICT"]
+    assert conflict.severity == "warning" and conflict.object == "Contact"
+    assert "someone" in conflict.message and "kept V2's version" in conflict.message
+    assert [r.object for r in outcome.records] == ["Account"]  # the Contact was not written
+    assert outcome.counts["Contact"] == 1
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_overwrite_writes_over_the_edit_and_says_so(spec, strategy) -> None:
+    org, outcome = await _edited_by_an_agent(spec, strategy, "overwrite")
+    assert outcome.status == CustomerStatus.COMPLETED
+    assert org.v2[("Contact", _contact_id())]["LastName"] == "Smith"
+    (conflict,) = [i for i in outcome.issues if i.code == "CONFLICT"]
+    assert "overwritten" in conflict.message
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_fail_customer_writes_nothing_of_the_customer(spec, strategy) -> None:
+    org, outcome = await _edited_by_an_agent(spec, strategy, "fail_customer")
+    assert outcome.status == CustomerStatus.FAILED
+    assert "CONFLICT" in [i.code for i in outcome.issues if i.severity == "error"]
+    assert org.bodies == [] and outcome.records == []

@@ -19,15 +19,49 @@ HALTED = [{"errorCode": "PROCESSING_HALTED", "message": "not processed"}]
 
 
 class FakeGraphOrg(FakeTarget):
-    """V2 as a dict of external id -> record; ``fail`` maps a legacy id to (code, field)."""
+    """V2 as a dict of (object, external id) -> record that keeps Composite Graph's promises:
+    a POST node meets DUPLICATE_VALUE on a taken external id, a PATCH node carrying an audit
+    field is refused, and a failed graph rolls back. ``fail`` maps a legacy id to (code,
+    field)."""
 
     def __init__(self, fail: dict[str, tuple[str, str]] | None = None, halt_after: int = 14):
         super().__init__()
         self.fail = fail or {}
         self.halt_after = halt_after
-        self.records: dict[str, dict[str, Any]] = {}
         self.graph_calls: list[int] = []
         self.headers: list[bool] = []
+        self.bodies: list[dict[str, Any]] = []
+        self.methods: list[str] = []
+
+    @property
+    def records(self) -> dict[str, dict[str, Any]]:
+        return {legacy: record for (_, legacy), record in self.v2.items()}
+
+    def _node(self, node: dict[str, Any], staged: dict) -> tuple[Any, bool]:
+        obj = node["url"].split("/sobjects/", 1)[1].split("/", 1)[0]
+        create = node["method"] == "POST"
+        legacy = node["body"][self.EXTERNAL_ID] if create else node["url"].rsplit("/", 1)[1]
+        self.bodies.append(node["body"])
+        self.methods.append(node["method"])
+        exists = (obj, legacy) in self.v2 or (obj, legacy) in staged
+        if legacy in self.fail:
+            code, field = self.fail[legacy]
+            return [{"errorCode": code, "message": "rejected", "fields": [field]}], False
+        if create and exists:
+            message = f"duplicate value found: {self.EXTERNAL_ID} duplicates value on record"
+            return [{"errorCode": "DUPLICATE_VALUE", "message": message, "fields": []}], False
+        if not create and "CreatedDate" in node["body"]:
+            error = {
+                "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+                "message": "Unable to create/update fields: CreatedDate.",
+                "fields": ["CreatedDate"],
+            }
+            return [error], False
+        staged[(obj, legacy)] = {**self.v2.get((obj, legacy), {}), **node["body"]}
+        body = {"id": "V2" + legacy, "success": True, "errors": []}
+        if not create:
+            body["created"] = not exists
+        return body, True
 
     async def composite_graph(self, payload: dict[str, Any], *, allow_duplicates: bool = False):
         self.graph_calls.append(len(payload["graphs"]))
@@ -46,19 +80,16 @@ class FakeGraphOrg(FakeTarget):
                     }
                 )
                 continue
-            staged, responses, ok = {}, [], True
+            staged: dict = {}
+            responses, ok = [], True
             for node in nodes:
-                legacy = node["url"].rsplit("/", 1)[1]
-                if legacy in self.fail:
-                    code, field = self.fail[legacy]
-                    body: Any = [{"errorCode": code, "message": "rejected", "fields": [field]}]
-                    ok = False
-                else:
-                    staged[legacy] = node["body"]
-                    body = {"id": "V2" + legacy, "success": True, "created": True, "errors": []}
+                if not ok:  # Salesforce stops a graph at its first failing node
+                    responses.append({"referenceId": node["referenceId"], "body": HALTED})
+                    continue
+                body, ok = self._node(node, staged)
                 responses.append({"referenceId": node["referenceId"], "body": body})
             if ok:
-                self.records.update(staged)
+                self.v2.update(staged)
             else:
                 failed += 1
                 for r in responses:

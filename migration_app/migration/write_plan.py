@@ -1,0 +1,133 @@
+"""What each of a customer's records becomes in V2: a create, an upsert, or nothing (pure).
+
+Salesforce sets audit fields (``CreatedDate``...) on INSERT only, "not UPSERT" (Help article
+000176484), so a record new to V2 is created (POST) with them, and a record already in V2 is
+upserted by its external id without them. Which records are already in V2 comes from a read of
+V2 (:mod:`migration.v2_state`) made only for customers this project may have written before (a
+re-migration, a retry, an interrupted attempt): a first attempt creates everything and learns of
+a record that was there after all from Salesforce's ``DUPLICATE_VALUE`` on the external id.
+
+The conflict guard: every write of ours sets ``LastModifiedById`` to the integration user, so a
+record whose ``LastModifiedById`` is someone else was changed by a person (or their automation)
+after our last write. The mapping's ``on_conflict`` says what happens to it:
+
+* ``keep_v2`` (default): the record is not written; a ``CONFLICT`` warning names who and when.
+* ``fail_customer``: nothing of the customer is written; the customer FAILS with ``CONFLICT``.
+* ``overwrite``: written over, and the audit says whose change it replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from migration_app.migration.customer_transform import CustomerPlan
+from migration_app.migration.issues import CONFLICT, CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
+from migration_app.migration.spec import KEEP_V2, OVERWRITE, MappingSpec
+from migration_app.migration.v2_state import V2Record
+
+#: fields Salesforce accepts on create only (with "Set Audit Fields upon Record Creation")
+AUDIT_FIELDS = frozenset({"CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById"})
+
+#: the CREATED_DATE_NOT_SET message for a record that was already in V2
+KEPT_CREATED_DATE = (
+    "already in V2: audit fields are set on create only, so the upsert went without them and "
+    "V2 keeps the creation date it has"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordWrite:
+    """One record to send: ``create`` (POST, audit fields kept) or upsert by external id."""
+
+    object: str  # V2 object
+    legacy_id: str
+    record: dict[str, Any]
+    create: bool
+
+
+@dataclass(slots=True)
+class CustomerWrites:
+    """A customer's writes in load order, and what the decision found (issues, a failure)."""
+
+    customer_id: str
+    plan: CustomerPlan
+    writes: list[RecordWrite] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    failure: str | None = None
+    #: records left as V2 has them (keep_v2): counted, not written
+    kept: dict[str, int] = field(default_factory=dict)
+
+    def by_object(self, obj: str) -> list[RecordWrite]:
+        return [w for w in self.writes if w.object == obj]
+
+
+def without_audit_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in AUDIT_FIELDS}
+
+
+def plan_writes(
+    plan: CustomerPlan,
+    spec: MappingSpec,
+    existing: Mapping[tuple[str, str], V2Record] | None,
+    integration_user_id: str | None,
+) -> CustomerWrites:
+    """The customer's records as writes. ``existing`` is None when V2 was not read (a first
+    attempt: every record is created); otherwise it holds every record of the customer that V2
+    has, by (V2 object, legacy id)."""
+    out = CustomerWrites(plan.customer_id, plan)
+    for obj in spec.objects:
+        for record in plan.records_by_object.get(obj.target, ()):
+            legacy = str(record[obj.external_id])
+            found = existing.get((obj.target, legacy)) if existing is not None else None
+            if found is None:
+                out.writes.append(RecordWrite(obj.target, legacy, dict(record), create=True))
+                continue
+            if AUDIT_FIELDS & record.keys():
+                out.issues.append(
+                    Issue(
+                        WARNING,
+                        obj.source,
+                        legacy,
+                        "CreatedDate",
+                        CREATED_DATE_NOT_SET,
+                        KEPT_CREATED_DATE,
+                    )
+                )
+            if integration_user_id and found.changed_by_someone_else(integration_user_id):
+                policy = spec.conflict_policy(obj.source)
+                if policy == KEEP_V2:
+                    out.issues.append(_conflict(obj.source, legacy, found, "kept V2's version"))
+                    out.kept[obj.target] = out.kept.get(obj.target, 0) + 1
+                    continue
+                if policy == OVERWRITE:
+                    out.issues.append(_conflict(obj.source, legacy, found, "overwritten"))
+                else:
+                    issue = _conflict(obj.source, legacy, found, "customer not written", ERROR)
+                    out.issues.append(issue)
+                    out.failure = out.failure or f"{obj.target} {legacy}: {issue.message}"
+                    continue
+            out.writes.append(
+                RecordWrite(obj.target, legacy, without_audit_fields(record), create=False)
+            )
+    if out.failure is not None:
+        out.writes.clear()
+        out.kept.clear()
+    return out
+
+
+def _conflict(
+    v1_object: str, legacy: str, found: V2Record, outcome: str, severity: Any = WARNING
+) -> Issue:
+    who = found.last_modified_by_name or found.last_modified_by_id or "unknown user"
+    when = found.last_modified_date or found.system_modstamp or "an unknown time"
+    return Issue(
+        severity,
+        v1_object,
+        legacy,
+        None,
+        CONFLICT,
+        f"changed in V2 by {who} at {when}, after this project's last write: {outcome} "
+        f"(on_conflict)",
+    )
