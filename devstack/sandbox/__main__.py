@@ -56,7 +56,8 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         "--set-audit-fields",
         choices=("enabled", "disabled"),
         default=None,
-        help='"Set Audit Fields upon Record Creation" (CreatedDate createable); default: v2 only',
+        help='"Set Audit Fields upon Record Creation" (audit fields createable on a POST create, '
+        "never on an upsert); default: v2 only",
     )
     p.add_argument(
         "--allow-inactive-owners",

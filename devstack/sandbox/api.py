@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from . import duplicates, ids, reference_data, setup_objects, validation
 from .composite import CompositeApi
 from .config import SandboxConfig
-from .errors import SfError, not_found
+from .errors import SfError, entity_is_deleted, not_found
 from .faults import ApiUsage, RecordFault, RecordFaults, parse_record_fault
 from .ids import IdFactory
 from .messages import ApiRequest, ApiResponse
@@ -46,10 +46,12 @@ class Org:
         self.ids = IdFactory(self.config.org_code)
         self.store = Store(self.schema, self.ids)
         self.org_id = self.ids.new_id("00D")
-        # the API user first (its id is the first 005 id, as before users were records)
+        # the API user first (its id is the first 005 id, as before users were records); it
+        # is its own creator, and the creator of everything seeded without a named user
         self.user_id = self.store.insert(
             "User", reference_data.integration_user(str(self.config.username))
         )
+        self.store.default_user = self.user_id
         self.reference_ids = reference_data.seed_reference(self.store, self.config.org)
         self.policy = validation.OrgPolicy(allow_inactive_owners=self.config.allow_inactive_owners)
         self.usage = ApiUsage(self.config.api_daily_max)
@@ -62,6 +64,8 @@ class Org:
         # of the request being dispatched (dispatch is synchronous: no other request interleaves)
         self._allow_save = False
         self._version = API_VERSION
+        #: the session's user: every save of the request is stamped with it
+        self._user = self.user_id
 
         self._collections = CollectionsApi(self)
         self._composite = CompositeApi(self)
@@ -84,16 +88,26 @@ class Org:
         n, self.records_processed = self.records_processed, 0
         return n
 
+    def active_user(self, username: str) -> str | None:
+        """Id of the org's active User with that username (case-insensitive), else None."""
+        wanted = username.casefold()
+        for rid, row in self.store.table("User").rows.items():
+            if str(row.get("Username", "")).casefold() == wanted and row.get("IsActive"):
+                return rid
+        return None
+
     @contextmanager
     def _request_context(self, req: ApiRequest) -> Iterator[None]:
-        """Sforce-Duplicate-Rule-Header of a request applies to its subrequests and records."""
-        saved = self._allow_save, self._version
+        """Sforce-Duplicate-Rule-Header of a request applies to its subrequests and records, and
+        so does its session's user (subrequests carry none of their own)."""
+        saved = self._allow_save, self._version, self._user
         self._allow_save = self._allow_save or duplicates.allow_save(req.headers)
         self._version = req.version
+        self._user = req.user_id or self._user
         try:
             yield
         finally:
-            self._allow_save, self._version = saved
+            self._allow_save, self._version, self._user = saved
 
     # -- dispatch -----------------------------------------------------------------------------
     def dispatch(self, req: ApiRequest) -> tuple[str, ApiResponse]:
@@ -203,7 +217,11 @@ class Org:
             raise not_found(
                 f"Provided external ID field does not exist or is not accessible: {raw}"
             )
-        if rid[:3] != obj.key_prefix or self.store.get(obj.name, rid) is None:
+        if rid[:3] != obj.key_prefix:
+            raise not_found()
+        if self.store.get(obj.name, rid) is None:
+            if self.store.is_deleted(obj.name, rid):
+                raise entity_is_deleted()
             raise not_found()
         return rid
 
@@ -228,13 +246,15 @@ class Org:
             )
         if fname == "Id":
             raise not_found()
-        rid = self.create(obj, {**(body or {}), fname: value})["id"]
+        rid = self.create(obj, {**(body or {}), fname: value}, upsert=True)["id"]
         return ApiResponse(201, {"id": rid, "success": True, "errors": [], "created": True})
 
     # -- record operations (shared with collections and composite) ----------------------------
     # Order of checks, as Salesforce's order of execution: system validation (validation.py),
     # custom validation rules (here: the record faults), duplicate rules, then the save.
-    def create(self, obj: ObjectDef, body: object) -> dict:
+    def create(self, obj: ObjectDef, body: object, *, upsert: bool = False) -> dict:
+        """Insert a record as the session's user. `upsert`: the insert of an upsert, where the
+        audit fields are refused whatever the org grants (validation.prepare)."""
         self.records_processed += 1
         values = validation.prepare(
             self.store,
@@ -242,23 +262,26 @@ class Org:
             body,
             "create",
             policy=self.policy,  # type: ignore[arg-type]
+            audit_fields=not upsert,
         )
         if "OwnerId" in obj.fields and values.get("OwnerId") is None:
-            values["OwnerId"] = self.user_id  # Salesforce: the running user owns what it creates
+            values["OwnerId"] = self._user  # Salesforce: the running user owns what it creates
         key = self._fault_key(obj, values, None)
         if key is not None:
             self.record_faults.check(obj.name, key)
         self._check_duplicates(obj, values, None)
-        rid = self.store.insert(obj.name, values)
+        rid = self.store.insert(obj.name, values, user=self._user)
         if key is None and obj.name in self.record_faults.by_object:
             try:  # no external id value: the record is keyed by the Id it just got
                 self.record_faults.check(obj.name, rid)
             except SfError:
-                self.store.delete(obj.name, rid)
+                self.store.purge(obj.name, rid)
                 raise
         return {"id": rid, "success": True, "errors": []}
 
     def update(self, obj: ObjectDef, rid: str, body: object) -> None:
+        """Update a record as the session's user; a save that changes nothing still stamps
+        LastModifiedById, LastModifiedDate and SystemModstamp, as Salesforce's does."""
         self.records_processed += 1
         values = validation.prepare(
             self.store,
@@ -271,8 +294,7 @@ class Org:
         merged = {**(self.store.get(obj.name, rid) or {}), **values}
         self.record_faults.check(obj.name, self._fault_key(obj, merged, rid) or rid)
         self._check_duplicates(obj, merged, rid)
-        if values:
-            self.store.update(obj.name, rid, values)
+        self.store.update(obj.name, rid, values, user=self._user)
 
     def _fault_key(self, obj: ObjectDef, record: dict, rid: str | None) -> str | None:
         """What a record fault hashes: the record's external id value (the unique one, e.g.
@@ -289,8 +311,9 @@ class Org:
             duplicates.check(self.duplicate_rules, self.store, obj.name, record, rid, self._version)
 
     def delete(self, obj: ObjectDef, rid: str) -> None:
-        """Delete a record; children of cascading relationships go with it, lookups to it are
-        cleared (as the describe's cascadeDelete says)."""
+        """Delete a record into the recycle bin, as the session's user; children of cascading
+        relationships go with it (keeping their reference to it, so queryAll still shows their
+        AccountId), lookups to it are cleared (as the describe's cascadeDelete says)."""
         for rel in obj.child_relationships:
             for child in list(self.store.children(rel.child_sobject, rel.field, rid)):
                 if self.store.get(rel.child_sobject, child) is None:
@@ -298,8 +321,8 @@ class Org:
                 if rel.cascade_delete:
                     self.delete(self.schema.objects[rel.child_sobject], child)
                 else:
-                    self.store.update(rel.child_sobject, child, {rel.field: None})
-        self.store.delete(obj.name, rid)
+                    self.store.update(rel.child_sobject, child, {rel.field: None}, user=self._user)
+        self.store.delete(obj.name, rid, user=self._user)
 
     def record(self, obj: ObjectDef, rid: str, fields: str | None = None) -> dict:
         row = self.store.get(obj.name, rid) or {}
@@ -321,6 +344,8 @@ class Org:
 
     # -- query --------------------------------------------------------------------------------
     def _query(self, req: ApiRequest, locator: str | None) -> ApiResponse:
+        """query, queryAll and their next pages. queryAll also returns the records in the
+        recycle bin (IsDeleted = true), as the REST API's QueryAll resource does."""
         evaluator = Evaluator(self.store, req.version)
         if locator is not None:
             return ApiResponse(200, self._next_page(evaluator, req, locator))
@@ -330,7 +355,7 @@ class Org:
         q = parse(text)
         if q.sobject.lower() in setup_objects.DATA_OBJECTS:
             return ApiResponse(200, self._setup_query(req, q))
-        cq = evaluator.compile(q)
+        cq = evaluator.compile(q, include_deleted=req.path.split("/")[0] == "queryAll")
         rids = evaluator.run(cq)
         if cq.counts:
             if cq.is_count_only:

@@ -2,6 +2,11 @@
 
 Why: simple-salesforce logs in with SOAP (password + security token concatenated) or OAuth2 and
 re-logs in by itself on 401 INVALID_SESSION_ID; expiring sessions on demand exercises that path.
+
+Every session is bound to one User of the org, the one the login named: the integration user
+for the password flows (SOAP login, OAuth password: only it has a password here) and the client
+credentials flow (its run-as user), the JWT's subject for the JWT bearer flow (any active user:
+an "agent" can log in and edit records as a person). Each save is stamped with that user.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -24,23 +30,25 @@ FIRST_VERSION_WITHOUT_SOAP_LOGIN = (65, 0)
 class Sessions:
     org_id: str
     ttl_s: float | None = None
-    _tokens: dict[str, float] = field(default_factory=dict)
+    #: token -> (issued at, the session's User id)
+    _tokens: dict[str, tuple[float, str]] = field(default_factory=dict)
 
-    def issue(self) -> str:
+    def issue(self, user_id: str) -> str:
         token = f"{self.org_id[:15]}!{secrets.token_urlsafe(48)}"
-        self._tokens[token] = time.monotonic()
+        self._tokens[token] = (time.monotonic(), user_id)
         return token
 
-    def check(self, authorization: str | None) -> None:
-        """Raise 401 INVALID_SESSION_ID unless the Bearer/OAuth token is live."""
+    def check(self, authorization: str | None) -> str:
+        """The session's User id; 401 INVALID_SESSION_ID unless the Bearer/OAuth token is live."""
         token = None
         if authorization:
             scheme, _, value = authorization.partition(" ")
             if scheme.lower() in ("bearer", "oauth"):
                 token = value.strip()
-        issued = self._tokens.get(token or "")
-        if issued is None or (self.ttl_s is not None and time.monotonic() - issued > self.ttl_s):
+        found = self._tokens.get(token or "")
+        if found is None or (self.ttl_s is not None and time.monotonic() - found[0] > self.ttl_s):
             raise SfError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        return found[1]
 
     def expire_all(self) -> int:
         n = len(self._tokens)
@@ -126,16 +134,30 @@ def load_verification_key(path: str) -> object:
     return load_pem_public_key(data)
 
 
+#: what Salesforce answers a JWT whose subject it will not issue a token for
+JWT_USER_REFUSED = "user hasn't approved this consumer"
+
+
 def verify_jwt_assertion(
-    assertion: str, key: object | None, config: SandboxConfig, own_url: str
+    assertion: str,
+    key: object | None,
+    config: SandboxConfig,
+    own_url: str,
+    find_user: Callable[[str], str | None],
 ) -> str:
-    """The assertion's subject if Salesforce would accept it; else OAuthError as Salesforce says.
+    """The User id of the assertion's subject if Salesforce would accept it; else OAuthError as
+    Salesforce says.
 
     Checked as documented for the JWT bearer flow: RS256 signature against the app's
     certificate, ``iss`` = the app's client id, ``aud`` = the login URL (login/test or the org's
-    own URL), ``sub`` = an existing username, ``exp`` in the future and at most 3 minutes away.
-    Error texts follow Salesforce's where known; which description goes with which failure
-    could not be confirmed for every case (Salesforce mostly answers "invalid_grant").
+    own URL), ``sub`` = the username of an active user of the org (`find_user`), ``exp`` in the
+    future and at most 3 minutes away. Every user of the org counts as pre-authorized for the
+    External Client App. Error texts follow Salesforce's where known; which description goes
+    with which failure could not be confirmed for every case (Salesforce mostly answers
+    "invalid_grant"). A subject that is no active user answers invalid_grant "user hasn't
+    approved this consumer", the description real orgs give a subject they will not issue a
+    token for (quoted in many public reports, also for a wrong username); Salesforce documents
+    no separate text for an unknown or inactive username, so that could not be confirmed.
     """
     import jwt
 
@@ -160,6 +182,7 @@ def verify_jwt_assertion(
         raise OAuthError("invalid_grant", "audience is invalid")
     if float(claims["exp"]) > time.time() + JWT_MAX_LIFETIME_S + JWT_LEEWAY_S:
         raise OAuthError("invalid_grant", "invalid assertion")
-    if not secrets.compare_digest(str(claims["sub"]), config.username or ""):
-        raise OAuthError("invalid_grant", "user hasn't approved this consumer")
-    return str(claims["sub"])
+    user_id = find_user(str(claims["sub"]))
+    if user_id is None:
+        raise OAuthError("invalid_grant", JWT_USER_REFUSED)
+    return user_id

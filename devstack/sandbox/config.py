@@ -55,7 +55,8 @@ class SandboxConfig:
     api_daily_max: int = 100_000
     session_ttl_s: float | None = None
     extra_external_ids: tuple[str, ...] = ()  # "Object.Field": non-unique external ids (tests)
-    #: "Set Audit Fields upon Record Creation" granted: CreatedDate createable on insert
+    #: "Set Audit Fields upon Record Creation" granted: CreatedDate, CreatedById,
+    #: LastModifiedDate and LastModifiedById createable on a POST create (never on an upsert)
     #: (None: the org's default, v2 yes, v1 no)
     set_audit_fields: bool | None = None
     #: "Update Records with Inactive Owners": an inactive OwnerId is accepted

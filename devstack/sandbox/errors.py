@@ -40,5 +40,12 @@ def not_found(message: str = "The requested resource does not exist") -> SfError
     return SfError(404, "NOT_FOUND", message)
 
 
+def entity_is_deleted() -> SfError:
+    """A record in the recycle bin, addressed by its Id (404, as real orgs answer a GET, PATCH or
+    DELETE of a deleted record: `[{"message":"entity is deleted","errorCode":
+    "ENTITY_IS_DELETED","fields":[]}]`; quoted from client tests, not from the docs)."""
+    return SfError(404, "ENTITY_IS_DELETED", "entity is deleted")
+
+
 def malformed_query(message: str) -> SfError:
     return SfError(400, "MALFORMED_QUERY", message)

@@ -22,6 +22,8 @@ class ApiRequest:
     body: object = None
     headers: Mapping[str, str] = field(default_factory=dict)
     version: str = API_VERSION
+    #: the User the request's session runs as (None: a subrequest, which runs as its request)
+    user_id: str | None = None
 
 
 @dataclass

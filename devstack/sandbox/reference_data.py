@@ -120,14 +120,29 @@ def integration_user(username: str) -> dict:
     }
 
 
+def username(person: Person, org: str) -> str:
+    """The person's Username in that org (first.last@energy-v1.example / ...-v2.example)."""
+    return f"{person.handle}@{V1_DOMAIN if org == 'v1' else V2_DOMAIN}"
+
+
+def is_active(person: Person, org: str) -> bool:
+    return person.v1_active if org == "v1" else person.v2 == "active"
+
+
+def agents(org: str) -> tuple[str, ...]:
+    """Usernames of the org's active people users besides the integration user: the agents who
+    work in the org (a JWT whose `sub` is one of them logs in as that person). Both orgs have
+    several (seven active people in V2, ten in V1)."""
+    return tuple(username(p, org) for p in PEOPLE if is_active(p, org))
+
+
 def _user(person: Person, org: str) -> dict:
-    domain = V1_DOMAIN if org == "v1" else V2_DOMAIN
     email = person.email
     if org == "v1" and person.v1_email_upper:
         email = f"{person.first}.{person.last}@Energy.example"
-    active = person.v1_active if org == "v1" else person.v2 == "active"
+    active = is_active(person, org)
     return {
-        "Username": f"{person.handle}@{domain}",
+        "Username": username(person, org),
         "Email": email,
         "FederationIdentifier": person.federation_id,
         "IsActive": active,

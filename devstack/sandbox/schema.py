@@ -172,18 +172,54 @@ class OrgSchema:
         return self.by_lower.get(name.lower())
 
 
+#: the audit fields of "Set Audit Fields upon Record Creation" (Help 000176484: "CreatedById,
+#: CreatedDate, LastModifiedById, LastModifiedDate"): settable on insert where the org grants it,
+#: never on update or upsert
+AUDIT_FIELDS = ("CreatedById", "CreatedDate", "LastModifiedById", "LastModifiedDate")
+#: the audit fields that reference a User
+AUDIT_REFERENCES = frozenset({"CreatedById", "LastModifiedById"})
+#: every field the platform maintains itself (Id, the audit fields, SystemModstamp, IsDeleted)
+SYSTEM_FIELDS = frozenset({"Id", *AUDIT_FIELDS, "SystemModstamp", "IsDeleted"})
+
+
 def _system_fields() -> list[FieldDef]:
     return [FieldDef("Id", "id", 18, nillable=False, createable=False, updateable=False)]
 
 
 def _audit_fields(set_audit_fields: bool = False) -> list[FieldDef]:
-    """CreatedDate is createable (never updateable) only where the org grants "Set Audit Fields
-    upon Record Creation" to the API user; describe says so, as Salesforce's does."""
-    ro = {"nillable": False, "createable": False, "updateable": False}
-    created = {**ro, "createable": set_audit_fields, "defaulted_on_create": True}
+    """The system fields every object has ("System Fields", SOAP API Developer Guide): the four
+    audit fields, SystemModstamp and IsDeleted, all "Defaulted on create" and filterable.
+
+    The audit fields are createable (never updateable) only where the org grants "Set Audit
+    Fields upon Record Creation" to the API user; describe says so, as Salesforce's does.
+    SystemModstamp is never createable ("the only audit field you can't set a value for") and
+    IsDeleted is set by deleting (the record goes to the recycle bin).
+    """
+    ro = {"nillable": False, "createable": False, "updateable": False, "defaulted_on_create": True}
+    audit = {**ro, "createable": set_audit_fields}
     return [
-        FieldDef("CreatedDate", "datetime", **created),  # type: ignore[arg-type]
-        FieldDef("LastModifiedDate", "datetime", **ro),
+        FieldDef(
+            "CreatedById",
+            "reference",
+            18,
+            reference_to="User",
+            relationship_name="CreatedBy",
+            label="Created By ID",
+            **audit,  # type: ignore[arg-type]
+        ),
+        FieldDef("CreatedDate", "datetime", label="Created Date", **audit),  # type: ignore[arg-type]
+        FieldDef(
+            "LastModifiedById",
+            "reference",
+            18,
+            reference_to="User",
+            relationship_name="LastModifiedBy",
+            label="Last Modified By ID",
+            **audit,  # type: ignore[arg-type]
+        ),
+        FieldDef("LastModifiedDate", "datetime", label="Last Modified Date", **audit),  # type: ignore[arg-type]
+        FieldDef("SystemModstamp", "datetime", label="System Modstamp", **ro),  # type: ignore[arg-type]
+        FieldDef("IsDeleted", "boolean", label="Deleted", **ro),  # type: ignore[arg-type]
     ]
 
 
@@ -427,13 +463,13 @@ def v2_schema(set_audit_fields: bool = True) -> OrgSchema:
 
 
 def _with_reference(objects: list[ObjectDef], set_audit_fields: bool) -> list[ObjectDef]:
-    """The migrated objects with OwnerId (all), RecordTypeId (Account, Case) and CreatedDate
+    """The migrated objects with OwnerId (all), RecordTypeId (Account, Case) and the audit fields
     createable as the org grants it, then the User and RecordType objects they point at."""
     out = []
     for obj in objects:
         extra = [_owner(), *([_record_type()] if obj.name in RECORD_TYPE_OBJECTS else [])]
-        own = [f for f in obj.fields.values() if f.name not in ("CreatedDate", "LastModifiedDate")]
-        out.append(_obj(obj.name, obj.key_prefix, [*own[1:], *extra], set_audit_fields))
+        own = [f for f in obj.fields.values() if f.name not in SYSTEM_FIELDS]
+        out.append(_obj(obj.name, obj.key_prefix, [*own, *extra], set_audit_fields))
     return [*out, *_reference_objects()]
 
 

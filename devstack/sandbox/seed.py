@@ -94,6 +94,8 @@ def seed_v1(
 
     With `reference` (the org's seeded users and record types) every record gets an owner and
     Accounts and Cases a record type, drawn from a second RNG so the customer values stay put.
+    Every record's CreatedDate, LastModifiedDate and SystemModstamp are its historical creation
+    time, and its CreatedById and LastModifiedById its owner (else the org's default user).
     """
     rng = random.Random(seed)
     gen = _Gen(rng, dirty_rate)
@@ -108,21 +110,25 @@ def seed_v1(
             values["RecordTypeId"] = record_type
         return values
 
+    def insert(sobject: str, values: dict, created: str) -> str:
+        # people of the legacy org created (and last touched) what they own
+        return store.insert(sobject, values, created=created, user=values.get("OwnerId"))
+
     n_contacts = n_cases = n_meters = 0
     for i in range(customers):
         stamp = _stamp(i)
-        account_id = store.insert("Account", owned("Account", gen.account(i)), created=stamp)
+        account_id = insert("Account", owned("Account", gen.account(i)), stamp)
         contact_ids = []
         for j in range(rng.randint(1, 4)):
             contact = owned("Contact", gen.contact(account_id, j == 0))
-            contact_ids.append(store.insert("Contact", contact, created=stamp))
+            contact_ids.append(insert("Contact", contact, stamp))
         for k in range(rng.randint(0, 5)):
             contact = rng.choice(contact_ids) if rng.random() < 0.8 else None
             case = owned("Case", gen.case(account_id, contact))
-            store.insert("Case", case, created=_stamp(i, hours=k + 1))
+            insert("Case", case, _stamp(i, hours=k + 1))
         n_meters_here = rng.randint(1, 2)
         for _ in range(n_meters_here):
-            store.insert("Meter__c", owned("Meter__c", gen.meter(account_id)), created=stamp)
+            insert("Meter__c", owned("Meter__c", gen.meter(account_id)), stamp)
         n_contacts += len(contact_ids)
         n_meters += n_meters_here
     n_cases = len(store.table("Case").rows)

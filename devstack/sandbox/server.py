@@ -99,7 +99,7 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
     kind: str | None = None
     headers: dict[str, str] = {}
     try:
-        state.sessions.check(request.headers.get("Authorization"))
+        user_id = state.sessions.check(request.headers.get("Authorization"))
         org.usage.check()
         org.usage.consume()
         headers["Sforce-Limit-Info"] = org.usage.header()
@@ -112,6 +112,7 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
             body,
             request.headers,
             request.match_info["version"],
+            user_id,
         )
         # dispatch is synchronous, so the records it counts are this request's alone
         org.take_records_processed()
@@ -164,11 +165,12 @@ async def soap_login(request: web.Request) -> web.Response:
         username, password = auth.soap_credentials(await request.read())
     except ValueError as exc:
         return _xml(500, auth.soap_fault("INVALID_LOGIN", str(exc)))
-    if not auth.check_password(cfg, username, password, with_token=True):
+    user_id = state.org.active_user(username)
+    if user_id is None or not auth.check_password(cfg, username, password, with_token=True):
         return _xml(500, auth.soap_fault("INVALID_LOGIN", auth.INVALID_LOGIN))
     server_url = f"{_base_url(request)}/services/Soap/u/{version}/{state.org.org_id[:15]}"
     xml = auth.soap_login_ok(
-        server_url, state.sessions.issue(), state.org.user_id, state.org.org_id, username
+        server_url, state.sessions.issue(user_id), user_id, state.org.org_id, username
     )
     return _xml(200, xml)
 
@@ -205,6 +207,9 @@ async def oauth_token(request: web.Request) -> web.Response:
     grant = form.get("grant_type")
     client_id, client_secret = _client_credentials(request, form)
     client_ok = client_id == cfg.client_id and client_secret == cfg.client_secret
+    # the integration user: who the password flows log in as, and the client credentials
+    # flow's run-as user; None once it is no active user of the org
+    user_id = state.org.active_user(str(cfg.username))
     if grant == "password":
         ok = client_ok and auth.check_password(
             cfg, str(form.get("username", "")), str(form.get("password", "")), with_token=False
@@ -222,8 +227,12 @@ async def oauth_token(request: web.Request) -> web.Response:
             )
     elif grant == auth.JWT_GRANT:
         try:
-            auth.verify_jwt_assertion(
-                str(form.get("assertion", "")), state.jwt_key, cfg, _base_url(request)
+            user_id = auth.verify_jwt_assertion(
+                str(form.get("assertion", "")),
+                state.jwt_key,
+                cfg,
+                _base_url(request),
+                state.org.active_user,
             )
         except auth.OAuthError as exc:
             return _json(400, {"error": exc.error, "error_description": exc.description})
@@ -233,15 +242,15 @@ async def oauth_token(request: web.Request) -> web.Response:
             400,
             {"error": "unsupported_grant_type", "error_description": "grant type not supported"},
         )
-    if not ok:
+    if not ok or user_id is None:
         return _json(400, {"error": "invalid_grant", "error_description": "authentication failure"})
     base = _base_url(request)
     return _json(
         200,
         {
-            "access_token": state.sessions.issue(),
+            "access_token": state.sessions.issue(user_id),
             "instance_url": base,
-            "id": f"{base}/id/{state.org.org_id}/{state.org.user_id}",
+            "id": f"{base}/id/{state.org.org_id}/{user_id}",
             "token_type": "Bearer",
             "issued_at": str(int(time.time() * 1000)),
             "signature": "c2FuZGJveA==",

@@ -153,7 +153,7 @@ class CollectionsApi:
             return {"id": matches[0], "success": True, "errors": [], "created": False}
         if fname == "Id":
             raise SfError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
-        res = self.org.create(obj, {**body, fname: value})
+        res = self.org.create(obj, {**body, fname: value}, upsert=True)
         return {**res, "created": True}
 
     def _delete(self, req: ApiRequest) -> ApiResponse:

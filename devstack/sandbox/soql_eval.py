@@ -3,12 +3,17 @@
 Why compiled closures: a query is checked against the schema once (INVALID_FIELD, INVALID_TYPE) and
 turned into plain functions, so filtering and serialising thousands of rows stays cheap. `Id IN`,
 reference and external-id filters are answered from the store's indexes.
+
+A query compiled with include_deleted (the queryAll resource) also sees the recycle bin: deleted
+rows at every level (top, parent paths, child subqueries), IsDeleted telling them apart. The
+indexes hold live rows only, so such a query scans the (small) bin beside its index plan.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,6 +63,8 @@ class CompiledQuery:
     offset: int
     counts: list[Count]
     is_count_only: bool
+    #: queryAll: the recycle bin's rows too
+    include_deleted: bool = False
 
 
 class Evaluator:
@@ -67,9 +74,16 @@ class Evaluator:
         self.store = store
         self.schema = store.schema
         self.version = version
+        self._deleted = False  # of the query being compiled
+
+    def _rows(self, obj_name: str, include_deleted: bool) -> Mapping[str, Row]:
+        table = self.store.table(obj_name)
+        return ChainMap(table.rows, table.deleted) if include_deleted else table.rows
 
     # -- public -------------------------------------------------------------------------------
-    def compile(self, q: Query) -> CompiledQuery:
+    def compile(self, q: Query, include_deleted: bool = False) -> CompiledQuery:
+        """Check and compile `q`; include_deleted (queryAll) makes it see the recycle bin."""
+        self._deleted = include_deleted
         obj = self.schema.get(q.sobject)
         if obj is None:
             raise _invalid_type(
@@ -83,24 +97,27 @@ class Evaluator:
     def run(self, cq: CompiledQuery) -> list[str]:
         """Ids of the matching rows, sorted, offset and limited."""
         table = self.store.table(cq.obj.name)
-        rows = table.rows
-        source = cq.candidates() if cq.candidates else rows.keys()
+        rows = self._rows(cq.obj.name, cq.include_deleted)
+        source: Iterable[str] = cq.candidates() if cq.candidates else table.rows.keys()
+        if cq.include_deleted:  # the indexes hold live rows only: the bin is scanned
+            source = dict.fromkeys([*source, *table.deleted])
         matched = [
             rid for rid in source if rid in rows and (cq.where is None or cq.where(rows[rid]))
         ]
-        if cq.candidates is not None:
+        if cq.candidates is not None or cq.include_deleted:
             matched.sort()  # fixed-width base62 ids sort in creation order, like a table scan
         matched = self._sorted(matched, rows, cq.sort)
         end = None if cq.limit is None else cq.offset + cq.limit
         return matched[cq.offset : end]
 
     def serialize(self, cq: CompiledQuery, rids: Iterable[str]) -> list[dict]:
-        rows = self.store.table(cq.obj.name).rows
-        return [self._record(cq.node, rows[rid]) for rid in rids if rid in rows]
+        rows = self._rows(cq.obj.name, cq.include_deleted)
+        deleted = cq.include_deleted
+        return [self._record(cq.node, rows[rid], deleted) for rid in rids if rid in rows]
 
     def aggregate(self, cq: CompiledQuery, rids: list[str]) -> list[dict]:
         """COUNT(field) results: one AggregateResult record."""
-        rows = self.store.table(cq.obj.name).rows
+        rows = self._rows(cq.obj.name, cq.include_deleted)
         rec: dict = {"attributes": {"type": "AggregateResult"}}
         for i, c in enumerate(cq.counts):
             if c.path is None:
@@ -156,6 +173,7 @@ class Evaluator:
             and counts[0].path is None
             and len(counts) == 1
             and counts[0].alias is None,
+            self._deleted,
         )
 
     def _strip_object(self, obj: ObjectDef, path: str) -> list[str]:
@@ -212,12 +230,12 @@ class Evaluator:
         name = f.name
         if not chain:
             return (lambda row: row.get(name)), f
-        store = self.store
+        lookup = self.store.get_any if self._deleted else self.store.get
 
         def get(row: Row) -> object:
             for ref_field, parent_obj in chain:
                 pid = row.get(ref_field)
-                row = store.get(parent_obj, pid) if pid else None  # type: ignore[assignment]
+                row = lookup(parent_obj, pid) if pid else None  # type: ignore[assignment]
                 if row is None:
                     return None
             return row.get(name)
@@ -309,7 +327,7 @@ class Evaluator:
         return None
 
     # -- output -------------------------------------------------------------------------------
-    def _record(self, node: Node, row: Row) -> dict:
+    def _record(self, node: Node, row: Row, deleted: bool = False) -> dict:
         rid = row["Id"]
         rec: dict = {
             "attributes": {
@@ -318,18 +336,19 @@ class Evaluator:
             }
         }
         store = self.store
+        lookup = store.get_any if deleted else store.get
         for kind, spec in node.order:
             if kind == "field":
                 rec[spec] = row.get(spec)  # type: ignore[call-overload]
             elif kind == "parent":
                 ref, sub = spec  # type: ignore[misc]
                 pid = row.get(ref.name)
-                parent = store.get(sub.obj.name, pid) if pid else None
-                rec[ref.relationship_name] = self._record(sub, parent) if parent else None
+                parent = lookup(sub.obj.name, pid) if pid else None
+                rec[ref.relationship_name] = self._record(sub, parent, deleted) if parent else None
             else:
                 rel_name, field_name, sub = spec  # type: ignore[misc]
-                rows = store.table(sub.obj.name).rows
-                kids = store.children(sub.obj.name, field_name, rid)
+                rows = self._rows(sub.obj.name, deleted)
+                kids = store.children(sub.obj.name, field_name, rid, deleted)
                 matched = [k for k in kids if sub.where is None or sub.where(rows[k])]
                 matched = self._sorted(matched, rows, sub.sort)
                 end = None if sub.limit is None else sub.offset + sub.limit
@@ -338,7 +357,7 @@ class Evaluator:
                     {
                         "totalSize": len(matched),
                         "done": True,
-                        "records": [self._record(sub.node, rows[k]) for k in matched],
+                        "records": [self._record(sub.node, rows[k], deleted) for k in matched],
                     }
                     if matched
                     else None
@@ -346,7 +365,9 @@ class Evaluator:
         return rec
 
     @staticmethod
-    def _sorted(rids: list[str], rows: dict, sort: list[tuple[Getter, bool, bool]]) -> list[str]:
+    def _sorted(
+        rids: list[str], rows: Mapping[str, Row], sort: list[tuple[Getter, bool, bool]]
+    ) -> list[str]:
         for key, descending, nulls_last in reversed(sort):
             present = [r for r in rids if key(rows[r]) is not None]
             missing = [r for r in rids if key(rows[r]) is None]

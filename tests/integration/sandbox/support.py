@@ -7,6 +7,8 @@ on the directories and order of the run.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import requests
 from simple_salesforce import Salesforce
 
@@ -23,6 +25,21 @@ def login(sandbox: SandboxThread, settings: HttpSettings = FAST) -> Salesforce:
         username=cfg.username,
         password=cfg.password,
         security_token=cfg.security_token,
+        domain=login_domain_for(sandbox.url),
+        session=build_session(settings, sandbox.url),
+    )
+
+
+def login_jwt(
+    sandbox: SandboxThread, username: str, private_key: Path, settings: HttpSettings = FAST
+) -> Salesforce:
+    """A session as `username` through the JWT bearer flow (the org needs `jwt_cert`): any
+    active user of the org, e.g. an agent of reference_data.agents(org)."""
+    cfg = sandbox.state.org.config
+    return Salesforce(
+        username=username,
+        consumer_key=cfg.client_id,
+        privatekey_file=str(private_key),
         domain=login_domain_for(sandbox.url),
         session=build_session(settings, sandbox.url),
     )

@@ -102,19 +102,24 @@ def test_owner_must_be_active_and_record_type_must_fit(sf2: Salesforce, v2: Sand
 
 
 def test_created_date_is_writable_on_insert_only(sf2: Salesforce) -> None:
+    """Help 000176484: audit fields "can only be set on create (INSERT)" and "this only works
+    for INSERT, not UPSERT": a POST create keeps them, an upsert is refused whether it inserts or
+    updates."""
     describe = {f["name"]: f for f in sf2.Case.describe()["fields"]}
     assert describe["CreatedDate"]["createable"] and not describe["CreatedDate"]["updateable"]
-    dated = {"Name": "d", "CreatedDate": "2019-03-04T05:06:07Z"}
-    sf2.Account.upsert("Legacy_Id__c/001DATED", dated)
+    dated = {"Name": "d", "Legacy_Id__c": "001DATED", "CreatedDate": "2019-03-04T05:06:07Z"}
+    sf2.Account.create(dated)
     row = sf2.Account.get_by_custom_id("Legacy_Id__c", "001DATED")
     assert row["CreatedDate"] == "2019-03-04T05:06:07.000+0000"
     assert row["LastModifiedDate"] > row["CreatedDate"]
-    with pytest.raises(SalesforceMalformedRequest) as exc:  # upsert matching: an update
-        sf2.Account.upsert(
-            "Legacy_Id__c/001DATED", {"Name": "d", "CreatedDate": "2018-01-01T00:00:00Z"}
-        )
-    assert _error(exc)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
-    assert _error(exc)["fields"] == ["CreatedDate"]
+    for key in ("001DATED", "001NEW"):  # upsert matching (an update), upsert inserting
+        with pytest.raises(SalesforceMalformedRequest) as exc:
+            sf2.Account.upsert(
+                f"Legacy_Id__c/{key}", {"Name": "d", "CreatedDate": "2018-01-01T00:00:00Z"}
+            )
+        assert _error(exc)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+        assert _error(exc)["fields"] == ["CreatedDate"]
+    assert sf2.query("SELECT Id FROM Account WHERE Legacy_Id__c = '001NEW'")["totalSize"] == 0
 
 
 @pytest.fixture

@@ -132,8 +132,12 @@ def test_duplicate_and_unknown_parent(sf2: Salesforce) -> None:
     first = sf2.Account.create({"Name": "x", "Legacy_Id__c": "001D"})
     with pytest.raises(SalesforceMalformedRequest) as err:
         sf2.Account.create({"Name": "y", "Legacy_Id__c": "001D"})
-    assert _error(err)["errorCode"] == "DUPLICATE_VALUE"
-    assert first["id"] in _error(err)["message"]
+    assert _error(err) == {
+        "errorCode": "DUPLICATE_VALUE",
+        "message": "duplicate value found: Legacy_Id__c duplicates value on record with id: "
+        + first["id"][:15],
+        "fields": [],
+    }
     with pytest.raises(SalesforceMalformedRequest) as err:
         sf2.Meter_Point__c.create({"MPAN__c": "1", "Account__r": {"Legacy_Id__c": "001MISSING"}})
     assert _error(err)["message"].startswith("Foreign key external ID: 001MISSING not found")
