@@ -14,7 +14,7 @@ from migration_app.migration.spec import load_mapping
 from migration_app.salesforce.client import SalesforceClient
 from migration_app.settings import Settings
 from migration_app.verify.execution import audit_rows, verify_customers
-from migration_app.verify.plan import MATCH, SEVERITY
+from migration_app.verify.plan import GOOD_VERDICTS, SEVERITY
 
 SHOWN_DETAILS = 5
 
@@ -28,7 +28,7 @@ async def run_verify(
     since: str | None = None,
     as_json: bool = False,
 ) -> tuple[bool, str]:
-    """(all MATCH, report). API calls are counted and printed per customer."""
+    """(all MATCH or EDITED_IN_V2, report). API calls are counted and printed per customer."""
     calls = Counter()
 
     def count(org: str, endpoint: str, status: int) -> None:
@@ -54,13 +54,15 @@ async def run_verify(
             ids = random.sample(ids, sample)
         if not ids:
             return False, "verify: give customer ids, --all or --sample N"
-        verdicts = await verify_customers(ids, spec, sf1, sf2)
+        verdicts = await verify_customers(
+            ids, spec, sf1, sf2, integration_username=settings.sf2.username
+        )
         await store.record_verifications(audit_rows(verdicts, "cli"))
     finally:
         await sf1.close()
         await sf2.close()
         await store.close()
-    ok = all(v.verdict == MATCH for v in verdicts)
+    ok = all(v.verdict in GOOD_VERDICTS for v in verdicts)
     api_calls = sum(calls.values())
     if as_json:
         doc = {
@@ -90,4 +92,6 @@ def _detail(d: dict) -> str:
     where = f"{d['object']} {d['legacy_id']}"
     if d["kind"] == "DRIFT":
         return f"{where} {d['field']}: V1 {d['expected']!r} != V2 {d['actual']!r}"
+    if d["kind"] == "EDITED_IN_V2":
+        return f"{where} {d['field']}: edited in V2 by {d.get('by')} (V2 {d['actual']!r})"
     return f"{d['kind']} {where}"

@@ -24,6 +24,7 @@ from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
 from migration_app.ops import metrics
 from migration_app.salesforce.errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.salesforce.users import user_id_of
 from migration_app.verify.plan import (
     Key,
     Verdict,
@@ -49,15 +50,19 @@ async def verify_customers(
     source: QueryOrg,
     target: QueryOrg,
     reference: ReferenceData | None = None,
+    integration_username: str | None = None,
 ) -> list[Verdict]:
     """One verdict per (valid, distinct) customer id, in the order given. ``reference``: V2's
-    users and record types (the worker's snapshot, or one read for this run)."""
+    users and record types (the worker's snapshot, or one read for this run).
+    ``integration_username``: V2's integration user, whose writes are ours; other users'
+    changes are people's edits (EDITED_IN_V2, expected), not drift."""
     ids = [i for i in dict.fromkeys(customer_ids) if is_salesforce_id(i)]
     if reference is None and spec.needs_reference_data:
         reference = await ReferenceCache(spec, target).refresh()
+    user_id = await user_id_of(target, integration_username) if ids else None
     verdicts: list[Verdict] = []
     for chunk in chunked(ids, CUSTOMERS_PER_QUERY):
-        verdicts += await _verify_chunk(list(chunk), spec, source, target, reference)
+        verdicts += await _verify_chunk(list(chunk), spec, source, target, reference, user_id)
     return verdicts
 
 
@@ -67,6 +72,7 @@ async def _verify_chunk(
     source: QueryOrg,
     target: QueryOrg,
     reference: ReferenceData | None,
+    integration_user_id: str | None = None,
 ) -> list[Verdict]:
     in_list = ",".join(f"'{i}'" for i in ids)
     v1_rows, *v2_rows = await asyncio.gather(
@@ -94,7 +100,9 @@ async def _verify_chunk(
         record = by_prefix.get(cid[:15])
         plan = transform_customer(spec, record, reference) if record else None
         expected = expected_records(plan, spec) if plan else {}
-        verdicts.append(compare_customer(cid, expected, actual[cid[:15]], spec))
+        verdicts.append(
+            compare_customer(cid, expected, actual[cid[:15]], spec, integration_user_id)
+        )
     return verdicts
 
 
@@ -126,10 +134,12 @@ class SampledVerifier(Service):
         audit: Any,
         *,
         reference: Callable[[], ReferenceData | None] = lambda: None,
+        integration_username: str | None = None,
         queue_size: int = 2000,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._integration_username = integration_username
         self.share = share
         self._spec, self._source, self._target, self._audit = spec, source, target, audit
         self._reference = reference
@@ -152,7 +162,12 @@ class SampledVerifier(Service):
                 batch.append(self._queue.get_nowait())
             try:
                 verdicts = await verify_customers(
-                    batch, self._spec, self._source, self._target, self._reference()
+                    batch,
+                    self._spec,
+                    self._source,
+                    self._target,
+                    self._reference(),
+                    self._integration_username,
                 )
                 await self._audit.record_verifications(audit_rows(verdicts, "worker"))
             except (SalesforcePermanentError, SalesforceTransientError, AuditError) as exc:

@@ -2,23 +2,29 @@
 the same mapping) against what V2 holds (read back by Legacy_Id__c). Pure: no I/O.
 
 Verdicts, worst first: MISSING (expected V2 records absent), UNEXPECTED (V2 records carrying this
-customer's ids that V1 no longer yields), DRIFT (fields that differ, with both values), MATCH.
+customer's ids that V1 no longer yields), DRIFT (fields that differ, with both values),
+EDITED_IN_V2 (fields that differ on records someone other than the integration user changed
+last: people's work in V2, which the conflict guard keeps; expected, not an error), MATCH.
 Counts alone mislead: a migration whose counts balance can still have dropped a field.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from migration_app.migration.customer_transform import CustomerPlan
 from migration_app.migration.spec import MappingSpec, ObjectSpec
 
 MATCH, DRIFT, MISSING, UNEXPECTED = "MATCH", "DRIFT", "MISSING", "UNEXPECTED"
-SEVERITY = (MISSING, UNEXPECTED, DRIFT, MATCH)  # the verdict is the worst finding
+EDITED_IN_V2 = "EDITED_IN_V2"
+SEVERITY = (MISSING, UNEXPECTED, DRIFT, EDITED_IN_V2, MATCH)  # the verdict is the worst finding
+#: verdicts that are not an error: V2 as the migration left it, or as people changed it since
+GOOD_VERDICTS = frozenset({MATCH, EDITED_IN_V2})
 MAX_VALUE_CHARS = 120
 
 Key = tuple[str, str]  # (V2 object, legacy id)
@@ -39,6 +45,9 @@ class Verdict:
     missing: list[Key] = field(default_factory=list)
     unexpected: list[Key] = field(default_factory=list)
     drift: list[FieldDiff] = field(default_factory=list)
+    edited: list[FieldDiff] = field(default_factory=list)  # differences people made in V2
+    #: who last changed each edited record: (V2 object, legacy id) -> username or user id
+    edited_by: dict[Key, str] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -46,7 +55,9 @@ class Verdict:
             return MISSING
         if self.unexpected:
             return UNEXPECTED
-        return DRIFT if self.drift else MATCH
+        if self.drift:
+            return DRIFT
+        return EDITED_IN_V2 if self.edited else MATCH
 
     def details(self) -> list[dict[str, Any]]:
         """What the audit row, the web view and the console show (long text truncated)."""
@@ -65,6 +76,18 @@ class Verdict:
             }
             for d in self.drift
         ]
+        out += [
+            {
+                "kind": EDITED_IN_V2,
+                "object": d.object,
+                "legacy_id": d.legacy_id,
+                "field": d.field,
+                "expected": _shown(d.expected),
+                "actual": _shown(d.actual),
+                "by": self.edited_by.get((d.object, d.legacy_id)),
+            }
+            for d in self.edited
+        ]
         return out
 
 
@@ -82,14 +105,16 @@ def v2_select(obj: ObjectSpec, spec: MappingSpec) -> list[str]:
     """Fields to read back from V2 for ``obj``: external id, mapped fields, reference paths."""
     names = [obj.external_id, *(f.target for f in obj.fields), *compared_rule_fields(obj)]
     names += [f"{r.relationship}.{r.parent_external_id}" for r in obj.references]
+    names += ["LastModifiedById", "LastModifiedBy.Username"]  # V2 edits: expected drift
     path = v2_path(obj, spec)
     return list(dict.fromkeys([*names, path]))
 
 
 def compared_rule_fields(obj: ObjectSpec) -> list[str]:
-    """Owner and record type as the mapping resolved them. CreatedDate is not compared: it is
-    insert-only, so a re-migrated record keeps the date it was first created with."""
-    return [name for name, on in obj.rule_targets() if on and name != "CreatedDate"]
+    """Owner, record type and (where the mapping preserves it) CreatedDate as the mapping
+    resolved them: records are created with V1's CreatedDate, and a re-migration never sends it
+    again, so V2's must still be V1's."""
+    return [name for name, on in obj.rule_targets() if on]
 
 
 def expected_records(plan: CustomerPlan, spec: MappingSpec) -> dict[Key, dict[str, Any]]:
@@ -105,31 +130,44 @@ def compare_customer(
     expected: Mapping[Key, Mapping[str, Any]],
     actual: Mapping[Key, Mapping[str, Any]],
     spec: MappingSpec,
+    integration_user_id: str | None = None,
 ) -> Verdict:
-    """``actual``: V2 rows of this customer keyed like ``expected`` (as SOQL returns them)."""
+    """``actual``: V2 rows of this customer keyed like ``expected`` (as SOQL returns them).
+    With ``integration_user_id``, differences on a record someone else changed last are
+    ``edited`` (people's work), not drift."""
     verdict = Verdict(customer_id)
     for key, record in expected.items():
         row = actual.get(key)
         if row is None:
             verdict.missing.append(key)
             continue
-        obj = spec.by_target(key[0])
-        for fmap in obj.fields:
-            want, got = record.get(fmap.target), row.get(fmap.target)
-            if not same(want, got):
-                verdict.drift.append(FieldDiff(key[0], key[1], fmap.target, want, got))
-        for name in compared_rule_fields(obj):
-            want, got = record.get(name), row.get(name)
-            if not same(want, got):
-                verdict.drift.append(FieldDiff(key[0], key[1], name, want, got))
-        for ref in obj.references:
-            want = (record.get(ref.relationship) or {}).get(ref.parent_external_id)
-            got = (row.get(ref.relationship) or {}).get(ref.parent_external_id)
-            if not same(want, got):
-                name = f"{ref.relationship}.{ref.parent_external_id}"
-                verdict.drift.append(FieldDiff(key[0], key[1], name, want, got))
+        diffs = _differences(key, record, row, spec.by_target(key[0]))
+        by = row.get("LastModifiedById")
+        if diffs and integration_user_id and by and by[:15] != integration_user_id[:15]:
+            verdict.edited += diffs
+            who = (row.get("LastModifiedBy") or {}).get("Username")
+            verdict.edited_by[key] = who or by
+        else:
+            verdict.drift += diffs
     verdict.unexpected = sorted(key for key in actual if key not in expected)
     return verdict
+
+
+def _differences(
+    key: Key, record: Mapping[str, Any], row: Mapping[str, Any], obj: ObjectSpec
+) -> list[FieldDiff]:
+    diffs = []
+    for name in [*(f.target for f in obj.fields), *compared_rule_fields(obj)]:
+        want, got = record.get(name), row.get(name)
+        if not same(want, got):
+            diffs.append(FieldDiff(key[0], key[1], name, want, got))
+    for ref in obj.references:
+        want = (record.get(ref.relationship) or {}).get(ref.parent_external_id)
+        got = (row.get(ref.relationship) or {}).get(ref.parent_external_id)
+        if not same(want, got):
+            name = f"{ref.relationship}.{ref.parent_external_id}"
+            diffs.append(FieldDiff(key[0], key[1], name, want, got))
+    return diffs
 
 
 def same(expected: Any, actual: Any) -> bool:
@@ -149,8 +187,25 @@ def _norm(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, str):
         text = value.strip()
+        if _DATETIME.fullmatch(text):  # one instant, whichever way Salesforce wrote it
+            return _instant(text)
         return text or None
     return value
+
+
+#: Salesforce datetimes: 2020-01-01T00:00:00.000+0000, ...Z, ...+00:00, with or without millis
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})")
+
+
+def _instant(text: str) -> str:
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC).isoformat(timespec="milliseconds")
+    except ValueError:
+        return text
 
 
 def _shown(value: Any) -> Any:

@@ -58,6 +58,7 @@ from migration_app.migration.write_plan import (
 )
 from migration_app.ops import metrics
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
+from migration_app.salesforce.users import user_id_of
 
 EXTRACT_IDS_PER_QUERY = 200
 HALTED = "PROCESSING_HALTED"
@@ -308,10 +309,7 @@ class MigrationPipeline:
     async def _user_id(self) -> str | None:
         """The integration user's V2 Id, read once (None without a username: no guard)."""
         if self._integration_user_id is None and self._integration_username:
-            name = self._integration_username.replace("\\", "\\\\").replace("'", "\\'")
-            rows = await self.target.query_all(f"SELECT Id FROM User WHERE Username = '{name}'")
-            if rows:
-                self._integration_user_id = str(rows[0]["Id"])
+            self._integration_user_id = await user_id_of(self.target, self._integration_username)
         return self._integration_user_id
 
     async def _load(

@@ -58,6 +58,7 @@ class Runtime(Service):
             self.sf2,
             self.audit,
             reference=self.reference.snapshot,
+            integration_username=settings.sf2.username,
         )
         self.add_dependency(self.verifier)  # its background task stops with the runtime
         self.ready_event = asyncio.Event()

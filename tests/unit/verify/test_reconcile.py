@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from migration_app.migration.customer_transform import transform_customer
-from migration_app.migration.spec import load_mapping
+from migration_app.migration.spec import MappingSpec, load_mapping
 from migration_app.rollback.plan import plan_rollback
 from migration_app.verify.plan import (
     DRIFT,
+    EDITED_IN_V2,
     MATCH,
     MISSING,
     UNEXPECTED,
@@ -186,3 +189,37 @@ def test_rollback_keeps_and_names_records_found_after_an_interrupted_attempt(spe
     assert [r.v2_id for r in plan.keep_uncertain] == ["A1"]
     assert [r.v2_id for r in plan.keep_updated] == ["K1"]
     assert [r.v2_id for r in plan.delete] == ["C1"]  # seen created once: ours
+
+
+US = "005000000000001AAA"
+AGENT = "005000000000009AAA"
+
+
+def test_a_difference_someone_else_made_in_v2_is_an_edit_not_drift(spec) -> None:
+    expected = expected_records(transform_customer(spec, v1_account()), spec)
+    actual = as_v2(expected)
+    for row in actual.values():
+        row["LastModifiedById"] = US
+    contact = actual[("Contact", CON)]
+    contact.update(Email="agent@example.com", LastModifiedById=AGENT)
+    contact["LastModifiedBy"] = {"Username": "agent@v2"}
+    verdict = compare_customer(ACC, expected, actual, spec, US[:15])
+    assert verdict.verdict == EDITED_IN_V2 and verdict.drift == []
+    (detail,) = verdict.details()
+    assert detail["kind"] == EDITED_IN_V2 and detail["by"] == "agent@v2"
+    contact["LastModifiedById"] = US  # the same difference written by us is drift
+    assert compare_customer(ACC, expected, actual, spec, US).verdict == DRIFT
+
+
+def test_a_preserved_created_date_is_compared_as_an_instant() -> None:
+    base = field_rules_only(load_mapping())
+    spec = MappingSpec(objects=tuple(replace(o, preserve_created_date=True) for o in base.objects))
+    account = v1_account()
+    account["CreatedDate"] = "2020-01-01T00:00:00.000+0000"
+    expected = expected_records(transform_customer(spec, account), spec)
+    actual = as_v2(expected)
+    actual[("Account", ACC)]["CreatedDate"] = "2020-01-01T00:00:00Z"
+    assert compare_customer(ACC, expected, actual, spec).verdict == MATCH
+    actual[("Account", ACC)]["CreatedDate"] = "2026-12-03T10:00:00.000+0000"
+    (diff,) = compare_customer(ACC, expected, actual, spec).drift
+    assert diff.field == "CreatedDate"
