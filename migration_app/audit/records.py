@@ -35,7 +35,7 @@ class IssueLike(Protocol):
 Timestamp = datetime | float
 #: uncertain: found in V2 right after an interrupted attempt (maybe ours; rollback keeps it)
 LEDGER_ACTIONS = frozenset({"created", "updated", "uncertain", "deleted"})
-VERDICTS = ("MATCH", "DRIFT", "MISSING", "UNEXPECTED")
+VERDICTS = ("MATCH", "DRIFT", "MISSING", "UNEXPECTED", "EDITED_IN_V2")
 
 
 @dataclass(frozen=True, slots=True)
