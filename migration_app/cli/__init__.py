@@ -3,8 +3,9 @@
 ``main`` parses nothing itself: it dispatches the standalone dev servers, then hands over to
 Faust's CLI after importing the command modules (``COMMANDS``; defining a command registers it).
 Each command module only parses its options, calls the work (``verify/command.py``,
-``rollback/command.py``, ``verify/preflight.py``, ``web/state_client.py``, the publisher, the
-dev stack) and prints; ``base.py`` holds what they share.
+``rollback/command.py``, ``resync/command.py``, ``verify/preflight.py``,
+``web/state_client.py``, the publisher, the dev stack) and prints; ``base.py`` holds what they
+share.
 
 The worker and Faust's built-ins (`worker`, `agents`, `tables`, ...) load the app from
 ``migration_app.main`` only when they run, so `--help`, `--version` and `<command> --help` work
@@ -29,7 +30,17 @@ STANDALONE_SERVERS = {
 DEV_COMMANDS = {"dev", "devstack"}
 #: The modules that define our commands, one each (importing one registers its command);
 #: `devstack` lives in dev_services.py: no file of the wheel may be named after the dev services.
-COMMANDS = ("dev", "dev_services", "enqueue", "idmap", "preflight", "rollback", "status", "verify")
+COMMANDS = (
+    "dev",
+    "dev_services",
+    "enqueue",
+    "idmap",
+    "preflight",
+    "resync",
+    "rollback",
+    "status",
+    "verify",
+)
 HELP = """Migrate CRM customers from the legacy Salesforce org (V1) to the new one (V2).
 
 Faust's CLI with the worker app at migration_app.main: `migration-app worker -l info` runs a

@@ -152,9 +152,12 @@ class SalesforceClient:
         return f"{'http' if local else 'https'}://{host}"
 
     # public calls ----------------------------------------------------------------------------
-    async def query_all(self, soql: str) -> list[dict[str, Any]]:
-        """All records of a SOQL query, following nextRecordsUrl, child pages included."""
-        page = await self.call(lambda sf: sf.query(soql))
+    async def query_all(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """All records of a SOQL query, following nextRecordsUrl, child pages included.
+
+        ``include_deleted``: through the ``queryAll`` resource, which also returns the records
+        in the recycle bin (``IsDeleted = true``); its next pages are ``queryAll`` URLs too."""
+        page = await self.call(lambda sf: sf.query(soql, include_deleted=include_deleted))
         records = list(page["records"])
         while not page.get("done", True):
             next_url = page["nextRecordsUrl"]

@@ -124,11 +124,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("clients", ("salesforce", "registry", "audit", "client_config")),
     # the load strategies and the V2 reference data: used by the worker, verify and rollback
     ("load", ("worker.pipeline", "worker.reference_cache")),
-    ("verify/rollback", ("verify", "rollback")),  # plan + execution (the worker runs both)
+    # plan + execution (the worker runs verify's and rollback's; resync's runs in its command)
+    ("verify/rollback", ("verify", "rollback", "resync")),
     ("worker", ("worker",)),
     ("ops", ("ops",)),
     ("web", ("web",)),
-    ("cli", ("cli", "verify.command", "rollback.command")),
+    ("cli", ("cli", "verify.command", "rollback.command", "resync.command")),
     ("app", ("", "app", "main", "__main__")),
 )
 
@@ -167,7 +168,7 @@ def test_every_module_has_a_layer_and_each_package_a_single_one() -> None:
             packages.setdefault(parts[1], set()).add(_layer(name))
     # the named exceptions (fault_points, pipeline, ...) are the only split rooms
     split = {p for p, ranks in packages.items() if len(ranks) > 1}
-    assert split <= {"worker", "ops", "verify", "rollback"}, split
+    assert split <= {"worker", "ops", "verify", "rollback", "resync"}, split
 
 
 def test_the_layer_finder_finds_an_upward_import() -> None:
@@ -237,11 +238,20 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_and_version_work_with_an_empty_environment() -> None:
     top = _cli("--help")
     assert top.returncode == 0, top.stderr
-    for command in ("worker", "enqueue", "status", "preflight", "dev", "devstack"):
+    for command in ("worker", "enqueue", "status", "preflight", "resync", "dev", "devstack"):
         assert f"  {command} " in top.stdout, command
     version = _cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("migration-app "), version
-    for command in ("worker", "enqueue", "status", "preflight", "dev", "sandbox", "registry"):
+    for command in (
+        "worker",
+        "enqueue",
+        "status",
+        "preflight",
+        "resync",
+        "dev",
+        "sandbox",
+        "registry",
+    ):
         sub = _cli(command, "--help")
         assert sub.returncode == 0, (command, sub.stderr)
         assert "usage" in sub.stdout.lower(), (command, sub.stdout)
