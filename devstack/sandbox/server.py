@@ -317,6 +317,31 @@ async def admin_expire(request: web.Request) -> web.Response:
     return _json(200, {"expired": request.app[STATE].sessions.expire_all()})
 
 
+async def admin_sessions(request: web.Request) -> web.Response:
+    """POST {"username": "..."}: a session as that active user of the org, without a login flow
+    (a test acting as an agent in an org that has no JWT certificate, e.g. the dev stack's V1).
+    Sandbox only: real orgs hand out sessions through a login. 400 for no active user."""
+    state = request.app[STATE]
+    try:
+        data = await request.json()
+        name = str(data["username"]) if isinstance(data, dict) else ""
+    except (ValueError, KeyError) as exc:
+        return _json(400, {"error": f"expected {{'username': ...}}: {exc}"})
+    user_id = state.org.active_user(name)
+    if user_id is None:
+        return _json(400, {"error": f"no active user {name!r} in this org"})
+    base = _base_url(request)
+    return _json(
+        200,
+        {
+            "access_token": state.sessions.issue(user_id),
+            "instance_url": base,
+            "id": f"{base}/id/{state.org.org_id}/{user_id}",
+            "user_id": user_id,
+        },
+    )
+
+
 async def admin_customers(request: web.Request) -> web.Response:
     return _json(200, request.app[STATE].customers)
 
@@ -363,6 +388,7 @@ def build_app(config: SandboxConfig) -> web.Application:
     r.add_route("GET", "/__admin/faults/records", admin_record_faults)
     r.add_route("POST", "/__admin/faults/records", admin_record_faults)
     r.add_post("/__admin/expire-sessions", admin_expire)
+    r.add_post("/__admin/sessions", admin_sessions)
     r.add_get("/__admin/customers", admin_customers)
     r.add_get("/__admin/counts", admin_counts)
     return app

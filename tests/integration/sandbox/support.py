@@ -45,6 +45,18 @@ def login_jwt(
     )
 
 
+def login_as(sandbox: SandboxThread, username: str, settings: HttpSettings = FAST) -> Salesforce:
+    """A session as `username` (any active user of the org) from the sandbox's admin API, for an
+    org without a JWT certificate (e.g. to edit V1 records as an agent)."""
+    token = admin(sandbox, "POST", "sessions", {"username": username})
+    assert isinstance(token, dict)
+    return Salesforce(
+        instance_url=token["instance_url"],
+        session_id=token["access_token"],
+        session=build_session(settings, sandbox.url),
+    )
+
+
 def admin(sandbox: SandboxThread, method: str, path: str, body: object = None) -> object:
     resp = requests.request(method, f"{sandbox.url}/__admin/{path}", json=body, timeout=5)
     resp.raise_for_status()

@@ -16,7 +16,7 @@ from simple_salesforce import Salesforce, SalesforceAuthenticationFailed
 from devstack.keys import ensure_jwt_key_pair
 from devstack.sandbox import SandboxConfig, SandboxThread
 from devstack.sandbox.reference_data import PEOPLE, agents, username
-from tests.integration.sandbox.support import login, login_jwt
+from tests.integration.sandbox.support import login, login_as, login_jwt
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +147,20 @@ def test_deleted_records_leave_query_and_reach_query_all(org: SandboxThread) -> 
     assert [(r["Id"], r["IsDeleted"], r["AccountId"]) for r in rows] == [
         (contact["id"], True, acc["id"])
     ]
+
+
+def test_the_admin_api_hands_out_a_session_as_an_agent_of_v1(v1: SandboxThread) -> None:
+    """V1 has no JWT certificate: a test edits its records as an agent through /__admin/sessions
+    (what a resync must find: SystemModstamp later, LastModifiedById a person)."""
+    integration = login(v1)
+    agent_name = agents("v1")[1]
+    account = integration.query("SELECT Id, SystemModstamp FROM Account LIMIT 1")["records"][0]
+    login_as(v1, agent_name).Account.update(account["Id"], {"Phone": "+44 113 496 0000"})
+    row = integration.query(
+        f"SELECT LastModifiedBy.Username, SystemModstamp FROM Account WHERE Id = '{account['Id']}'"
+    )["records"][0]
+    assert row["LastModifiedBy"]["Username"] == agent_name
+    assert row["SystemModstamp"] > account["SystemModstamp"]
+    inactive = username(next(p for p in PEOPLE if not p.v1_active), "v1")
+    refused = requests.post(f"{v1.url}/__admin/sessions", json={"username": inactive}, timeout=5)
+    assert refused.status_code == 400
