@@ -24,6 +24,7 @@ from migration_app.salesforce.http import HttpSettings, build_session, login_dom
 from migration_app.settings import Secret
 from migration_app.verify.command import run_verify
 from tests.integration.pipeline.conftest import READ_TOKEN, soql_in
+from tests.integration.sandbox.support import login_as
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -87,14 +88,16 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     renamed = next(cid for cid in completed if cid not in (modified, deleted, kept))
     untouched = [cid for cid in completed if cid not in (modified, deleted, kept, renamed)]
 
-    # People at work: V1 edits and deletions (the sandbox stamps SystemModstamp on each write)...
-    harness.sf1.Contact.update(contacts[modified][0], {"FirstName": "Resynced"})
-    harness.sf1.Account.update(renamed, {"BillingCity": "Resync City"})
+    # People at work: an agent's V1 edits and deletions (a session as that person: the sandbox
+    # stamps SystemModstamp and LastModifiedById on each write)...
+    agent_v1 = login_as(devstack.sf1, agents("v1")[0])
+    agent_v1.Contact.update(contacts[modified][0], {"FirstName": "Resynced"})
+    agent_v1.Account.update(renamed, {"BillingCity": "Resync City"})
     gone = _v2_contact(harness, contacts[deleted][0])
     assert gone is not None
-    harness.sf1.Contact.delete(contacts[deleted][0])
-    harness.sf1.Contact.delete(contacts[kept][0])
-    harness.sf1.Account.update(not_migrated, {"BillingCity": "Not Migrated"})
+    agent_v1.Contact.delete(contacts[deleted][0])
+    agent_v1.Contact.delete(contacts[kept][0])
+    agent_v1.Account.update(not_migrated, {"BillingCity": "Not Migrated"})
     # ... and an agent's edit in V2 of a record V1 then deleted: it must stay.
     edited = _v2_contact(harness, contacts[kept][0])
     assert edited is not None
