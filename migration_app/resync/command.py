@@ -250,6 +250,10 @@ class Report:
             f"summary: {len(self.plan.customers)} customer(s) changed in V1 since their last "
             f"COMPLETED migration ({kinds.get(MODIFIED, 0)} record(s) modified, "
             f"{kinds.get(DELETED, 0)} deleted; --deleted {self.policy}); {done}"
-            + (f"; {queued} already queued by an earlier resync" if queued else "")
+            + (
+                f"; {queued} already handled by an earlier resync, not migrated since"
+                if queued
+                else ""
+            )
             + f"; {checked}; {api['total']} API call(s) in all (logins included)"
         )

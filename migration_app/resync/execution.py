@@ -157,8 +157,10 @@ async def record(
     *,
     actor: str,
 ) -> int:
-    """The ledger rows of what was deleted, and the action log: one row per customer (what the
-    resync did and why) and one per record deleted in V1. Returns the ledger rows written."""
+    """The ledger rows of what was deleted, and the action log: one row per customer enqueued
+    (or deleted in V1: nothing to enqueue) with what changed, and one per record deleted in V1.
+    The next resync takes a customer's last ``resync`` row for "already handled". Returns the
+    ledger rows written."""
     written = await resync_queries.record_deleted(
         audit,
         (
@@ -175,7 +177,9 @@ async def record(
     queued = set(enqueued)
     rows: list[dict[str, Any]] = []
     for customer in plan.customers:
-        if customer.queued_at is not None:
+        # a customer whose enqueue failed gets no row: the next resync must take it again
+        handled = customer.customer_id in queued or customer.root_deleted
+        if customer.queued_at is not None or not handled:
             continue
         outcome = "enqueued" if customer.customer_id in queued else customer_status(customer)
         rows.append(
@@ -206,7 +210,7 @@ def customer_status(
 ) -> str:
     """What the resync does with the customer, in words."""
     if customer.queued_at is not None:
-        return f"already queued by the resync of {iso(customer.queued_at)}"
+        return f"already handled by the resync of {iso(customer.queued_at)}, not migrated since"
     if customer.root_deleted:
         return "not enqueued: the customer was deleted in V1"
     if dry_run:

@@ -270,3 +270,10 @@ async def test_a_refused_delete_is_a_failure_with_its_code(spec) -> None:
     await apply_deletions(spec, deletions, target)  # type: ignore[arg-type]
     assert [d.decision for d in deletions] == [DELETED_IN_V2, DELETE_FAILED]
     assert deletions[1].detail == "DELETE_FAILED: no"
+
+
+async def test_a_customer_whose_enqueue_failed_is_not_marked_handled(spec) -> None:
+    source, store = v1(), audit()
+    found = await find_changes(spec, source, store)  # type: ignore[arg-type]
+    await record(store, found.plan, [], [ACC2], actor="resync")  # type: ignore[arg-type]
+    assert [(a["customer_id"], a["outcome"]) for a in store.actions] == [(ACC2, "enqueued")]
