@@ -431,8 +431,10 @@ class Org:
                 self._cursors[key] = cursor
                 while len(self._cursors) > MAX_CURSORS:
                     self._cursors.popitem(last=False)
-            endpoint = "queryAll" if req.path.startswith("queryAll") else "query"
-            body["nextRecordsUrl"] = f"/services/data/v{req.version}/{endpoint}/{key}-{end}"
+            # "/query/..." for queryAll too, as the REST API's QueryAll docs show ("Although the
+            # nextRecordsUrl has query in the URL, it still provides remaining results from the
+            # initial QueryAll request"): the cursor remembers that it includes deleted rows
+            body["nextRecordsUrl"] = f"/services/data/v{req.version}/query/{key}-{end}"
         body["records"] = page
         return body
 

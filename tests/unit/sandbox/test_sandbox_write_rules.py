@@ -415,3 +415,32 @@ def test_a_deleted_records_external_id_is_free_again(v2: Client) -> None:
     status, upserted = v2("PATCH", "sobjects/Account/Legacy_Id__c/L1", {"Name": "B"})
     assert status == 201 and upserted["created"] is True  # type: ignore[index]
     assert len(v2.rows("SELECT Id FROM Account WHERE Legacy_Id__c = 'L1'", "queryAll")) == 2
+
+
+def test_query_all_pages_through_query_urls_and_keeps_the_deleted(v2: Client) -> None:
+    """The QueryAll docs: "Although the nextRecordsUrl has query in the URL, it still provides
+    remaining results from the initial QueryAll request" (deleted records included)."""
+    _, results = v2(
+        "POST",
+        "composite/sobjects",
+        {"records": [{"attributes": {"type": "Account"}, "Name": f"N{i}"} for i in range(5)]},
+    )
+    ids = [r["id"] for r in results]  # type: ignore[union-attr]
+    v2("DELETE", "composite/sobjects", query={"ids": ",".join(ids[2:])})
+    req = ApiRequest(
+        "GET",
+        "queryAll",
+        {"q": "SELECT Id, IsDeleted FROM Account"},
+        None,
+        {"Sforce-Query-Options": "batchSize=2"},
+    )
+    _, first = v2.org.dispatch(req)
+    seen = list(first.body["records"])  # type: ignore[index]
+    url = first.body["nextRecordsUrl"]  # type: ignore[index]
+    while url:
+        assert url.startswith("/services/data/v59.0/query/01g")
+        status, page = v2("GET", url.removeprefix("/services/data/v59.0/"))
+        assert status == 200
+        seen += page["records"]  # type: ignore[index]
+        url = page.get("nextRecordsUrl")  # type: ignore[union-attr]
+    assert [(r["Id"], r["IsDeleted"]) for r in seen] == [(i, n >= 2) for n, i in enumerate(ids)]
