@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import psycopg2
 import pytest
 from simple_salesforce import Salesforce
 
@@ -58,12 +59,21 @@ def _agent(harness) -> Salesforce:
 
 
 def _v1_contacts(harness, customers: list[str]) -> dict[str, list[str]]:
+    """customer -> the V1 Ids of its Contacts that are in V2 (dirty ones may have been
+    rejected by the migration)."""
+    in_v2 = {
+        r["Legacy_Id__c"]
+        for r in harness.sf2.query_all(
+            f"SELECT Legacy_Id__c FROM Contact WHERE Account.Legacy_Id__c IN ({soql_in(customers)})"
+        )["records"]
+    }
     rows = harness.sf1.query_all(
         f"SELECT Id, AccountId FROM Contact WHERE AccountId IN ({soql_in(customers)}) ORDER BY Id"
     )["records"]
     out: dict[str, list[str]] = {}
     for row in rows:
-        out.setdefault(row["AccountId"], []).append(row["Id"])
+        if row["Id"] in in_v2:
+            out.setdefault(row["AccountId"], []).append(row["Id"])
     return out
 
 
@@ -81,7 +91,7 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     not_migrated = ids.pop()  # never enqueued: its V1 change is "not migrated yet"
     states = harness.migrate(shared_worker, ids, timeout=120)
     completed = [cid for cid in ids if states[cid]["status"] == "COMPLETED"]
-    contacts = _v1_contacts(harness, completed)
+    contacts = _v1_contacts(harness, completed)  # those the migration wrote to V2
     with_two = [cid for cid in completed if len(contacts.get(cid, [])) >= 2]
     assert len(with_two) >= 3 and len(completed) >= 5, (states, contacts)
     modified, deleted, kept = with_two[:3]  # Contact changed; Contact deleted; deleted but edited
@@ -136,6 +146,11 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     assert _v2_contact(harness, contacts[kept][0])["FirstName"] == "Kept-By-Agent"
     assert _v2_contact(harness, contacts[modified][0])["FirstName"] == "Resynced"
     assert _deleted_v2_id(harness, deleted) == gone["Id"]
+    # the customers' action log (console): what the resync did, the kept record as a warning
+    log = _action_log(devstack, list(changed))
+    assert {(cid, "resync", "enqueued") for cid in changed} <= log
+    assert (deleted, "resync: deleted in V1", "deleted") in log
+    assert (kept, "resync: deleted in V1", "warning") in log
 
     # verify: the re-synced customers MATCH; the one whose deleted record an agent kept is
     # UNEXPECTED (V2 holds a record V1 no longer has: a person decides).
@@ -158,6 +173,20 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     # The next resync finds nothing new for them: their baselines moved past the changes.
     report = _resync_json(devstack, "--dry-run")
     assert not {c["customer_id"] for c in report["customers"]} & set(changed), report
+
+
+def _action_log(devstack, customers: list[str]) -> set[tuple[str, str, str]]:
+    conn = psycopg2.connect(devstack.database_url, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT customer_id, action, outcome FROM console_action "
+                "WHERE customer_id = ANY(%s) AND actor = 'migration-app resync'",
+                (customers,),
+            )
+            return {tuple(row) for row in cur.fetchall()}
+    finally:
+        conn.close()
 
 
 def _deleted_v2_id(harness, customer: str) -> str:
