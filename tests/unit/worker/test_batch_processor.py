@@ -1,6 +1,6 @@
-"""BatchProcessor with in-memory fakes (tests/unit/pipeline/fakes.py): ordering of side effects,
-retries of registry/audit/Salesforce outages, duplicates, the DLQ, the API floor and per-customer
-exclusivity across concurrent batches. No Kafka, no network, no timed sleeps: backoff delays are
+"""BatchProcessor with in-memory fakes (processor_fakes.py): ordering of side effects, retries of
+registry/audit/Salesforce outages, duplicates, the DLQ, the API floor and per-customer exclusivity
+across concurrent batches. No Kafka, no network, no timed sleeps: backoff delays are
 patched to zero and outages are waited on through events the fakes set.
 """
 
@@ -21,7 +21,7 @@ from migration_app.salesforce.errors import (
 )
 from migration_app.worker import processor as processor_module
 from migration_app.worker.processor import MAX_BATCH_ATTEMPTS
-from tests.unit.worker.fakes import (
+from tests.unit.worker.processor_fakes import (
     ACC1,
     ACC2,
     ACC3,

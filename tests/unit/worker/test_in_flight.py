@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from migration_app.worker.in_flight import InFlightBatches
-from tests.unit.worker.fakes import (
+from tests.unit.worker.processor_fakes import (
     ACC1,
     ACC2,
     ACC3,
