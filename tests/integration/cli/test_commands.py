@@ -11,7 +11,7 @@ import sys
 import urllib.request
 
 from devstack.probes import free_port
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 
 def _cli(devstack, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120):

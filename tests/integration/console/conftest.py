@@ -20,7 +20,7 @@ from devstack.dev import worker_process
 from devstack.probes import free_port
 from devstack.process import ChildProcess
 from devstack.stack import DevStack
-from tests.conftest import DEBUG_TOKEN, FAST_GROUP_ENV
+from tests.support.workers import DEBUG_TOKEN, FAST_GROUP_ENV
 
 OPERATOR = ("ops-alice", "operator-token-for-tests-0123456789")
 READ_TOKEN = "read-token-for-tests-0123456789abcdef"

@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from devstack.process import ChildProcess
-from tests.conftest import wait_for
 from tests.integration.console.conftest import OPERATOR, READ_TOKEN, sql
 from tests.integration.pipeline.conftest import CustomerPool, Harness
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(180)]
 

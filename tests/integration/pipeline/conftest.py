@@ -54,13 +54,12 @@ from migration_app.salesforce.http import HttpSettings, build_session
 from migration_app.salesforce.login import SANDBOX_MY_DOMAIN
 from migration_app.settings import Settings
 from migration_app.worker.publisher import publish
-from tests.conftest import (
-    DEBUG_TOKEN,
-    FAST_GROUP_ENV,
-    RESERVED_FOR_SMALL_TESTS,
-    task_dump,
-    wait_for,
-)
+from tests.support.polling import wait_for
+from tests.support.workers import DEBUG_TOKEN, FAST_GROUP_ENV, task_dump
+
+# The session's seeded customers are shared by modules: the last RESERVED_FOR_SMALL_TESTS belong
+# to the foundation and CLI tests (each takes its own index), the rest to the pipeline pool.
+RESERVED_FOR_SMALL_TESTS = 4
 
 # The production configuration (DESIGN rule 11): RocksDB tables, the console closed behind its
 # tokens. Tests where the store matters also run with memory:// (their ``store`` parameter).

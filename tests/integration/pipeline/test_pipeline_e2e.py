@@ -32,7 +32,6 @@ from migration_app.contracts.schemas import (
 )
 from migration_app.registry.avro import AvroCodec
 from migration_app.registry.client import RegistryClient, RegistrySettings
-from tests.conftest import wait_for
 from tests.integration.pipeline.conftest import (
     OBJECTS,
     READY_PATH,
@@ -42,6 +41,7 @@ from tests.integration.pipeline.conftest import (
     issue_codes,
     metric,
 )
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
