@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.stack import DevStack
+from tests.integration.pipeline.customers import CustomerPool, make_customer_pool
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -22,8 +25,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def customer_pool(devstack):  # type: ignore[no-untyped-def]
+def customer_pool(devstack: DevStack) -> CustomerPool:
     """The seeded V1 customers, handed out once per session (pipeline and console tests)."""
-    from tests.integration.pipeline.conftest import make_customer_pool
-
     return make_customer_pool(devstack)

@@ -32,52 +32,17 @@ from migration_app.contracts.schemas import (
 )
 from migration_app.registry.avro import AvroCodec
 from migration_app.registry.client import RegistryClient, RegistrySettings
-from tests.integration.pipeline.conftest import (
-    OBJECTS,
-    READY_PATH,
-    Harness,
-    LogCursor,
-    get_json,
-    issue_codes,
-    metric,
-)
+from tests.integration.pipeline.audit_rows import issue_codes
+from tests.integration.pipeline.expectations import assert_v2_matches, run_of
+from tests.integration.pipeline.harness import Harness
+from tests.integration.pipeline.worker_pool import READY_PATH
+from tests.integration.pipeline.worker_probes import LogCursor, get_json, metric
 from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
 
 # --- expectations shared by several tests -----------------------------------------------------
-
-
-def run_of(runs: list[dict[str, Any]], customer_id: str, attempt: int) -> dict[str, Any]:
-    """The audit row of one attempt (exactly one: the (customer, attempt) key is unique)."""
-    rows = [r for r in runs if r["customer_id"] == customer_id and r["attempt"] == attempt]
-    assert len(rows) == 1, f"{customer_id} attempt {attempt}: {len(rows)} audit rows"
-    return rows[0]
-
-
-def expected_v2_counts(
-    harness: Harness, ids: list[str], runs: dict[str, dict[str, Any]]
-) -> dict[str, int]:
-    """V1 records of the customers less the records the transform rejected (audit rows)."""
-    v1 = harness.v1_counts(ids)
-    rejected = Counter()
-    for cid in ids:
-        rejected.update(runs[cid]["rejected"])
-    return {target: v1[source] - rejected[source] for source, (target, _, _) in OBJECTS.items()}
-
-
-def assert_v2_matches(harness: Harness, ids: list[str], states: dict[str, dict[str, Any]]) -> None:
-    """V2 holds exactly V1 less rejected records, each Account once, as the states count them."""
-    runs = harness.audit_runs(ids)
-    latest = {cid: run_of(runs, cid, states[cid]["attempt"]) for cid in ids}
-    v2 = harness.v2_counts(ids)
-    assert v2 == expected_v2_counts(harness, ids, latest)
-    counted = Counter()
-    for cid in ids:
-        counted.update(states[cid]["counts"] or {})
-    assert v2 == {target: counted[target] for target in v2}
-    assert sorted(harness.v2_ids("Account", ids)) == sorted(ids)
 
 
 def only_result(events: dict[str, list[dict[str, Any]]], cid: str, attempt: int) -> dict[str, Any]:

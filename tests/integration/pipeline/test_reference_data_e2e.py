@@ -11,7 +11,9 @@ import pytest
 
 from devstack.sandbox.reference_data import FALLBACK_USER, PEOPLE, V2_DOMAIN
 from migration_app.migration.spec import default_mapping_path
-from tests.integration.pipeline.conftest import CustomerPool, Harness, soql_in
+from tests.integration.pipeline.customers import CustomerPool
+from tests.integration.pipeline.harness import Harness
+from tests.integration.pipeline.orgs import soql_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
