@@ -18,7 +18,7 @@ import requests
 
 from devstack.process import ChildProcess
 from migration_app.settings import Settings
-from tests.integration.console.conftest import OPERATOR, READ_TOKEN, sql
+from tests.integration.console.support import OPERATOR, READ_TOKEN, sql
 from tests.integration.pipeline.customers import CustomerPool
 from tests.integration.pipeline.harness import Harness
 from tests.integration.pipeline.orgs import login
