@@ -7,14 +7,12 @@ V2 only for those customers' Legacy_Id__c values, so tests never depend on each 
 Fixtures only; the helpers are the modules beside this one: harness.py (what a test does to the
 stack and reads back), worker_pool.py (the workers), worker_probes.py (a worker's views, metrics
 and log), customers.py (the pool), orgs.py (the sandbox orgs), topics.py (the broker's topics),
-audit_rows.py (the audit database), stoppable_postgres.py, expectations.py (assertions several
-test modules share).
+audit_rows.py (the audit database), expectations.py (assertions several test modules share).
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,7 +24,6 @@ from devstack.stack import DevStack, DevStackConfig, registry_process
 from migration_app.settings import Settings
 from tests.integration.pipeline.harness import Harness
 from tests.integration.pipeline.orgs import NO_FAULTS, admin, login
-from tests.integration.pipeline.stoppable_postgres import StoppablePostgres
 from tests.integration.pipeline.worker_pool import WorkerPool
 
 
@@ -66,25 +63,6 @@ def exclusive_worker(workers: WorkerPool) -> Iterator[Callable[..., ChildProcess
     """Start workers that are alone in the group; all stopped when the test ends."""
     yield workers.exclusive
     workers.stop_exclusive()
-
-
-# --- a PostgreSQL this test may stop and start ------------------------------------------------
-
-
-@pytest.fixture
-def stoppable_postgres() -> Iterator[StoppablePostgres]:
-    """Not under pytest's basetemp: as root, pgserver runs PostgreSQL as user ``pgserver``, which
-    must traverse the parent directories, and any pytest session on the machine chmods
-    /tmp/pytest-of-root back to 0700, so a restart would fail with "Permission denied"."""
-    parent = Path(tempfile.mkdtemp(prefix="e2e-pg-"))
-    try:
-        server = StoppablePostgres(parent / "pgdata")
-        try:
-            yield server
-        finally:
-            server.close()
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 # --- a schema registry this test may stop and start -------------------------------------------

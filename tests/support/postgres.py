@@ -1,4 +1,5 @@
-"""A PostgreSQL a test may stop and start: a private pgserver, never the session's."""
+"""A PostgreSQL a test may stop and start: a private pgserver, never the session's (the
+``stoppable_postgres`` fixture, tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
