@@ -17,7 +17,7 @@ from migration_app.migration.graph_plan import (
     pack_requests,
 )
 from migration_app.migration.spec import load_mapping
-from tests.mapping_support import field_rules_only
+from tests.support.mapping import field_rules_only
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import load_mapping
 from migration_app.salesforce.errors import SalesforceTransientError
 from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
-from tests.mapping_support import field_rules_only
+from tests.support.mapping import field_rules_only
 
 ACC1 = "001A00000000001AAA"
 ACC2 = "001A00000000002AAA"

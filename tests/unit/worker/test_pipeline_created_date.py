@@ -12,7 +12,7 @@ from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import MappingSpec, load_mapping
 from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
-from tests.mapping_support import field_rules_only
+from tests.support.mapping import field_rules_only
 from tests.unit.worker.test_pipeline import ACC1, FakeSource, _account
 from tests.unit.worker.test_pipeline_graph import FakeGraphOrg
 
