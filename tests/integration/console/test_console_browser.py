@@ -20,7 +20,7 @@ from devstack.process import ChildProcess
 from migration_app.settings import Settings
 from tests.integration.console.support import OPERATOR, READ_TOKEN, sql
 from tests.integration.pipeline.customers import CustomerPool
-from tests.integration.pipeline.harness import Harness
+from tests.integration.pipeline.harness import StackHarness
 from tests.integration.pipeline.orgs import login
 from tests.support.polling import wait_for
 
@@ -42,7 +42,7 @@ JOIN migration_issue i ON i.run_id = l.id WHERE i.code = %s"""
 def migrated(console_worker: ChildProcess, customer_pool: CustomerPool, devstack) -> list[str]:  # type: ignore[no-untyped-def]
     """Customers taken from the pool and migrated end to end by the console's worker."""
     ids = customer_pool.take(8)
-    harness = Harness(
+    harness = StackHarness(
         devstack,
         Settings.from_env(devstack.env()),
         login(devstack.sf1.url, "v1"),

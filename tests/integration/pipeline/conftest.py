@@ -22,17 +22,17 @@ from devstack.probes import free_port
 from devstack.process import ChildProcess
 from devstack.stack import DevStack, DevStackConfig, registry_process
 from migration_app.settings import Settings
-from tests.integration.pipeline.harness import Harness
+from tests.integration.pipeline.harness import StackHarness
 from tests.integration.pipeline.orgs import NO_FAULTS, admin, login
 from tests.integration.pipeline.worker_pool import WorkerPool
 
 
 @pytest.fixture
-def harness(devstack: DevStack) -> Iterator[Harness]:
-    """A Harness on the session stack; sandbox faults are reset after the test."""
+def harness(devstack: DevStack) -> Iterator[StackHarness]:
+    """A StackHarness on the session stack; sandbox faults are reset after the test."""
     assert devstack.sf1 is not None and devstack.sf2 is not None
     settings = Settings.from_env(devstack.env())
-    harness = Harness(
+    harness = StackHarness(
         devstack, settings, login(devstack.sf1.url, "v1"), login(devstack.sf2.url, "v2")
     )
     try:

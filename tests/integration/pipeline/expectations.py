@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tests.integration.pipeline.harness import Harness
+from tests.integration.pipeline.harness import StackHarness
 from tests.integration.pipeline.orgs import OBJECTS
 
 
@@ -17,7 +17,7 @@ def run_of(runs: list[dict[str, Any]], customer_id: str, attempt: int) -> dict[s
 
 
 def expected_v2_counts(
-    harness: Harness, ids: list[str], runs: dict[str, dict[str, Any]]
+    harness: StackHarness, ids: list[str], runs: dict[str, dict[str, Any]]
 ) -> dict[str, int]:
     """V1 records of the customers less the records the transform rejected (audit rows)."""
     v1 = harness.v1_counts(ids)
@@ -27,7 +27,9 @@ def expected_v2_counts(
     return {target: v1[source] - rejected[source] for source, (target, _, _) in OBJECTS.items()}
 
 
-def assert_v2_matches(harness: Harness, ids: list[str], states: dict[str, dict[str, Any]]) -> None:
+def assert_v2_matches(
+    harness: StackHarness, ids: list[str], states: dict[str, dict[str, Any]]
+) -> None:
     """V2 holds exactly V1 less rejected records, each Account once, as the states count them."""
     runs = harness.audit_runs(ids)
     latest = {cid: run_of(runs, cid, states[cid]["attempt"]) for cid in ids}

@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Harness:
-    """What a pipeline test does to and reads from the stack, each call bounded by a timeout.
+class StackHarness:
+    """What a pipeline test does to and reads from the session stack from outside the workers
+    (they are started by WorkerPool), each call bounded by a timeout.
 
     Async work (producer, consumers, registry) runs on one event loop owned by the harness and
     closed with it, so the changelog consumer lives across calls.
