@@ -13,8 +13,7 @@ from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import MappingSpec, load_mapping
 from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
 from tests.support.mapping import field_rules_only
-from tests.unit.worker.test_pipeline import ACC1, FakeSource, _account
-from tests.unit.worker.test_pipeline_graph import FakeGraphOrg
+from tests.unit.worker.pipeline_fakes import ACC1, FakeGraphOrg, FakeSource, v1_account
 
 CREATED = "2020-01-01T00:00:00.000+0000"
 REFUSED = {
@@ -33,7 +32,7 @@ def spec() -> MappingSpec:
 
 
 def _dated_account() -> dict[str, Any]:
-    account = _account(ACC1)
+    account = v1_account(ACC1)
     account["CreatedDate"] = CREATED
     for contact in account["Contacts"]["records"]:
         contact["CreatedDate"] = CREATED
