@@ -104,7 +104,7 @@ class Options:
     worker_env: tuple[str, ...] = ()
 
 
-# -- the arithmetic (pure; tests/unit/bench/test_kill_storm.py) --------------------------------
+# -- the arithmetic (pure; tests/unit/benchmarks/test_kill_storm.py) -------------------------------
 def kill_thresholds(customers: int, percents: Iterable[float]) -> list[int]:
     """Result counts at which to kill, ascending: the first count at or past each percentage
     (at least 1, below ``customers``: a kill after the last result is no kill in flight)."""

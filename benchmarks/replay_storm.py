@@ -100,7 +100,7 @@ class ReplayOptions:
     profile_seconds: float = 0.0  # >0: the worker's CPU profile from the storm's start
 
 
-# -- the arithmetic (pure; tests/unit/bench/test_replay_storm.py) -----------------------------
+# -- the arithmetic (pure; tests/unit/benchmarks/test_replay_storm.py) -----------------------------
 def replay_order(customers: int, replays: int) -> list[int]:
     """Index of the customer each replay repeats: round-robin, as a replayed topic holds them
     (every customer once, then every customer again, ...)."""

@@ -5,6 +5,9 @@ with a running `make dev` or another test session: the registry and sandbox orgs
 report the port they got; the broker and workers, which cannot report one, get a port from
 devstack.probes.free_port (below the kernel's ephemeral range, reserved by a lock file).
 PostgreSQL: MIGRATION_TEST_DATABASE_URL if set, else an embedded pgserver.
+
+Fixtures and hooks only: what tests share besides them is in tests/support/ (never import a
+conftest).
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,20 +24,7 @@ from devstack.dev import worker_process
 from devstack.probes import free_port
 from devstack.process import ChildProcess
 from devstack.stack import DevStack, DevStackConfig
-
-# The session's seeded customers are shared by modules: the last RESERVED_FOR_SMALL_TESTS belong
-# to the foundation and CLI tests (each takes its own index), the rest to the pipeline pool.
-RESERVED_FOR_SMALL_TESTS = 4
-
-# Workers serve /debug/pprof/* to the tests' failure reports (tokens have 32+ characters).
-DEBUG_TOKEN = "test-debug-token-0123456789abcdef"
-
-FAST_GROUP_ENV = {
-    "MIGRATION_BROKER_SESSION_TIMEOUT": "2",
-    "MIGRATION_BROKER_HEARTBEAT_INTERVAL": "0.3",
-    "MIGRATION_BROKER_REBALANCE_TIMEOUT": "2",
-}
-
+from tests.support.workers import DEBUG_TOKEN, FAST_GROUP_ENV
 
 DEPLOY_DIR = Path(__file__).resolve().parent / "deploy"
 # A deploy check shells out when it uses a fixture that runs a tool, or calls one itself.
@@ -67,33 +55,6 @@ def _has(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
         return False
-
-
-def wait_for(
-    predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1
-) -> object:
-    """Poll until predicate returns a truthy value; fail with a clear message at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
-
-
-def task_dump(worker: ChildProcess) -> str:
-    """The worker's asyncio tasks grouped by stack (pprof style): why is it stuck?"""
-    request = urllib.request.Request(
-        f"{worker.url}/debug/pprof/tasks?debug=1",
-        headers={"Authorization": f"Bearer {DEBUG_TOKEN}"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.read().decode(errors="replace")
-    except OSError as exc:
-        return f"(no task dump: {exc})"
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_helpers import DOCKERFILE, OVERLAYS, Manifest, render, require_tool, run_tool
+
+from tests.deploy.support import DOCKERFILE, OVERLAYS, Manifest, render, require_tool, run_tool
 
 
 @pytest.fixture(scope="session")

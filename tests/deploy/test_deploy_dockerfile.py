@@ -12,7 +12,9 @@ from importlib import import_module
 from importlib.metadata import entry_points
 
 import pytest
-from deploy_helpers import (
+
+from migration_app.settings import Settings, known_env_vars
+from tests.deploy.support import (
     DOCKERFILE,
     REPO,
     dockerfile_instructions,
@@ -20,8 +22,6 @@ from deploy_helpers import (
     run_tool,
     stages,
 )
-
-from migration_app.settings import Settings, known_env_vars
 
 INSTRUCTIONS = dockerfile_instructions(DOCKERFILE.read_text())
 STAGES = stages(INSTRUCTIONS)

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from deploy_helpers import DEPLOY
+
+from tests.deploy.support import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana" / "migration-app.json"
 # The contract with migration_app.ops.metrics (its docstring says: do not rename).

@@ -7,7 +7,10 @@ import re
 from typing import Any
 
 import pytest
-from deploy_helpers import (
+
+from devstack.keys import ensure_jwt_key_pair
+from migration_app.settings import Settings, known_env_vars, variables
+from tests.deploy.support import (
     DOCKERFILE,
     K8S_VERSION,
     OVERLAYS,
@@ -16,9 +19,6 @@ from deploy_helpers import (
     objects_of,
     one,
 )
-
-from devstack.keys import ensure_jwt_key_pair
-from migration_app.settings import Settings, known_env_vars, variables
 
 # Kinds that are CRDs: no core schema exists, each is checked by its own test below.
 CRD_KINDS = {"ServiceMonitor"}

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from deploy_helpers import OVERLAYS, Manifest, one
+
+from tests.deploy.support import OVERLAYS, Manifest, one
 
 pytestmark = pytest.mark.parametrize("overlay", OVERLAYS)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from deploy_helpers import OVERLAYS, Manifest, one
 
 from migration_app.settings import known_env_vars, variables
+from tests.deploy.support import OVERLAYS, Manifest, one
 
 pytestmark = pytest.mark.parametrize("overlay", OVERLAYS)
 SECRET_SETTINGS = {variable.name for variable in variables() if variable.secret}

@@ -7,9 +7,16 @@ Marked here once, by path, so a new test module cannot forget it.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from devstack.stack import DevStack
+from tests.integration.pipeline.customers import CustomerPool, make_customer_pool
+from tests.support.postgres import StoppablePostgres
 
 HERE = Path(__file__).resolve().parent
 
@@ -22,8 +29,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def customer_pool(devstack):  # type: ignore[no-untyped-def]
+def customer_pool(devstack: DevStack) -> CustomerPool:
     """The seeded V1 customers, handed out once per session (pipeline and console tests)."""
-    from tests.integration.pipeline.conftest import make_customer_pool
-
     return make_customer_pool(devstack)
+
+
+@pytest.fixture
+def stoppable_postgres() -> Iterator[StoppablePostgres]:
+    """A private PostgreSQL the test may stop and start (audit recovery, pipeline outage tests).
+
+    Not under pytest's basetemp: as root, pgserver runs PostgreSQL as user ``pgserver``, which
+    must traverse the parent directories, and any pytest session on the machine chmods
+    /tmp/pytest-of-root back to 0700, so a restart would fail with "Permission denied"."""
+    parent = Path(tempfile.mkdtemp(prefix="e2e-pg-"))
+    try:
+        server = StoppablePostgres(parent / "pgdata")
+        try:
+            yield server
+        finally:
+            server.close()
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)

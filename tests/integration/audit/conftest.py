@@ -6,7 +6,7 @@ pgserver). Never whatever happens to listen on 127.0.0.1:5432.
 Each test gets a fresh schema named after its module and test plus a random suffix
 (``audit_<module>_<test>_<hex>``), created here and dropped here: the tests drop only what they
 created, so a shared server is safe. The recovery test runs its own throw-away pgserver
-(``private_postgres``) because it stops and restarts the server.
+(``stoppable_postgres``, tests/integration/conftest.py) because it stops and restarts the server.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
@@ -66,48 +65,3 @@ def _admin(dsn: str, sql: str) -> None:
             cur.execute(sql)
     finally:
         conn.close()
-
-
-class EmbeddedPostgres:
-    """A private pgserver instance in ``data_dir``, stopped on exit (never the shared one)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir / "pgdata"
-        self.server = None
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        import pgserver  # slow import: only when needed
-
-        self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.cleanup()
-
-    def get_uri(self) -> str:
-        assert self.server is not None
-        return self.server.get_uri()
-
-    def stop(self) -> None:
-        """Fast shutdown (clients are disconnected), waiting until it is down."""
-        from pgserver._commands import pg_ctl
-
-        assert self.server is not None
-        pg_ctl(
-            ["-w", "-m", "fast", "stop"],
-            pgdata=self.server.pgdata,
-            user=self.server.system_user,
-            timeout=30,
-        )
-
-    def start(self) -> None:
-        """Start again on the same data directory and socket (same URI)."""
-        assert self.server is not None
-        self.server.ensure_postgres_running()
-
-
-@pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    with EmbeddedPostgres(tmp_path) as server:
-        yield server

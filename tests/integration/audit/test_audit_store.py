@@ -330,14 +330,14 @@ async def test_unresponsive_server_times_out() -> None:
         await server.wait_closed()
 
 
-async def test_unavailable_while_down_and_recovers(private_postgres) -> None:
-    audit = AuditStore(AuditSettings(dsn=private_postgres.get_uri(), pool_min=2, timeout=2.0))
+async def test_unavailable_while_down_and_recovers(stoppable_postgres) -> None:
+    audit = AuditStore(AuditSettings(dsn=stoppable_postgres.uri, pool_min=2, timeout=2.0))
     await audit.start()
     try:
         await asyncio.gather(*(audit.ping() for _ in range(4)))  # several pooled connections
         await audit.record_runs([run("R1")])
 
-        await asyncio.to_thread(private_postgres.stop)
+        await asyncio.to_thread(stoppable_postgres.stop)
         with pytest.raises(AuditUnavailable):
             await audit.ping()
         with pytest.raises(AuditUnavailable):
@@ -345,7 +345,7 @@ async def test_unavailable_while_down_and_recovers(private_postgres) -> None:
         with pytest.raises(AuditUnavailable):
             await audit.last_run("R1")
 
-        await asyncio.to_thread(private_postgres.start)
+        await asyncio.to_thread(stoppable_postgres.start)
         await audit.ping()  # the first call after the restart already works
         await audit.record_runs([run("R2")])
         assert await audit.status_counts() == {"COMPLETED": 2}

@@ -11,7 +11,7 @@ import sys
 import urllib.request
 
 from devstack.probes import free_port
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 
 def _cli(devstack, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120):
@@ -66,7 +66,7 @@ def test_preflight_fails_on_a_mapping_that_references_a_missing_record_type(
 
 
 def test_preflight_warns_about_active_rules_on_the_target(devstack) -> None:
-    from tests.integration.pipeline.conftest import admin
+    from tests.integration.pipeline.orgs import admin
 
     fault = {
         "Contact": {"rate": 0.01, "code": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "field": "Email"}

@@ -3,42 +3,25 @@ through Debian's chromedriver (no browser download), against a real worker on th
 
 Without a browser the tests are skipped with how to get one. A failing test leaves a screenshot
 of the page it was on in its own output directory (``tmp_path``), and says where.
+
+Fixtures and hooks only; the tokens, the browser lookup and the audit query helper are in
+support.py.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 
 from devstack.dev import worker_process
 from devstack.probes import free_port
 from devstack.process import ChildProcess
 from devstack.stack import DevStack
-from tests.conftest import DEBUG_TOKEN, FAST_GROUP_ENV
-
-OPERATOR = ("ops-alice", "operator-token-for-tests-0123456789")
-READ_TOKEN = "read-token-for-tests-0123456789abcdef"
-GET_A_BROWSER = (
-    "no headless browser: install Debian's `apt-get install -y chromium chromium-driver` "
-    "(.ci/run does) and the dev extra (selenium); or set MIGRATION_TEST_CHROMIUM / "
-    "MIGRATION_TEST_CHROMEDRIVER to their paths"
-)
-
-
-def browser_paths() -> tuple[str, str] | None:
-    chromium = os.environ.get("MIGRATION_TEST_CHROMIUM") or shutil.which("chromium")
-    driver = os.environ.get("MIGRATION_TEST_CHROMEDRIVER") or shutil.which("chromedriver")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return None
-    return (chromium, driver) if chromium and driver else None
+from tests.integration.console.support import GET_A_BROWSER, OPERATOR, READ_TOKEN, browser_paths
+from tests.support.workers import DEBUG_TOKEN, FAST_GROUP_ENV
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -117,12 +100,3 @@ def console_worker(
         yield worker
     finally:
         worker.stop()
-
-
-def sql(devstack: DevStack, query: str, params: Any = None) -> list[tuple[Any, ...]]:
-    """Rows of a query on the audit database (what the console must agree with)."""
-    with psycopg2.connect(devstack.database_url, connect_timeout=5) as conn:
-        with conn.cursor() as cur:
-            cur.execute("SET statement_timeout = 5000")
-            cur.execute(query, params)
-            return cur.fetchall()

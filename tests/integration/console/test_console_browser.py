@@ -17,9 +17,12 @@ import pytest
 import requests
 
 from devstack.process import ChildProcess
-from tests.conftest import wait_for
-from tests.integration.console.conftest import OPERATOR, READ_TOKEN, sql
-from tests.integration.pipeline.conftest import CustomerPool, Harness
+from migration_app.settings import Settings
+from tests.integration.console.support import OPERATOR, READ_TOKEN, sql
+from tests.integration.pipeline.customers import CustomerPool
+from tests.integration.pipeline.harness import StackHarness
+from tests.integration.pipeline.orgs import login
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -38,12 +41,8 @@ JOIN migration_issue i ON i.run_id = l.id WHERE i.code = %s"""
 @pytest.fixture(scope="module")
 def migrated(console_worker: ChildProcess, customer_pool: CustomerPool, devstack) -> list[str]:  # type: ignore[no-untyped-def]
     """Customers taken from the pool and migrated end to end by the console's worker."""
-    from migration_app.settings import Settings
-    from tests.integration.pipeline.conftest import Harness as _Harness
-    from tests.integration.pipeline.conftest import login
-
     ids = customer_pool.take(8)
-    harness = _Harness(
+    harness = StackHarness(
         devstack,
         Settings.from_env(devstack.env()),
         login(devstack.sf1.url, "v1"),
@@ -284,6 +283,3 @@ def get_state(worker: ChildProcess, customer_id: str, token: str | None) -> tupl
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
-
-
-_ = Harness  # the harness type the migrated fixture builds

@@ -21,7 +21,7 @@ import pytest
 
 from devstack.probes import free_port, postgres_ok
 from devstack.stack import DevStackConfig, broker_process
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import urllib.request
 
 from migration_app.settings import Settings
 from migration_app.worker.publisher import publish
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 
 def _get_json(url: str) -> tuple[int, dict]:

@@ -21,7 +21,7 @@ from devstack.process import ChildProcess
 from devstack.stack import DevStackConfig, broker_process
 from migration_app.ops.shutdown import FORCED_EXIT_CODE
 from migration_app.settings import Settings
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

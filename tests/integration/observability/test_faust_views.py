@@ -11,8 +11,8 @@ import aiohttp
 
 from migration_app.app import build
 from migration_app.settings import Secret, Settings
-from tests.conftest import DEBUG_TOKEN
 from tests.integration.observability.support import free_port, running_web
+from tests.support.workers import DEBUG_TOKEN
 
 AUTH = {"Authorization": f"Bearer {DEBUG_TOKEN}"}
 DEPENDENCIES = ("sf1", "sf2", "database", "registry", "kafka")

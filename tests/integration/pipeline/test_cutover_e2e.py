@@ -13,7 +13,8 @@ from devstack.sandbox.reference_data import agents
 from migration_app.salesforce.http import HttpSettings, build_session, login_domain_for
 from migration_app.settings import Secret
 from migration_app.verify.command import run_verify
-from tests.integration.pipeline.conftest import READ_TOKEN, soql_in
+from tests.integration.pipeline.orgs import soql_in
+from tests.integration.pipeline.worker_pool import READ_TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

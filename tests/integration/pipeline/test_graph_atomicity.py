@@ -11,12 +11,8 @@ from migration_app.migration.customer_transform import transform_customer
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.spec import load_mapping
 from migration_app.worker.reference_cache import reference_queries
-from tests.integration.pipeline.conftest import OBJECTS, admin
-from tests.integration.pipeline.test_pipeline_e2e import (
-    assert_v2_matches,
-    expected_v2_counts,
-    run_of,
-)
+from tests.integration.pipeline.expectations import assert_v2_matches, expected_v2_counts, run_of
+from tests.integration.pipeline.orgs import OBJECTS, admin
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -32,52 +32,17 @@ from migration_app.contracts.schemas import (
 )
 from migration_app.registry.avro import AvroCodec
 from migration_app.registry.client import RegistryClient, RegistrySettings
-from tests.conftest import wait_for
-from tests.integration.pipeline.conftest import (
-    OBJECTS,
-    READY_PATH,
-    Harness,
-    LogCursor,
-    get_json,
-    issue_codes,
-    metric,
-)
+from tests.integration.pipeline.audit_rows import issue_codes
+from tests.integration.pipeline.expectations import assert_v2_matches, run_of
+from tests.integration.pipeline.harness import StackHarness
+from tests.integration.pipeline.worker_pool import READY_PATH
+from tests.integration.pipeline.worker_probes import LogCursor, get_json, metric
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
 
 # --- expectations shared by several tests -----------------------------------------------------
-
-
-def run_of(runs: list[dict[str, Any]], customer_id: str, attempt: int) -> dict[str, Any]:
-    """The audit row of one attempt (exactly one: the (customer, attempt) key is unique)."""
-    rows = [r for r in runs if r["customer_id"] == customer_id and r["attempt"] == attempt]
-    assert len(rows) == 1, f"{customer_id} attempt {attempt}: {len(rows)} audit rows"
-    return rows[0]
-
-
-def expected_v2_counts(
-    harness: Harness, ids: list[str], runs: dict[str, dict[str, Any]]
-) -> dict[str, int]:
-    """V1 records of the customers less the records the transform rejected (audit rows)."""
-    v1 = harness.v1_counts(ids)
-    rejected = Counter()
-    for cid in ids:
-        rejected.update(runs[cid]["rejected"])
-    return {target: v1[source] - rejected[source] for source, (target, _, _) in OBJECTS.items()}
-
-
-def assert_v2_matches(harness: Harness, ids: list[str], states: dict[str, dict[str, Any]]) -> None:
-    """V2 holds exactly V1 less rejected records, each Account once, as the states count them."""
-    runs = harness.audit_runs(ids)
-    latest = {cid: run_of(runs, cid, states[cid]["attempt"]) for cid in ids}
-    v2 = harness.v2_counts(ids)
-    assert v2 == expected_v2_counts(harness, ids, latest)
-    counted = Counter()
-    for cid in ids:
-        counted.update(states[cid]["counts"] or {})
-    assert v2 == {target: counted[target] for target in v2}
-    assert sorted(harness.v2_ids("Account", ids)) == sorted(ids)
 
 
 def only_result(events: dict[str, list[dict[str, Any]]], cid: str, attempt: int) -> dict[str, Any]:
@@ -87,7 +52,7 @@ def only_result(events: dict[str, list[dict[str, Any]]], cid: str, attempt: int)
 
 
 def assert_one_result_per_attempt(
-    harness: Harness,
+    harness: StackHarness,
     ids: list[str],
     before: dict[str, int],
     states: dict[str, dict[str, Any]],
@@ -110,7 +75,7 @@ def assert_one_result_per_attempt(
     return events
 
 
-def assert_counts_match_the_table(harness: Harness, workers: list[Any]) -> None:
+def assert_counts_match_the_table(harness: StackHarness, workers: list[Any]) -> None:
     """The workers' /migrations/summary (counts kept at each write, rebuilt once per
     assignment) add up to the statuses in the table's changelog, every customer of it."""
     last: dict[str, Any] = {}
@@ -132,7 +97,7 @@ def assert_counts_match_the_table(harness: Harness, workers: list[Any]) -> None:
         raise AssertionError(f"summary counts differ from the table: {last}") from None
 
 
-def committed_within(harness: Harness, ends: dict[int, int]) -> dict[int, int | None]:
+def committed_within(harness: StackHarness, ends: dict[int, int]) -> dict[int, int | None]:
     """The group's committed offsets, asserting none is past ``ends`` (the first new event)."""
     committed = {p: c for p, (c, _) in harness.group_offsets().items()}
     past = {p: (c, ends[p]) for p, c in committed.items() if c is not None and c > ends[p]}
@@ -140,11 +105,11 @@ def committed_within(harness: Harness, ends: dict[int, int]) -> dict[int, int | 
     return committed
 
 
-def end_offsets(harness: Harness) -> dict[int, int]:
+def end_offsets(harness: StackHarness) -> dict[int, int]:
     return {p: end for p, (_, end) in harness.group_offsets().items()}
 
 
-def wait_committed(harness: Harness, ends: dict[int, int], timeout: float = 60.0) -> None:
+def wait_committed(harness: StackHarness, ends: dict[int, int], timeout: float = 60.0) -> None:
     """Until the group has committed every event up to ``ends``."""
 
     def done() -> bool:
@@ -343,13 +308,13 @@ def _frame(schema_id: int, schema: Any, record: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-async def _register(harness: Harness, subject: str, schema: Any) -> int:
+async def _register(harness: StackHarness, subject: str, schema: Any) -> int:
     """Register ``schema`` under ``subject`` in the session registry (not the customer subject)."""
     async with RegistryClient(RegistrySettings(url=harness.settings.registry_url)) as registry:
         return await registry.register(subject, schema)
 
 
-async def _good_event_bytes(harness: Harness, customer_id: str) -> tuple[int, bytes]:
+async def _good_event_bytes(harness: StackHarness, customer_id: str) -> tuple[int, bytes]:
     registry = RegistryClient(RegistrySettings(url=harness.settings.registry_url))
     async with registry:
         codec = AvroCodec(registry, {CUSTOMER_SUBJECT: load_schema(CUSTOMER_SUBJECT)})
@@ -358,7 +323,7 @@ async def _good_event_bytes(harness: Harness, customer_id: str) -> tuple[int, by
         return codec.writer_id(CUSTOMER_SUBJECT), codec.encode(event.to_avro(), CUSTOMER_SUBJECT)
 
 
-async def _produce(harness: Harness, key: bytes, values: list[bytes | None]) -> list[int]:
+async def _produce(harness: StackHarness, key: bytes, values: list[bytes | None]) -> list[int]:
     """Send in order (one record per produce request); the offsets they were written at."""
     bootstrap = [s.removeprefix("kafka://") for s in harness.settings.faust_broker()]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
@@ -585,7 +550,9 @@ def readiness(worker: Any) -> tuple[int, dict[str, Any]]:
     return get_json(f"{worker.url}{READY_PATH}")
 
 
-def kill_mid_run(harness: Harness, worker: Any, ids: list[str], before: dict[str, int]) -> None:
+def kill_mid_run(
+    harness: StackHarness, worker: Any, ids: list[str], before: dict[str, int]
+) -> None:
     """Enqueue with slow V2 calls, SIGKILL ``worker`` once a first customer completes, and check
     that work was left over; V2 is fast again afterwards."""
     # ~1.6 s per batch of 2: with two workers of 3 batches in flight each, 14 customers still

@@ -13,8 +13,9 @@ from migration_app.cli.idmap import export_id_map
 from migration_app.rollback.command import run_rollback
 from migration_app.settings import Secret
 from migration_app.verify.command import run_verify
-from tests.conftest import wait_for
-from tests.integration.pipeline.conftest import READ_TOKEN, audit_runs
+from tests.integration.pipeline.audit_rows import audit_runs
+from tests.integration.pipeline.worker_pool import READ_TOKEN
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

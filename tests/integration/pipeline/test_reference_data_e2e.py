@@ -11,7 +11,9 @@ import pytest
 
 from devstack.sandbox.reference_data import FALLBACK_USER, PEOPLE, V2_DOMAIN
 from migration_app.migration.spec import default_mapping_path
-from tests.integration.pipeline.conftest import CustomerPool, Harness, soql_in
+from tests.integration.pipeline.customers import CustomerPool
+from tests.integration.pipeline.harness import StackHarness
+from tests.integration.pipeline.orgs import soql_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -35,7 +37,7 @@ ACTIVE_IN_V2 = {p.email for p in PEOPLE if p.v2 == "active"}
 SOQL_FIELDS = "Id, Owner.Email, RecordType.DeveloperName, CreatedDate"
 
 
-def _take_where(harness: Harness, pool: CustomerPool, where: str, n: int) -> list[str]:
+def _take_where(harness: StackHarness, pool: CustomerPool, where: str, n: int) -> list[str]:
     """n free customers whose V1 Account matches `where` (removed from the pool)."""
     rows = harness.sf1.query_all(
         f"SELECT Id FROM Account WHERE {where} AND Id IN ({soql_in(pool.free)})"
@@ -46,7 +48,7 @@ def _take_where(harness: Harness, pool: CustomerPool, where: str, n: int) -> lis
     return picked
 
 
-def _v1(harness: Harness, sobject: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _v1(harness: StackHarness, sobject: str, ids: list[str]) -> dict[str, dict[str, Any]]:
     where = "Id" if sobject == "Account" else "AccountId"
     rows = harness.sf1.query_all(
         f"SELECT {SOQL_FIELDS} FROM {sobject} WHERE {where} IN ({soql_in(ids)})"
@@ -54,7 +56,7 @@ def _v1(harness: Harness, sobject: str, ids: list[str]) -> dict[str, dict[str, A
     return {r["Id"]: r for r in rows}
 
 
-def _v2(harness: Harness, sobject: str, legacy_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _v2(harness: StackHarness, sobject: str, legacy_ids: list[str]) -> dict[str, dict[str, Any]]:
     rows = harness.sf2.query_all(
         "SELECT Legacy_Id__c, Owner.Username, Owner.Email, RecordType.DeveloperName, CreatedDate "
         f"FROM {sobject} WHERE Legacy_Id__c IN ({soql_in(legacy_ids)})"
@@ -62,7 +64,7 @@ def _v2(harness: Harness, sobject: str, legacy_ids: list[str]) -> dict[str, dict
     return {r["Legacy_Id__c"]: r for r in rows}
 
 
-def _issues(harness: Harness, states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _issues(harness: StackHarness, states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     runs = harness.audit_runs(list(states))
     latest = [r for r in runs if r["attempt"] == states[r["customer_id"]]["attempt"]]
     return [issue for run in latest for issue in run["issues"]]

@@ -24,7 +24,8 @@ from migration_app.rollback.plan import plan_rollback
 from migration_app.salesforce.http import HttpSettings, build_session, login_domain_for
 from migration_app.settings import Secret
 from migration_app.verify.command import run_verify
-from tests.integration.pipeline.conftest import READ_TOKEN, soql_in
+from tests.integration.pipeline.orgs import soql_in
+from tests.integration.pipeline.worker_pool import READ_TOKEN
 from tests.integration.sandbox.support import login_as
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]

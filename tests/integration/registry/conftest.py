@@ -1,98 +1,24 @@
-"""Registry servers for the interop tests: in the test's loop, or in a thread for sync clients."""
+"""Registry servers for the interop tests: in the test's loop, or in a thread for sync clients
+(the servers: support.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from devstack.registry_server import build_app
-
-
-@dataclass
-class InLoopRegistry:
-    """A registry served by the test's own event loop; ``hits`` counts requests per path."""
-
-    url: str
-    hits: Counter[str] = field(default_factory=Counter)
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
-
-
-def _counted_app(data_file: Path | None = None) -> tuple[web.Application, Counter[str]]:
-    app = build_app(data_file)
-    hits: Counter[str] = Counter()
-
-    async def count(request: web.Request, response: web.StreamResponse) -> None:
-        hits[f"{request.method} {request.path}"] += 1
-
-    app.on_response_prepare.append(count)
-    return app, hits
+from tests.integration.registry.support import InLoopRegistry, ThreadedRegistry, counted_app, serve
 
 
 @pytest.fixture
 async def registry(tmp_path: Path) -> AsyncIterator[InLoopRegistry]:
-    app, hits = _counted_app(tmp_path / "registry.json")
-    runner, url = await _serve(app)
+    app, hits = counted_app(tmp_path / "registry.json")
+    runner, url = await serve(app)
     try:
         yield InLoopRegistry(url=url, hits=hits)
     finally:
         await runner.cleanup()
-
-
-class ThreadedRegistry:
-    """The registry on its own loop in a daemon thread, for clients that block (sync HTTP)."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.hits: Counter[str] = Counter()
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="registry-server", daemon=True)
-        self._error: BaseException | None = None
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        runner = None
-        try:
-            app, self.hits = _counted_app()
-            runner, self.url = loop.run_until_complete(_serve(app))
-            self._ready.set()
-            loop.run_forever()
-        except BaseException as exc:  # surfaced by start()
-            self._error = exc
-            self._ready.set()
-        finally:
-            if runner is not None:
-                loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-    def start(self) -> ThreadedRegistry:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("registry thread did not start within 10s")
-        if self._error is not None:
-            raise RuntimeError("registry thread failed") from self._error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "registry thread did not stop"
 
 
 @pytest.fixture(scope="module")

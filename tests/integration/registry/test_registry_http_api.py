@@ -15,7 +15,7 @@ from aiohttp import web
 
 from devstack.registry_server import build_app
 from devstack.registry_server.server import CONTENT_TYPE
-from tests.unit.registry_server.compat_cases import TABLE
+from tests.unit.devstack.registry_server.compat_cases import TABLE
 
 V1 = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "string"}]}
 

@@ -9,9 +9,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from devstack.sandbox import SandboxConfig, SandboxThread
-from tests.integration.sandbox.support import FAST, V1_CUSTOMERS, admin, login
-
-__all__ = ["FAST", "V1_CUSTOMERS", "admin", "login"]  # still importable from here
+from tests.integration.sandbox.support import V1_CUSTOMERS, admin, login
 
 
 @pytest.fixture(scope="module")

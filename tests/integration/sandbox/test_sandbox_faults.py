@@ -11,8 +11,8 @@ from simple_salesforce import Salesforce, SalesforceGeneralError, SalesforceRefu
 
 from devstack.sandbox import SandboxConfig, SandboxThread
 from migration_app.salesforce.http import HttpSettings
-from tests.conftest import wait_for
 from tests.integration.sandbox.support import admin, login
+from tests.support.polling import wait_for
 
 Q = "SELECT Id FROM Account LIMIT 1"
 

@@ -19,7 +19,8 @@ import pytest
 
 from migration_app.settings import Settings
 from migration_app.worker.publisher import publish
-from tests.conftest import DEBUG_TOKEN, wait_for
+from tests.support.polling import wait_for
+from tests.support.workers import DEBUG_TOKEN
 
 OPERATOR = ("ops-sec", "operator-secret-of-the-security-test-01")
 READER = ("reader-sec", "reader-secret-of-the-security-test-0002")

@@ -19,7 +19,7 @@ from migration_app.migration.graph_plan import (
 from migration_app.migration.spec import load_mapping
 from migration_app.migration.v2_state import V2Record
 from migration_app.migration.write_plan import plan_writes
-from tests.mapping_support import field_rules_only
+from tests.support.mapping import field_rules_only
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,9 @@ import pytest
 from migration_app.migration.customer_transform import IncompleteExtractError, transform_customer
 from migration_app.migration.issues import Issue
 from migration_app.migration.spec import MappingSpec
+from tests.unit.records import ACCOUNT_ID, sf_id
 
-ACCOUNT_ID = "001000000000001AAA"
 Factory = Callable[..., dict[str, Any]]
-
-
-def sid(prefix: str, n: int) -> str:
-    """The V1 id the conftest factories give record n."""
-    return f"{prefix}{n:012d}AAA"
 
 
 def codes(issues: list[Issue]) -> list[tuple[str, str, str | None, str | None, str]]:
@@ -112,11 +107,11 @@ def test_full_customer_with_dirty_children(
         ("error", "Contact", nameless["Id"], "LastName", "REQUIRED_MISSING"),
         ("warning", "Contact", bad_email["Id"], "Email", "VALUE_DROPPED"),
         ("warning", "Contact", bad_email["Id"], "Phone", "VALUE_DROPPED"),
-        ("warning", "Case", sid("500", 1), "Description", "TRUNCATED"),
-        ("warning", "Case", sid("500", 1), "ContactId", "REFERENCE_DROPPED"),
-        ("warning", "Case", sid("500", 2), "Priority", "UNMAPPABLE"),
-        ("error", "Meter__c", sid("a00", 2), "MPAN__c", "REQUIRED_MISSING"),
-        ("warning", "Meter__c", sid("a00", 3), "Fuel_Type__c", "UNMAPPABLE"),
+        ("warning", "Case", sf_id("500", 1), "Description", "TRUNCATED"),
+        ("warning", "Case", sf_id("500", 1), "ContactId", "REFERENCE_DROPPED"),
+        ("warning", "Case", sf_id("500", 2), "Priority", "UNMAPPABLE"),
+        ("error", "Meter__c", sf_id("a00", 2), "MPAN__c", "REQUIRED_MISSING"),
+        ("warning", "Meter__c", sf_id("a00", 3), "Fuel_Type__c", "UNMAPPABLE"),
     ]
     assert not plan.account_rejected
     assert plan.counts == {"Account": 1, "Contact": 3, "Case": 2, "Meter__c": 3}
@@ -130,8 +125,8 @@ def test_full_customer_with_dirty_children(
     assert len(case1["Description"]) == 4000
     assert case2["Priority"] == "Medium"
     assert [m["Legacy_Id__c"] for m in plan.records_by_object["Meter_Point__c"]] == [
-        sid("a00", 1),
-        sid("a00", 3),
+        sf_id("a00", 1),
+        sf_id("a00", 3),
     ]
     assert len(plan.errors) == 2 and len(plan.warnings) == 7
 
@@ -168,7 +163,7 @@ def test_child_without_required_parent_is_rejected(
 ) -> None:
     plan = transform_customer(spec, make_account(meters=[make_meter(1, Account__c=None)]))
     assert codes(plan.issues) == [
-        ("error", "Meter__c", sid("a00", 1), "Account__c", "REQUIRED_MISSING")
+        ("error", "Meter__c", sf_id("a00", 1), "Account__c", "REQUIRED_MISSING")
     ]
     assert plan.records_by_object["Meter_Point__c"] == []
     assert plan.rejected["Meter__c"] == 1

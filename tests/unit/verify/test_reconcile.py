@@ -21,7 +21,7 @@ from migration_app.verify.plan import (
     v2_path,
     v2_select,
 )
-from tests.mapping_support import field_rules_only
+from tests.support.mapping import field_rules_only
 
 ACC = "001A00000000001AAA"
 CON = "003A00000000001AAA"

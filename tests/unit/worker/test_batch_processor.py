@@ -1,6 +1,6 @@
-"""BatchProcessor with in-memory fakes (tests/unit/pipeline/fakes.py): ordering of side effects,
-retries of registry/audit/Salesforce outages, duplicates, the DLQ, the API floor and per-customer
-exclusivity across concurrent batches. No Kafka, no network, no timed sleeps: backoff delays are
+"""BatchProcessor with in-memory fakes (processor_fakes.py): ordering of side effects, retries of
+registry/audit/Salesforce outages, duplicates, the DLQ, the API floor and per-customer exclusivity
+across concurrent batches. No Kafka, no network, no timed sleeps: backoff delays are
 patched to zero and outages are waited on through events the fakes set.
 """
 
@@ -21,12 +21,12 @@ from migration_app.salesforce.errors import (
 )
 from migration_app.worker import processor as processor_module
 from migration_app.worker.processor import MAX_BATCH_ATTEMPTS
-from tests.unit.worker.fakes import (
+from tests.unit.worker.processor_fakes import (
     ACC1,
     ACC2,
     ACC3,
     Countdown,
-    Harness,
+    ProcessorHarness,
     completed_state,
     customer_event,
     poison_event,
@@ -52,8 +52,8 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
 
 
 @pytest.fixture
-def h() -> Harness:
-    return Harness()
+def h() -> ProcessorHarness:
+    return ProcessorHarness()
 
 
 def metric(name: str, **labels: str) -> float:
@@ -77,7 +77,7 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def terminal_order(h: Harness, customer_id: str) -> list[str]:
+def terminal_order(h: ProcessorHarness, customer_id: str) -> list[str]:
     """Kinds of side effects for one customer from the migration's end onwards."""
     kinds = []
     for kind, _, status in h.side_effects(customer_id):
@@ -89,7 +89,7 @@ def terminal_order(h: Harness, customer_id: str) -> list[str]:
 
 # 1. order of side effects ---------------------------------------------------------------------
 async def test_audit_commit_then_result_then_terminal_table_write_for_every_customer(
-    h: Harness,
+    h: ProcessorHarness,
 ) -> None:
     h.pipeline.outcomes[ACC2] = (CustomerStatus.FAILED, "Account 001...: INVALID_FIELD")
 
@@ -106,7 +106,7 @@ async def test_audit_commit_then_result_then_terminal_table_write_for_every_cust
 
 
 async def test_no_terminal_table_write_or_result_before_the_batchs_audit_commit(
-    h: Harness,
+    h: ProcessorHarness,
 ) -> None:
     await h.handle(*(customer_event(c, offset=i) for i, c in enumerate((ACC1, ACC2, ACC3))))
 
@@ -122,7 +122,7 @@ async def test_no_terminal_table_write_or_result_before_the_batchs_audit_commit(
     )
 
 
-async def test_the_result_event_and_audit_run_agree_with_the_table(h: Harness) -> None:
+async def test_the_result_event_and_audit_run_agree_with_the_table(h: ProcessorHarness) -> None:
     await h.handle(customer_event(ACC1, offset=7, correlation_id="corr-7"))
 
     state = h.table.state(ACC1)
@@ -137,7 +137,7 @@ async def test_the_result_event_and_audit_run_agree_with_the_table(h: Harness) -
     assert h.results.sent[0]["key"] == ACC1.encode()
 
 
-async def test_each_table_write_has_the_customers_own_event_current(h: Harness) -> None:
+async def test_each_table_write_has_the_customers_own_event_current(h: ProcessorHarness) -> None:
     """A batch spans partitions: each changelog write must go with its customer's own event."""
     e1 = customer_event(ACC1, partition=0, offset=10)
     e2 = customer_event(ACC2, partition=3, offset=20)
@@ -152,7 +152,7 @@ async def test_each_table_write_has_the_customers_own_event_current(h: Harness) 
     ]
 
 
-async def test_two_events_for_one_customer_in_a_batch_migrate_it_once(h: Harness) -> None:
+async def test_two_events_for_one_customer_in_a_batch_migrate_it_once(h: ProcessorHarness) -> None:
     first = customer_event(ACC1, offset=1, correlation_id="first")
     last = customer_event(ACC1, offset=2, correlation_id="last")
 
@@ -166,7 +166,7 @@ async def test_two_events_for_one_customer_in_a_batch_migrate_it_once(h: Harness
 
 # 2. registry outage while decoding ------------------------------------------------------------
 async def test_registry_outage_during_decode_waits_and_retries_then_migrates(
-    h: Harness, no_backoff: list[tuple[float, float]]
+    h: ProcessorHarness, no_backoff: list[tuple[float, float]]
 ) -> None:
     retries_before = metric("retries", kind="registry")
     dlq_before = metric("dlq_messages", reason="bad_magic")
@@ -194,7 +194,7 @@ async def test_registry_outage_during_decode_waits_and_retries_then_migrates(
 
 # 3. audit database outage ---------------------------------------------------------------------
 async def test_audit_outage_waits_and_retries_with_nothing_terminal_or_published(
-    h: Harness,
+    h: ProcessorHarness,
 ) -> None:
     retries_before = metric("retries", kind="database")
     h.audit.down = True
@@ -228,7 +228,9 @@ async def test_audit_outage_waits_and_retries_with_nothing_terminal_or_published
 
 
 # 4. permanent Salesforce failure --------------------------------------------------------------
-async def test_permanent_salesforce_error_fails_every_customer_of_the_batch(h: Harness) -> None:
+async def test_permanent_salesforce_error_fails_every_customer_of_the_batch(
+    h: ProcessorHarness,
+) -> None:
     retries_before = metric("retries", kind="batch")
     error = "HTTP 400: MALFORMED_QUERY"
     h.pipeline.raises = [SalesforcePermanentError(error, status=400)]
@@ -247,7 +249,7 @@ async def test_permanent_salesforce_error_fails_every_customer_of_the_batch(h: H
         assert terminal_order(h, cid) == ["audit", "result", "table"]
 
 
-async def test_permanent_salesforce_error_text_is_in_the_result_event(h: Harness) -> None:
+async def test_permanent_salesforce_error_text_is_in_the_result_event(h: ProcessorHarness) -> None:
     h.pipeline.raises = [SalesforcePermanentError("HTTP 400: MALFORMED_QUERY", status=400)]
 
     await h.handle(customer_event(ACC1))
@@ -257,7 +259,7 @@ async def test_permanent_salesforce_error_text_is_in_the_result_event(h: Harness
 
 
 async def test_refused_credentials_pause_the_batch_instead_of_failing_its_customers(
-    h: Harness, no_backoff: list[tuple[float, float]]
+    h: ProcessorHarness, no_backoff: list[tuple[float, float]]
 ) -> None:
     """A revoked or expired login is the org's configuration, not the customers' fault: the
     batch waits and logs in again (no FAILED customer to re-enqueue by hand afterwards)."""
@@ -281,7 +283,7 @@ async def test_refused_credentials_pause_the_batch_instead_of_failing_its_custom
 
 # 5. transient failures: batch retries and their exhaustion -----------------------------------
 async def test_transient_failures_are_retried_then_the_batch_is_failed(
-    h: Harness, no_backoff: list[tuple[float, float]]
+    h: ProcessorHarness, no_backoff: list[tuple[float, float]]
 ) -> None:
     retries_before = metric("retries", kind="batch")
     h.pipeline.raises = [SalesforceTransientError("HTTP 503")] * (MAX_BATCH_ATTEMPTS + 5)
@@ -303,7 +305,7 @@ async def test_transient_failures_are_retried_then_the_batch_is_failed(
     assert (1.0, 15.0) in no_backoff
 
 
-async def test_a_transient_failure_then_success_completes_the_batch(h: Harness) -> None:
+async def test_a_transient_failure_then_success_completes_the_batch(h: ProcessorHarness) -> None:
     h.pipeline.raises = [SalesforceTransientError("HTTP 503"), None]
 
     await h.handle(customer_event(ACC1))
@@ -319,7 +321,7 @@ _completed = completed_state
 
 
 async def test_duplicate_event_for_a_completed_customer_changes_nothing_and_is_counted(
-    h: Harness,
+    h: ProcessorHarness,
 ) -> None:
     before = metrics.REGISTRY.get_sample_value("migration_app_duplicate_events_total") or 0.0
     completed = _completed(ACC1)
@@ -337,7 +339,7 @@ async def test_duplicate_event_for_a_completed_customer_changes_nothing_and_is_c
     assert after - before == 2
 
 
-async def test_a_batch_of_only_duplicates_prepares_to_nothing(h: Harness) -> None:
+async def test_a_batch_of_only_duplicates_prepares_to_nothing(h: ProcessorHarness) -> None:
     """Nothing to claim or run: InFlightBatches acks it without waiting for a slot."""
     for cid in (ACC1, ACC2):
         dict.__setitem__(h.table, cid.encode(), _completed(cid))
@@ -348,7 +350,7 @@ async def test_a_batch_of_only_duplicates_prepares_to_nothing(h: Harness) -> Non
 
 
 async def test_a_duplicate_of_a_customer_in_flight_waits_for_its_batch_then_is_skipped(
-    h: Harness,
+    h: ProcessorHarness,
 ) -> None:
     """Its earlier batch may still fail it: the duplicate is decided after that batch ends."""
     h.pipeline.gate = asyncio.Event()
@@ -365,7 +367,9 @@ async def test_a_duplicate_of_a_customer_in_flight_waits_for_its_batch_then_is_s
     assert h.table.state(ACC1).attempt == 1
 
 
-async def test_the_terminal_state_waits_for_the_brokers_ack_of_the_result(h: Harness) -> None:
+async def test_the_terminal_state_waits_for_the_brokers_ack_of_the_result(
+    h: ProcessorHarness,
+) -> None:
     """A kill -9 before the ack leaves no terminal state: the event replays and the next attempt
     publishes its own result (never COMPLETED on disk without a result)."""
     ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -380,7 +384,7 @@ async def test_the_terminal_state_waits_for_the_brokers_ack_of_the_result(h: Har
     assert h.table.state(ACC1).status == "COMPLETED"
 
 
-async def test_a_result_the_producer_gives_up_on_is_sent_again(h: Harness) -> None:
+async def test_a_result_the_producer_gives_up_on_is_sent_again(h: ProcessorHarness) -> None:
     failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     failed.set_exception(ConnectionError("request timed out"))
     h.results.acks.append(failed)
@@ -392,7 +396,7 @@ async def test_a_result_the_producer_gives_up_on_is_sent_again(h: Harness) -> No
     assert h.table.state(ACC1).status == "COMPLETED"
 
 
-async def test_forced_event_migrates_a_completed_customer_again(h: Harness) -> None:
+async def test_forced_event_migrates_a_completed_customer_again(h: ProcessorHarness) -> None:
     dict.__setitem__(h.table, ACC1.encode(), _completed(ACC1))
 
     await h.handle(customer_event(ACC1, force=True, correlation_id="corr-new"))
@@ -404,7 +408,9 @@ async def test_forced_event_migrates_a_completed_customer_again(h: Harness) -> N
     assert h.results.results()[ACC1]["attempt"] == 2
 
 
-async def test_force_on_any_event_of_the_batch_is_kept_for_the_customer(h: Harness) -> None:
+async def test_force_on_any_event_of_the_batch_is_kept_for_the_customer(
+    h: ProcessorHarness,
+) -> None:
     dict.__setitem__(h.table, ACC1.encode(), _completed(ACC1))
 
     await h.handle(customer_event(ACC1, offset=1, force=True), customer_event(ACC1, offset=2))
@@ -413,7 +419,7 @@ async def test_force_on_any_event_of_the_batch_is_kept_for_the_customer(h: Harne
     assert h.table.state(ACC1).attempt == 2
 
 
-async def test_failed_customer_is_migrated_again_without_force(h: Harness) -> None:
+async def test_failed_customer_is_migrated_again_without_force(h: ProcessorHarness) -> None:
     h.pipeline.outcomes[ACC1] = (CustomerStatus.FAILED, "boom")
     await h.handle(customer_event(ACC1))
     h.pipeline.outcomes.clear()
@@ -426,7 +432,7 @@ async def test_failed_customer_is_migrated_again_without_force(h: Harness) -> No
 
 
 # 7. poison messages ---------------------------------------------------------------------------
-async def test_poison_message_goes_to_the_dlq_once_with_headers(h: Harness) -> None:
+async def test_poison_message_goes_to_the_dlq_once_with_headers(h: ProcessorHarness) -> None:
     dlq_before = metric("dlq_messages", reason="bad_magic")
     bad = poison_event(
         b"\x07garbage", partition=2, offset=41, key=b"k1", headers=[("trace", b"t-1")]
@@ -452,7 +458,7 @@ async def test_poison_message_goes_to_the_dlq_once_with_headers(h: Harness) -> N
 
 
 async def test_dict_headers_are_kept_and_each_bad_message_is_dead_lettered_once(
-    h: Harness,
+    h: ProcessorHarness,
 ) -> None:
     bad1 = poison_event(None, offset=1, headers={"trace": b"t-1"})
     bad2 = poison_event(b"", offset=2)
@@ -466,7 +472,7 @@ async def test_dict_headers_are_kept_and_each_bad_message_is_dead_lettered_once(
 
 # 8. API floor ---------------------------------------------------------------------------------
 async def test_new_work_pauses_under_the_api_floor_and_resumes_above_it(
-    h: Harness, no_backoff: list[tuple[float, float]]
+    h: ProcessorHarness, no_backoff: list[tuple[float, float]]
 ) -> None:
     h.sf2.api_remaining = 999  # floor is 1000
 
@@ -490,7 +496,7 @@ async def test_new_work_pauses_under_the_api_floor_and_resumes_above_it(
     assert (5.0, 60.0) in no_backoff
 
 
-async def test_failed_limits_checks_keep_the_pause(h: Harness) -> None:
+async def test_failed_limits_checks_keep_the_pause(h: ProcessorHarness) -> None:
     h.sf2.api_remaining = 0
     h.sf2.limits_errors = [SalesforceTransientError("HTTP 503"), SalesforcePermanentError("401")]
 
@@ -504,7 +510,7 @@ async def test_failed_limits_checks_keep_the_pause(h: Harness) -> None:
     assert h.table.state(ACC1).status == "COMPLETED"
 
 
-async def test_unknown_or_ample_allocation_does_not_pause(h: Harness) -> None:
+async def test_unknown_or_ample_allocation_does_not_pause(h: ProcessorHarness) -> None:
     h.sf2.api_remaining = None
     await h.handle(customer_event(ACC1))
     h.sf2.api_remaining = 1000
@@ -516,7 +522,7 @@ async def test_unknown_or_ample_allocation_does_not_pause(h: Harness) -> None:
 
 # 9. one customer never migrated by two batches at once ----------------------------------------
 async def test_concurrent_batches_with_the_same_customer_never_migrate_it_at_once(
-    h: Harness,
+    h: ProcessorHarness,
 ) -> None:
     h.pipeline.gate = asyncio.Event()
     first = asyncio.create_task(h.handle(customer_event(ACC1, offset=1), customer_event(ACC2)))
@@ -542,7 +548,7 @@ async def test_concurrent_batches_with_the_same_customer_never_migrate_it_at_onc
     assert h.table.state(ACC1).attempt == 2
 
 
-async def test_concurrent_batches_with_different_customers_run_at_once(h: Harness) -> None:
+async def test_concurrent_batches_with_different_customers_run_at_once(h: ProcessorHarness) -> None:
     """Control for the test above: `settle` is enough for a second batch to reach the pipeline."""
     h.pipeline.gate = asyncio.Event()
     first = asyncio.create_task(h.handle(customer_event(ACC1)))
@@ -558,7 +564,7 @@ async def test_concurrent_batches_with_different_customers_run_at_once(h: Harnes
     assert {h.table.state(c).status for c in (ACC1, ACC2)} == {"COMPLETED"}
 
 
-async def test_a_batch_that_raises_releases_its_customers(h: Harness) -> None:
+async def test_a_batch_that_raises_releases_its_customers(h: ProcessorHarness) -> None:
     h.pipeline.raises = [RuntimeError("bug in the pipeline")]
 
     with pytest.raises(RuntimeError, match="bug in the pipeline"):
@@ -572,7 +578,9 @@ async def test_a_batch_that_raises_releases_its_customers(h: Harness) -> None:
     assert h.table.state(ACC1).status == "COMPLETED"
 
 
-async def test_the_completing_event_replayed_restates_once_for_the_changelog(h: Harness) -> None:
+async def test_the_completing_event_replayed_restates_once_for_the_changelog(
+    h: ProcessorHarness,
+) -> None:
     """A kill after RocksDB stored COMPLETED but before the changelog had it replays that very
     event: it is written once more (for standbys and the next owner), once per customer."""
     completed = _completed(ACC1)  # correlation id "corr-old"
@@ -589,7 +597,7 @@ async def test_the_completing_event_replayed_restates_once_for_the_changelog(h: 
 
 
 async def test_every_replayed_event_is_counted_and_known_completions_need_no_table_read(
-    h: Harness,
+    h: ProcessorHarness,
 ) -> None:
     before = metrics.REGISTRY.get_sample_value("migration_app_duplicate_events_total") or 0.0
     await h.handle(customer_event(ACC1))  # migrated here: remembered as COMPLETED
@@ -604,7 +612,7 @@ async def test_every_replayed_event_is_counted_and_known_completions_need_no_tab
     assert len(h.pipeline.calls) == 1
 
 
-async def test_a_revocation_forgets_what_the_processor_remembers(h: Harness) -> None:
+async def test_a_revocation_forgets_what_the_processor_remembers(h: ProcessorHarness) -> None:
     await h.handle(customer_event(ACC1))
     h.processor.forget_partitions()  # another worker may own ACC1 now
     reads = h.table.reads

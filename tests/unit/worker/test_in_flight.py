@@ -11,12 +11,12 @@ import asyncio
 import pytest
 
 from migration_app.worker.in_flight import InFlightBatches
-from tests.unit.worker.fakes import (
+from tests.unit.worker.processor_fakes import (
     ACC1,
     ACC2,
     ACC3,
     FakeEvent,
-    Harness,
+    ProcessorHarness,
     completed_state,
     customer_event,
 )
@@ -32,7 +32,7 @@ def taken(*events: FakeEvent) -> tuple[FakeEvent, ...]:
 
 
 async def test_batches_overlap_up_to_the_depth_and_the_next_waits_for_a_slot() -> None:
-    h = Harness()
+    h = ProcessorHarness()
     h.pipeline.gate = asyncio.Event()
     in_flight = InFlightBatches(h.processor, depth=2)
     await in_flight.submit([customer_event(ACC1, offset=1)])
@@ -54,7 +54,7 @@ async def test_batches_overlap_up_to_the_depth_and_the_next_waits_for_a_slot() -
 
 
 async def test_an_offset_is_committable_only_after_its_batchs_results_are_sent() -> None:
-    h = Harness()
+    h = ProcessorHarness()
     h.pipeline.gate = asyncio.Event()
     in_flight = InFlightBatches(h.processor, depth=3)
     event = customer_event(ACC1, offset=5)
@@ -70,7 +70,7 @@ async def test_an_offset_is_committable_only_after_its_batchs_results_are_sent()
 
 
 async def test_a_customers_later_event_waits_for_the_batch_holding_its_earlier_one() -> None:
-    h = Harness()
+    h = ProcessorHarness()
     h.pipeline.gate = asyncio.Event()
     in_flight = InFlightBatches(h.processor, depth=3)
     await in_flight.submit([customer_event(ACC1, offset=1, correlation_id="first")])
@@ -90,7 +90,7 @@ async def test_a_customers_later_event_waits_for_the_batch_holding_its_earlier_o
 
 
 async def test_a_failed_batch_is_acked_and_stops_the_agent_with_its_error() -> None:
-    h = Harness()
+    h = ProcessorHarness()
     h.pipeline.raises = [RuntimeError("bug in the batch")]
     in_flight = InFlightBatches(h.processor, depth=2)
     event = customer_event(ACC1, offset=1)
@@ -104,7 +104,7 @@ async def test_a_failed_batch_is_acked_and_stops_the_agent_with_its_error() -> N
 
 
 async def test_the_error_surfaces_at_the_next_submit() -> None:
-    h = Harness()
+    h = ProcessorHarness()
     h.pipeline.raises = [RuntimeError("boom")]
     in_flight = InFlightBatches(h.processor, depth=2)
     await in_flight.submit([customer_event(ACC1, offset=1)])
@@ -116,7 +116,7 @@ async def test_the_error_surfaces_at_the_next_submit() -> None:
 
 
 async def test_a_stopping_worker_cancels_running_batches_without_acking_them() -> None:
-    h = Harness()
+    h = ProcessorHarness()
     h.pipeline.gate = asyncio.Event()  # never opened
     event = customer_event(ACC1, offset=1)
     in_flight = InFlightBatches(h.processor, depth=2)
@@ -141,7 +141,7 @@ async def test_a_stopping_worker_cancels_running_batches_without_acking_them() -
 async def test_an_agent_that_raises_lets_the_other_batches_finish_and_ack() -> None:
     """Faust restarts a crashed agent in the same worker: a batch cancelled then would keep its
     offset unacked, holding back every later commit and the next rebalance."""
-    h = Harness()
+    h = ProcessorHarness()
     h.pipeline.gate = asyncio.Event()
     event = customer_event(ACC1, offset=1)
 
@@ -164,7 +164,7 @@ async def test_an_agent_that_raises_lets_the_other_batches_finish_and_ack() -> N
 
 
 async def test_a_batch_with_nothing_to_migrate_is_acked_at_once() -> None:
-    h = Harness()
+    h = ProcessorHarness()
     in_flight = InFlightBatches(h.processor, depth=1)
     poison = customer_event(ACC1, offset=1)
     poison.message.value = poison.value = b"\x00not-json"
@@ -176,12 +176,12 @@ async def test_a_batch_with_nothing_to_migrate_is_acked_at_once() -> None:
 
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="depth"):
-        InFlightBatches(Harness().processor, depth=0)
+        InFlightBatches(ProcessorHarness().processor, depth=0)
 
 
 async def test_a_batch_of_duplicates_is_acked_at_once_while_every_slot_is_busy() -> None:
     """Replays of finished customers need no slot: they do not queue behind real work."""
-    h = Harness()
+    h = ProcessorHarness()
     h.pipeline.gate = asyncio.Event()
     dict.__setitem__(h.table, ACC3.encode(), completed_state(ACC3))
     in_flight = InFlightBatches(h.processor, depth=1)

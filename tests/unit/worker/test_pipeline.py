@@ -12,124 +12,8 @@ from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import load_mapping
 from migration_app.salesforce.errors import SalesforceTransientError
 from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
-from tests.mapping_support import field_rules_only
-
-ACC1 = "001A00000000001AAA"
-ACC2 = "001A00000000002AAA"
-
-
-def _account(account_id: str, *, last_name: str | None = "Smith") -> dict[str, Any]:
-    contact = {
-        "attributes": {"type": "Contact"},
-        "Id": "003" + account_id[3:],
-        "AccountId": account_id,
-        "FirstName": "Ann",
-        "LastName": last_name,
-        "Email": "ann@example.com",
-        "Phone": "07700 900123",
-        "Is_Primary__c": True,
-    }
-    return {
-        "attributes": {"type": "Account"},
-        "Id": account_id,
-        "Name": f"Customer {account_id[-4:]}",
-        "Phone": "+44 20 7946 0000",
-        "Account_Status__c": "Debt",
-        "Contacts": {"totalSize": 1, "done": True, "records": [contact]},
-        "Cases": None,
-        "Meters__r": None,
-    }
-
-
-class FakeSource:
-    def __init__(self, accounts: list[dict[str, Any]]) -> None:
-        self.accounts = accounts
-        self.queries: list[str] = []
-
-    async def query_all(self, soql: str) -> list[dict[str, Any]]:
-        self.queries.append(soql)
-        return [a for a in self.accounts if a["Id"] in soql]
-
-
-class FakeTarget:
-    """V2 as a dict of (object, external id) -> record: creates meet DUPLICATE_VALUE on a taken
-    external id, upserts create or update; ``fail_codes`` maps a legacy id to an error code."""
-
-    EXTERNAL_ID = "Legacy_Id__c"
-
-    def __init__(self, fail_codes: dict[str, str] | None = None, transient_calls: int = 0) -> None:
-        self.calls: list[tuple[str, int]] = []
-        self.creates: list[tuple[str, int]] = []
-        self.queries: list[str] = []
-        self.fail_codes = fail_codes or {}
-        self.transient_calls = transient_calls
-        self.v2: dict[tuple[str, str], dict[str, Any]] = {}
-        self.last_modified_by: dict[tuple[str, str], str] = {}
-
-    def _transient(self) -> None:
-        if self.transient_calls:
-            self.transient_calls -= 1
-            raise SalesforceTransientError("HTTP 503")
-
-    async def query_all(self, soql: str) -> list[dict[str, Any]]:
-        """The V2-state reads (``v2_state``) and the integration user's Id."""
-        self.queries.append(soql)
-        if " FROM User " in soql:
-            return [{"Id": "005000000000001AAA"}]
-        target = soql.split(" FROM ", 1)[1].split(" ", 1)[0]
-        return [
-            {
-                "Id": "V2" + legacy,
-                self.EXTERNAL_ID: legacy,
-                "LastModifiedById": self.last_modified_by.get((obj, legacy), "005000000000001AAA"),
-                "LastModifiedBy": {"Username": "someone"},
-            }
-            for (obj, legacy) in self.v2
-            if obj == target
-        ]
-
-    async def create_collection(self, records, *, allow_duplicates: bool = False):
-        self._transient()
-        obj = records[0]["attributes"]["type"]
-        self.creates.append((obj, len(records)))
-        self.calls.append((obj, len(records)))
-        results = []
-        for record in records:
-            legacy = record[self.EXTERNAL_ID]
-            if (code := self.fail_codes.get(legacy)) is not None:
-                results.append({"success": False, "errors": [{"statusCode": code, "message": "x"}]})
-            elif (obj, legacy) in self.v2:
-                message = f"duplicate value found: {self.EXTERNAL_ID} duplicates value on record"
-                error = {"statusCode": "DUPLICATE_VALUE", "message": message, "fields": []}
-                results.append({"success": False, "errors": [error]})
-            else:
-                self.v2[(obj, legacy)] = dict(record)
-                results.append({"success": True, "id": "V2" + legacy, "errors": []})
-        return results
-
-    async def upsert_collection(
-        self, sobject: str, field: str, records, *, allow_duplicates: bool = False
-    ) -> list[dict[str, Any]]:
-        self._transient()
-        self.calls.append((sobject, len(records)))
-        results = []
-        for record in records:
-            code = self.fail_codes.get(record[field])
-            if code:
-                results.append({"success": False, "errors": [{"statusCode": code, "message": "x"}]})
-            elif "CreatedDate" in record:  # audit fields: on create only, never on upsert
-                error = {
-                    "statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    "message": "Unable to create/update fields: CreatedDate.",
-                    "fields": ["CreatedDate"],
-                }
-                results.append({"success": False, "errors": [error]})
-            else:
-                key = (sobject, record[field])
-                created = key not in self.v2
-                self.v2[key] = {**self.v2.get(key, {}), **record}
-                results.append({"success": True, "id": "V2" + record[field], "created": created})
-        return results
+from tests.support.mapping import field_rules_only
+from tests.unit.worker.pipeline_fakes import ACC1, ACC2, FakeSource, FakeTarget, v1_account
 
 
 class CollectionsPipeline(MigrationPipeline):
@@ -147,7 +31,7 @@ def spec():
 
 
 async def test_batch_shares_one_query_and_one_call_per_object(spec) -> None:
-    source, target = FakeSource([_account(ACC1), _account(ACC2)]), FakeTarget()
+    source, target = FakeSource([v1_account(ACC1), v1_account(ACC2)]), FakeTarget()
     outcomes = await CollectionsPipeline(spec, source, target).migrate(_requests(ACC1, ACC2))
     assert [o.status for o in outcomes] == [CustomerStatus.COMPLETED, CustomerStatus.COMPLETED]
     assert len(source.queries) == 1
@@ -157,7 +41,7 @@ async def test_batch_shares_one_query_and_one_call_per_object(spec) -> None:
 
 
 async def test_missing_and_malformed_customers_fail_clearly(spec) -> None:
-    source, target = FakeSource([_account(ACC1)]), FakeTarget()
+    source, target = FakeSource([v1_account(ACC1)]), FakeTarget()
     outcomes = await CollectionsPipeline(spec, source, target).migrate(
         _requests(ACC1, ACC2, "not-an-id'); DROP")
     )
@@ -172,7 +56,7 @@ async def test_missing_and_malformed_customers_fail_clearly(spec) -> None:
 async def test_rejected_parent_skips_its_children_and_fails_only_that_customer(spec) -> None:
     target = FakeTarget(fail_codes={ACC2: "DUPLICATE_VALUE"})
     outcomes = await CollectionsPipeline(
-        spec, FakeSource([_account(ACC1), _account(ACC2)]), target
+        spec, FakeSource([v1_account(ACC1), v1_account(ACC2)]), target
     ).migrate(_requests(ACC1, ACC2))
     by_id = {o.customer_id: o for o in outcomes}
     assert by_id[ACC1].status == CustomerStatus.COMPLETED
@@ -183,7 +67,7 @@ async def test_rejected_parent_skips_its_children_and_fails_only_that_customer(s
 
 async def test_dry_run_transforms_without_writing(spec) -> None:
     target = FakeTarget()
-    outcomes = await CollectionsPipeline(spec, FakeSource([_account(ACC1)]), target).migrate(
+    outcomes = await CollectionsPipeline(spec, FakeSource([v1_account(ACC1)]), target).migrate(
         _requests(ACC1, dry_run=True)
     )
     assert outcomes[0].status == CustomerStatus.DRY_RUN
@@ -194,7 +78,7 @@ async def test_dry_run_transforms_without_writing(spec) -> None:
 async def test_record_errors_in_transform_are_audited_not_loaded(spec) -> None:
     target = FakeTarget()
     outcomes = await CollectionsPipeline(
-        spec, FakeSource([_account(ACC1, last_name=None)]), target
+        spec, FakeSource([v1_account(ACC1, last_name=None)]), target
     ).migrate(_requests(ACC1))
     assert outcomes[0].status == CustomerStatus.COMPLETED
     assert any(i.code == "REQUIRED_MISSING" for i in outcomes[0].issues)
@@ -203,7 +87,7 @@ async def test_record_errors_in_transform_are_audited_not_loaded(spec) -> None:
 
 async def test_transient_failure_propagates_for_a_batch_retry(spec) -> None:
     pipeline = CollectionsPipeline(
-        spec, FakeSource([_account(ACC1)]), FakeTarget(transient_calls=1)
+        spec, FakeSource([v1_account(ACC1)]), FakeTarget(transient_calls=1)
     )
     with pytest.raises(SalesforceTransientError):
         await pipeline.migrate(_requests(ACC1))
@@ -213,7 +97,7 @@ async def test_transient_failure_propagates_for_a_batch_retry(spec) -> None:
 
 async def test_large_batches_extract_in_bounded_queries(spec) -> None:
     ids = [f"001A{n:011d}AAA"[:18] for n in range(450)]
-    source = FakeSource([_account(i) for i in ids])
+    source = FakeSource([v1_account(i) for i in ids])
     outcomes = await CollectionsPipeline(spec, source, FakeTarget()).migrate(_requests(*ids))
     assert all(o.status == CustomerStatus.COMPLETED for o in outcomes)
     assert len(source.queries) == 3

@@ -14,9 +14,8 @@ from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import MappingSpec, load_mapping
 from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
-from tests.mapping_support import field_rules_only
-from tests.unit.worker.test_pipeline import ACC1, FakeSource, _account
-from tests.unit.worker.test_pipeline_graph import FakeGraphOrg
+from tests.support.mapping import field_rules_only
+from tests.unit.worker.pipeline_fakes import ACC1, FakeGraphOrg, FakeSource, v1_account
 
 CREATED = "2020-01-01T00:00:00.000+0000"
 STRATEGIES = ["graph", "collections"]
@@ -30,7 +29,7 @@ def spec() -> MappingSpec:
 
 
 def _dated_account(account_id: str = ACC1) -> dict[str, Any]:
-    account = _account(account_id)
+    account = v1_account(account_id)
     account["CreatedDate"] = CREATED
     for contact in account["Contacts"]["records"]:
         contact["CreatedDate"] = CREATED
@@ -48,7 +47,7 @@ def _pipeline(spec: MappingSpec, org: FakeGraphOrg, strategy: str, *accounts) ->
 
 
 def _contact_id(account_id: str = ACC1) -> str:
-    return _account(account_id)["Contacts"]["records"][0]["Id"]
+    return v1_account(account_id)["Contacts"]["records"][0]["Id"]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -1,9 +1,8 @@
-"""The graph load strategy with an in-memory V2 that keeps Composite Graph's promises: each graph
-commits or rolls back as a whole, and after ``halt_after`` failed graphs the rest are halted."""
+"""The graph load strategy with an in-memory V2 that keeps Composite Graph's promises
+(pipeline_fakes.FakeGraphOrg): each graph commits or rolls back as a whole, and after
+``halt_after`` failed graphs the rest are halted."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
@@ -12,97 +11,8 @@ from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import load_mapping
 from migration_app.salesforce.errors import SalesforceTransientError
 from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
-from tests.mapping_support import field_rules_only
-from tests.unit.worker.test_pipeline import FakeSource, FakeTarget, _account
-
-HALTED = [{"errorCode": "PROCESSING_HALTED", "message": "not processed"}]
-
-
-class FakeGraphOrg(FakeTarget):
-    """V2 as a dict of (object, external id) -> record that keeps Composite Graph's promises:
-    a POST node meets DUPLICATE_VALUE on a taken external id, a PATCH node carrying an audit
-    field is refused, and a failed graph rolls back. ``fail`` maps a legacy id to (code,
-    field)."""
-
-    def __init__(self, fail: dict[str, tuple[str, str]] | None = None, halt_after: int = 14):
-        super().__init__()
-        self.fail = fail or {}
-        self.halt_after = halt_after
-        self.graph_calls: list[int] = []
-        self.headers: list[bool] = []
-        self.bodies: list[dict[str, Any]] = []
-        self.methods: list[str] = []
-
-    @property
-    def records(self) -> dict[str, dict[str, Any]]:
-        return {legacy: record for (_, legacy), record in self.v2.items()}
-
-    def _node(self, node: dict[str, Any], staged: dict) -> tuple[Any, bool]:
-        obj = node["url"].split("/sobjects/", 1)[1].split("/", 1)[0]
-        create = node["method"] == "POST"
-        legacy = node["body"][self.EXTERNAL_ID] if create else node["url"].rsplit("/", 1)[1]
-        self.bodies.append(node["body"])
-        self.methods.append(node["method"])
-        exists = (obj, legacy) in self.v2 or (obj, legacy) in staged
-        if legacy in self.fail:
-            code, field = self.fail[legacy]
-            return [{"errorCode": code, "message": "rejected", "fields": [field]}], False
-        if create and exists:
-            message = f"duplicate value found: {self.EXTERNAL_ID} duplicates value on record"
-            return [{"errorCode": "DUPLICATE_VALUE", "message": message, "fields": []}], False
-        if not create and "CreatedDate" in node["body"]:
-            error = {
-                "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
-                "message": "Unable to create/update fields: CreatedDate.",
-                "fields": ["CreatedDate"],
-            }
-            return [error], False
-        staged[(obj, legacy)] = {**self.v2.get((obj, legacy), {}), **node["body"]}
-        body = {"id": "V2" + legacy, "success": True, "errors": []}
-        if not create:
-            body["created"] = not exists
-        return body, True
-
-    async def composite_graph(self, payload: dict[str, Any], *, allow_duplicates: bool = False):
-        self.graph_calls.append(len(payload["graphs"]))
-        self.headers.append(allow_duplicates)
-        failed = 0
-        out = []
-        for graph in payload["graphs"]:
-            nodes = graph["compositeRequest"]
-            if failed >= self.halt_after:
-                responses = [{"referenceId": n["referenceId"], "body": HALTED} for n in nodes]
-                out.append(
-                    {
-                        "graphId": graph["graphId"],
-                        "isSuccessful": False,
-                        "graphResponse": {"compositeResponse": responses},
-                    }
-                )
-                continue
-            staged: dict = {}
-            responses, ok = [], True
-            for node in nodes:
-                if not ok:  # Salesforce stops a graph at its first failing node
-                    responses.append({"referenceId": node["referenceId"], "body": HALTED})
-                    continue
-                body, ok = self._node(node, staged)
-                responses.append({"referenceId": node["referenceId"], "body": body})
-            if ok:
-                self.v2.update(staged)
-            else:
-                failed += 1
-                for r in responses:
-                    if isinstance(r["body"], dict):
-                        r["body"] = HALTED
-            out.append(
-                {
-                    "graphId": graph["graphId"],
-                    "isSuccessful": ok,
-                    "graphResponse": {"compositeResponse": responses},
-                }
-            )
-        return {"graphs": out}
+from tests.support.mapping import field_rules_only
+from tests.unit.worker.pipeline_fakes import FakeGraphOrg, FakeSource, v1_account
 
 
 def _requests(*ids: str) -> list[MigrationRequest]:
@@ -121,7 +31,7 @@ def spec():
 async def test_a_batch_goes_out_as_one_graph_request(spec) -> None:
     ids = _ids(20)
     org = FakeGraphOrg()
-    outcomes = await MigrationPipeline(spec, FakeSource([_account(i) for i in ids]), org).migrate(
+    outcomes = await MigrationPipeline(spec, FakeSource([v1_account(i) for i in ids]), org).migrate(
         _requests(*ids)
     )
     assert org.graph_calls == [20] and org.calls == []
@@ -134,7 +44,7 @@ async def test_a_rejected_record_rolls_back_only_its_customer(spec) -> None:
     ids = _ids(3)
     bad_contact = "003A0000000000" + ids[1][-4:]
     org = FakeGraphOrg(fail={bad_contact: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Email")})
-    outcomes = await MigrationPipeline(spec, FakeSource([_account(i) for i in ids]), org).migrate(
+    outcomes = await MigrationPipeline(spec, FakeSource([v1_account(i) for i in ids]), org).migrate(
         _requests(*ids)
     )
     by_id = {o.customer_id: o for o in outcomes}
@@ -156,7 +66,7 @@ async def test_halted_graphs_are_resent(spec) -> None:
     ids = _ids(6)
     fail = {"003A0000000000" + i[-4:]: ("FIELD_INTEGRITY_EXCEPTION", "Email") for i in ids[:2]}
     org = FakeGraphOrg(fail=fail, halt_after=2)
-    outcomes = await MigrationPipeline(spec, FakeSource([_account(i) for i in ids]), org).migrate(
+    outcomes = await MigrationPipeline(spec, FakeSource([v1_account(i) for i in ids]), org).migrate(
         _requests(*ids)
     )
     assert org.graph_calls == [6, 4]  # the four halted graphs went out again
@@ -171,7 +81,7 @@ async def test_a_customer_too_large_for_a_graph_falls_back_to_collections_with_a
     monkeypatch.setattr("migration_app.migration.graph_plan.MAX_NODES_PER_GRAPH", 1)
     ids = _ids(1)
     org = FakeGraphOrg()
-    (outcome,) = await MigrationPipeline(spec, FakeSource([_account(ids[0])]), org).migrate(
+    (outcome,) = await MigrationPipeline(spec, FakeSource([v1_account(ids[0])]), org).migrate(
         _requests(*ids)
     )
     assert outcome.status == CustomerStatus.COMPLETED
@@ -180,7 +90,7 @@ async def test_a_customer_too_large_for_a_graph_falls_back_to_collections_with_a
 
     strict = MigrationPipeline(
         spec,
-        FakeSource([_account(ids[0])]),
+        FakeSource([v1_account(ids[0])]),
         FakeGraphOrg(),
         options=LoadOptions(require_atomic=True),
     )
@@ -192,7 +102,7 @@ async def test_a_customer_too_large_for_a_graph_falls_back_to_collections_with_a
 async def test_transient_node_errors_leave_the_batch_to_a_retry(spec) -> None:
     ids = _ids(1)
     org = FakeGraphOrg(fail={"003A0000000000" + ids[0][-4:]: ("UNABLE_TO_LOCK_ROW", "Id")})
-    pipeline = MigrationPipeline(spec, FakeSource([_account(ids[0])]), org)
+    pipeline = MigrationPipeline(spec, FakeSource([v1_account(ids[0])]), org)
     with pytest.raises(SalesforceTransientError, match="UNABLE_TO_LOCK_ROW"):
         await pipeline.migrate(_requests(*ids))
 
@@ -201,7 +111,7 @@ async def test_the_duplicate_rule_header_is_sent_when_configured(spec) -> None:
     ids = _ids(1)
     org = FakeGraphOrg()
     options = LoadOptions(allow_duplicate_save=True)
-    await MigrationPipeline(spec, FakeSource([_account(ids[0])]), org, options=options).migrate(
+    await MigrationPipeline(spec, FakeSource([v1_account(ids[0])]), org, options=options).migrate(
         _requests(*ids)
     )
     assert org.headers == [True]

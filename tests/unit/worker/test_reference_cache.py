@@ -7,7 +7,7 @@ from typing import Any
 
 from migration_app.migration.spec import MappingSpec
 from migration_app.worker.reference_cache import ReferenceCache
-from tests.mapping_support import field_rules_only
+from tests.support.mapping import field_rules_only
 
 
 class CountingOrg:

@@ -8,7 +8,7 @@ import pytest
 
 from devstack.registry_server.canonical import parse
 from devstack.registry_server.compatibility import check
-from tests.unit.registry_server.compat_cases import B_NODEF, TABLE, A, rec
+from tests.unit.devstack.registry_server.compat_cases import B_NODEF, TABLE, A, rec
 
 
 def _parse(schema: object):

@@ -340,7 +340,11 @@ class FakePipeline:
 
 
 # the processor wired to all of the above ------------------------------------------------------
-class Harness:
+class ProcessorHarness:
+    """A real BatchProcessor in this process, wired to the fakes above: ``handle`` feeds it
+    events, ``log`` records every side effect in order. (Its integration counterpart, which
+    drives real workers through the real stack, is tests/integration/pipeline/harness.py.)"""
+
     def __init__(self, *, api_floor: int = 1000) -> None:
         self.log: Log = []
         self.codec = FakeCodec(self.log)
