@@ -19,8 +19,9 @@ import psycopg2
 
 from migration_app.audit import console_queries as queries
 from migration_app.audit.store import AuditSettings, AuditStore
+from migration_app.web.console.assets import templates
 from migration_app.web.console.auth import Principal, Role
-from migration_app.web.console.views import DEPENDENCIES, templates
+from migration_app.web.console.overview_cache import DEPENDENCIES
 
 SCHEMA = "bench_console"
 

@@ -20,7 +20,7 @@ from migration_app.ops.observability import install as install_observability
 from migration_app.ops.shutdown import guarded_worker
 from migration_app.ops.table_recovery import ReplayCounter
 from migration_app.settings import Settings
-from migration_app.web import console, state_views
+from migration_app.web import console, routes
 from migration_app.web import server as web_server
 from migration_app.worker import agents
 from migration_app.worker.kafka_consumer import Transport as RewindingTransport
@@ -185,12 +185,10 @@ def build(settings: Settings) -> Components:
         result_topic=result_topic,
         counts=counts,
     )
-    # The operator console first: its fixed paths (/migrations/customers, /login, ...) must be
-    # matched before state_views's /migrations/{customer_id} placeholder.
-    operator_console = console.register(
+    # What the views share (and its services); then every view, in web.routes.BLUEPRINTS order.
+    operator_console = console.Console(
         app, settings, migration_state, runtime, observability.health, counts
     )
-    state_views.register(
-        app, migration_state, runtime, can_read=operator_console.can_read, counts=counts
-    )
+    console.install(operator_console)
+    routes.register(app, operator_console)
     return components

@@ -7,6 +7,7 @@
   that applies the missing ones at start.
 - ``queries``: the SQL text of the store.
 - ``store``: ``AuditStore``, the repository over one aiopg pool (writes, reads, ledger, verdicts).
+- ``ledger_export``: the ledger as CSV, page by page (`migration-app idmap`).
 - ``console_queries``: the console's SQL (overview, customer lists, action log, heartbeats).
 - ``errors``: ``AuditError`` and the transient ``AuditUnavailable``.
 """

@@ -26,7 +26,7 @@ from faust import streams
 from faust.stores import memory as memory_store
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, EventT
+from faust.types import TP, AppT, EventT
 
 from migration_app.compat._required import Required, missing
 
@@ -85,7 +85,7 @@ def current_event(event: EventT) -> Iterator[None]:
         streams._current_event.reset(token)
 
 
-def kafka_producer(app: faust.App) -> Any:
+def kafka_producer(app: AppT) -> Any:
     """The running aiokafka producer behind ``app.producer`` (``NotReady`` before it starts)."""
     return app.producer._ensure_producer()  # type: ignore[attr-defined]
 

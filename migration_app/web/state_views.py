@@ -1,6 +1,6 @@
-"""Faust web views: /migrations/summary and /migrations/{customer_id} (JSON for scripts).
-
-The HTML pages under /migrations/ are the operator console (``migration_app.web.console``).
+"""The state views, JSON for scripts: ``/summary`` (counts, open) and ``/{customer_id}`` (a
+customer's table state, answered by the worker that owns it; personal data, so only for callers
+with a console token). ``web.routes`` mounts them under /migrations/, after the console.
 """
 
 from __future__ import annotations
@@ -8,93 +8,65 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-import faust
-from faust.exceptions import NotReady
-from faust.types import TableT
-from faust.web import Request, Response, View
-from faust.web.exceptions import ServiceUnavailable
+from faust.web import Blueprint, Request, Response
 
 from migration_app.audit.errors import AuditError
-from migration_app.compat import faust_internals
+from migration_app.web.console.base import ConsoleView
+from migration_app.web.table_routing import ROUTING_UNAVAILABLE, at_owner
 from migration_app.worker.runtime import Runtime
-from migration_app.worker.state_counts import StateCounts
 
 log = logging.getLogger(__name__)
 
-#: Routing failures that mean "ask again shortly": no owner known for the partition yet (Faust's
-#: ServiceUnavailable), the producer not started, the changelog metadata not loaded in time, or
-#: the owning worker unreachable (it is leaving the group). Anything else is a bug: 500 + stack.
-ROUTING_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    ServiceUnavailable,
-    NotReady,
-    TimeoutError,
-    aiohttp.ClientError,
-)
-ROUTING_METADATA_TIMEOUT = 2.0
+blueprint = Blueprint("state")
 
 
-def register(
-    app: faust.App,
-    migration_state: TableT,
-    runtime: Runtime,
-    *,
-    can_read: Callable[[Request], bool] = lambda request: False,
-    counts: StateCounts | None = None,
-) -> None:
-    """/migrations/summary (JSON, aggregate: open) and /migrations/{id} (table-routed, personal
-    data: only for ``can_read`` callers, the console's token rule)."""
-    state_counts = counts if counts is not None else StateCounts()
+@blueprint.route("/summary", name="summary")
+class SummaryView(ConsoleView):
+    """Counts by status of the customers this worker owns (JSON, for scripts and `dev`):
+    kept at each write (``state_counts``), so a call costs the same at any table size."""
 
-    @app.page("/migrations/summary")
-    class SummaryView(View):
-        """Counts by status of the customers this worker owns (JSON, for scripts and `dev`):
-        kept at each write (``state_counts``), so a call costs the same at any table size."""
+    async def get(self, request: Request) -> Response:
+        return self.json(self.console.counts.summary(time.time()))
 
-        async def get(self, request: Request) -> Response:
-            return self.json(state_counts.summary(time.time()))
 
-    @app.page("/migrations/{customer_id}")
-    class MigrationView(View):
-        """A customer's migration state, answered by the worker that owns its partition."""
+@blueprint.route("/{customer_id}", name="customer")
+class MigrationView(ConsoleView):
+    """A customer's migration state, answered by the worker that owns its partition."""
 
-        async def get(self, request: Request, customer_id: str) -> Response:
-            if not can_read(request):
-                return self.json(
-                    {"error": "a console token is required (Authorization: Bearer ...)"},
-                    status=401,
-                    headers={"WWW-Authenticate": 'Bearer realm="migration-console"'},
-                )
-            try:
-                await ensure_routing_metadata(app, migration_state)
-                return await self._routed(request, customer_id=customer_id)
-            except ROUTING_UNAVAILABLE as exc:
-                log.info("table route for %s not available yet: %r", customer_id, exc)
-                return self.json(
-                    {"customer_id": customer_id, "error": "partition assignment in progress"},
-                    status=503,
-                    headers={"Retry-After": "1"},
-                )
-            except Exception:
-                log.exception("table route for %s failed", customer_id)
-                return self.json(
-                    {"customer_id": customer_id, "error": "internal error (see worker log)"},
-                    status=500,
-                )
-
-        @app.table_route(table=migration_state, match_info="customer_id")
-        async def _routed(self, request: Request, customer_id: str) -> Response:
-            state = migration_state.get(customer_id.encode())
-            if state is None:
-                return self.json(
-                    {"customer_id": customer_id, "error": "unknown customer"}, status=404
-                )
+    async def get(self, request: Request, customer_id: str) -> Response:
+        if not self.console.can_read(request):
             return self.json(
-                {**state.asdict(), "verification": await latest_verification(runtime, customer_id)}
+                {"error": "a console token is required (Authorization: Bearer ...)"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="migration-console"'},
             )
+        try:
+            return await at_owner(
+                self, request, self.console.table, customer_id, lambda: self._owned(customer_id)
+            )
+        except ROUTING_UNAVAILABLE as exc:
+            log.info("table route for %s not available yet: %r", customer_id, exc)
+            return self.json(
+                {"customer_id": customer_id, "error": "partition assignment in progress"},
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+        except Exception:
+            log.exception("table route for %s failed", customer_id)
+            return self.json(
+                {"customer_id": customer_id, "error": "internal error (see worker log)"},
+                status=500,
+            )
+
+    async def _owned(self, customer_id: str) -> Response:
+        """On the owner (this worker, or the one a request was forwarded to)."""
+        state = self.console.table.get(customer_id.encode())
+        if state is None:
+            return self.json({"customer_id": customer_id, "error": "unknown customer"}, status=404)
+        verification = await latest_verification(self.console.runtime, customer_id)
+        return self.json({**state.asdict(), "verification": verification})
 
 
 async def latest_verification(runtime: Runtime, customer_id: str) -> dict[str, Any] | None:
@@ -104,12 +76,3 @@ async def latest_verification(runtime: Runtime, customer_id: str) -> dict[str, A
     except (AuditError, TimeoutError, RuntimeError) as exc:
         return {"verdict": "UNKNOWN", "error": f"audit database unavailable: {type(exc).__name__}"}
     return found or {"verdict": "NOT_VERIFIED"}
-
-
-async def ensure_routing_metadata(app: faust.App, table: TableT) -> None:
-    """table_route hashes the key with the producer's partitioner, which needs the changelog
-    topic in the producer's metadata; before the first table write it is not there (and the
-    route fails). Asking for its partitions loads it; immediate once known."""
-    producer = faust_internals.kafka_producer(app)
-    topic = table.changelog_topic.get_topic_name()
-    await asyncio.wait_for(producer.partitions_for(topic), timeout=ROUTING_METADATA_TIMEOUT)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from migration_app.cli.idmap import export_id_map
+from migration_app.audit.ledger_export import export_id_map
+from migration_app.client_config import audit_config
 from migration_app.rollback.command import run_rollback
 from migration_app.settings import Secret
 from migration_app.verify.command import run_verify
@@ -89,7 +90,7 @@ def test_verify_drift_missing_rollback_and_migrate_again(
 
     # The id map keeps the history: created, then deleted.
     out = tmp_path / "idmap.csv"
-    harness.run(export_id_map(settings, str(out), page_size=7))
+    harness.run(export_id_map(audit_config(settings, pool_max=1), str(out), page_size=7))
     rows = [r for r in csv.DictReader(out.open()) if r["customer_id"] == drifted]
     assert {r["action"] for r in rows} == {"created", "deleted"}
 

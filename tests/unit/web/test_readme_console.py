@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migration_app.web.console.views import ACTIONS
+from migration_app.web.console.actions import ACTIONS
 
 README = Path(__file__).parents[3] / "README.md"
 

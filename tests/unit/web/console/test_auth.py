@@ -15,7 +15,6 @@ from migration_app.web.console.auth import (
     Role,
     Token,
 )
-from migration_app.web.console.views import ACTIONS, confirmation_problem
 
 OPS = "ops-alice:" + "o" * 40
 READ = "carol:" + "r" * 40
@@ -129,11 +128,3 @@ def test_reprs_never_show_a_token() -> None:
         assert "o" * 40 not in shown and "r" * 40 not in shown, shown
     assert "secret" not in {f for f in Principal.__dataclass_fields__}
     assert repr(Token("n", "s" * 40, Role.READER)).count("s" * 40) == 0
-
-
-def test_a_console_rollback_is_confirmed_by_the_typed_customer_id_only() -> None:
-    rollback = ACTIONS["rollback"]
-    assert confirmation_problem(rollback, "001A", {"confirm": "yes", "confirm_id": "001A"}) == ""
-    assert confirmation_problem(rollback, "001A", {"confirm": "yes", "confirm_id": "001B"})
-    assert confirmation_problem(rollback, "001A", {"confirm": "yes"})
-    assert confirmation_problem(ACTIONS["remigrate"], "001A", {"confirm": "yes"}) == ""
