@@ -156,7 +156,9 @@ class SalesforceClient:
         """All records of a SOQL query, following nextRecordsUrl, child pages included.
 
         ``include_deleted``: through the ``queryAll`` resource, which also returns the records
-        in the recycle bin (``IsDeleted = true``); its next pages are ``queryAll`` URLs too."""
+        in the recycle bin (``IsDeleted = true``). Its next pages are ``/query/{locator}`` URLs
+        ("Although the nextRecordsUrl has query in the URL, it still provides remaining results
+        from the initial QueryAll request": REST API guide, QueryAll), followed as given."""
         page = await self.call(lambda sf: sf.query(soql, include_deleted=include_deleted))
         records = list(page["records"])
         while not page.get("done", True):
