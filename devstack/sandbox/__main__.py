@@ -36,6 +36,12 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--dirty-rate", type=float, default=0.05)
+    p.add_argument(
+        "--site-rate",
+        type=float,
+        default=0.05,
+        help="V1 seed: share of customers that are sites of another (Account.ParentId)",
+    )
     p.add_argument("--api-daily-max", type=int, default=100_000)
     p.add_argument("--client-id", default="sandbox-client-id", help="External Client App key")
     p.add_argument("--client-secret", default="sandbox-client-secret")
@@ -64,6 +70,11 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         action="store_true",
         help='"Update Records with Inactive Owners": accept an inactive OwnerId',
     )
+    p.add_argument(
+        "--allow-hierarchy-loops",
+        action="store_true",
+        help="sandbox only: accept an Account.ParentId loop (A -> B -> A); Salesforce refuses it",
+    )
     a = p.parse_args(argv)
     return SandboxConfig(
         org=a.org,
@@ -77,6 +88,7 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         latency_ms=a.latency_ms,
         jitter_ms=a.jitter_ms,
         dirty_rate=a.dirty_rate,
+        site_rate=a.site_rate,
         api_daily_max=a.api_daily_max,
         client_id=a.client_id,
         client_secret=a.client_secret,
@@ -87,6 +99,7 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         duplicate_rules=tuple(a.duplicate_rule),
         set_audit_fields=None if a.set_audit_fields is None else a.set_audit_fields == "enabled",
         allow_inactive_owners=a.allow_inactive_owners,
+        allow_hierarchy_loops=a.allow_hierarchy_loops,
     ).resolved()
 
 

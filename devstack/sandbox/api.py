@@ -53,7 +53,10 @@ class Org:
         )
         self.store.default_user = self.user_id
         self.reference_ids = reference_data.seed_reference(self.store, self.config.org)
-        self.policy = validation.OrgPolicy(allow_inactive_owners=self.config.allow_inactive_owners)
+        self.policy = validation.OrgPolicy(
+            allow_inactive_owners=self.config.allow_inactive_owners,
+            allow_hierarchy_loops=self.config.allow_hierarchy_loops,
+        )
         self.usage = ApiUsage(self.config.api_daily_max)
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self.record_faults = RecordFaults(self.config.seed)

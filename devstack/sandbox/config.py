@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .seed import SeedOptions
+
 DEFAULTS = {
     "v1": {
         "port": 8101,
@@ -52,6 +54,8 @@ class SandboxConfig:
     #: with DUPLICATES_DETECTED unless the request says Sforce-Duplicate-Rule-Header: allowSave=true
     duplicate_rules: tuple[str, ...] = ()
     dirty_rate: float = 0.05
+    #: V1 seed: share of customers that are sites of another customer (Account.ParentId)
+    site_rate: float = 0.05
     api_daily_max: int = 100_000
     session_ttl_s: float | None = None
     extra_external_ids: tuple[str, ...] = ()  # "Object.Field": non-unique external ids (tests)
@@ -61,6 +65,8 @@ class SandboxConfig:
     set_audit_fields: bool | None = None
     #: "Update Records with Inactive Owners": an inactive OwnerId is accepted
     allow_inactive_owners: bool = False
+    #: sandbox only: accept Account.ParentId loops (A -> B -> A), which Salesforce refuses
+    allow_hierarchy_loops: bool = False
 
     def __post_init__(self) -> None:
         if self.org not in DEFAULTS:
@@ -84,6 +90,10 @@ class SandboxConfig:
         if resolved.set_audit_fields is None:
             resolved = replace(resolved, set_audit_fields=self.org == "v2")
         return resolved
+
+    def seed_options(self) -> SeedOptions:
+        """What the V1 seed adds to each customer (sites, and see SeedOptions)."""
+        return SeedOptions(site_rate=self.site_rate)
 
     @property
     def org_code(self) -> str:

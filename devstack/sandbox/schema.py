@@ -312,6 +312,11 @@ def _billing() -> list[FieldDef]:
     ]
 
 
+def _parent_account() -> FieldDef:
+    """Account.ParentId, the account hierarchy ("Parent Account": a business and its sites)."""
+    return _ref("ParentId", "Account", "Parent", "ChildAccounts", label="Parent Account ID")
+
+
 def _legacy_id() -> FieldDef:
     return _s("Legacy_Id__c", 18, external_id=True, unique=True)
 
@@ -336,6 +341,7 @@ def v1_schema(set_audit_fields: bool = False) -> OrgSchema:
                         [
                             _s("Name", 255, nillable=False),
                             _s("Phone", 40),
+                            _parent_account(),
                             *_billing(),
                             _s("Customer_Number__c", 20),
                             _pick(
@@ -403,6 +409,7 @@ def v2_schema(set_audit_fields: bool = True) -> OrgSchema:
                         [
                             _s("Name", 255, nillable=False),
                             _s("Phone", 40, type="phone"),
+                            _parent_account(),
                             *_billing(),
                             _s("Customer_Number__c", 20),
                             _pick("Status__c", ("Active", "Closed", "In_Arrears"), restricted=True),

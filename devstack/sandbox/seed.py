@@ -81,6 +81,22 @@ class SeedStats:
     contacts: int
     cases: int
     meters: int
+    #: Accounts with a ParentId (sites of another customer's Account)
+    sites: int = 0
+
+
+@dataclass(frozen=True)
+class SeedOptions:
+    """What the seed adds to each customer beyond Account, Contacts, Cases and Meters. Every part
+    draws from an RNG of its own, so the customers' own values and ids stay what they were."""
+
+    #: share of customers that are a site of another customer (Account.ParentId); about a fifth
+    #: of the sites are sites of a site (a chain of 2). Never a loop.
+    site_rate: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.site_rate <= 0.5:
+            raise ValueError("site_rate must be within [0, 0.5]")
 
 
 def seed_v1(
@@ -89,6 +105,7 @@ def seed_v1(
     seed: int,
     dirty_rate: float = 0.05,
     reference: ReferenceIds | None = None,
+    options: SeedOptions | None = None,
 ) -> SeedStats:
     """Insert `customers` V1 customers (Account + 1-4 Contacts + 0-5 Cases + 1-2 Meter__c).
 
@@ -132,7 +149,42 @@ def seed_v1(
         n_contacts += len(contact_ids)
         n_meters += n_meters_here
     n_cases = len(store.table("Case").rows)
-    return SeedStats(customers, n_contacts, n_cases, n_meters)
+    opts = options or SeedOptions()
+    sites = _seed_hierarchy(store, seed, opts.site_rate)
+    return SeedStats(customers, n_contacts, n_cases, n_meters, sites)
+
+
+def _seed_hierarchy(store: Store, seed: int, rate: float) -> int:
+    """Make `rate` of the Accounts sites of another customer's Account (ParentId), business
+    names first. Parents are "heads" (no parent of their own) or, for about a fifth of the sites,
+    another site (a chain of 2), so no loop is possible; a parent may come before or after its
+    site in creation order (a migration meets children before their parents). The rows are
+    changed in place: a site was created linked, so its dates stay its creation time."""
+    table = store.table("Account")
+    ids = list(table.rows)
+    n_sites = int(len(ids) * rate)
+    if n_sites == 0 or len(ids) < 2:
+        return 0
+    rng = random.Random(f"hierarchy-{seed}")
+    business = [rid for rid in ids if table.rows[rid]["Name"].endswith("Ltd")]
+    taken = set(business)
+    others = [rid for rid in ids if rid not in taken]
+    rng.shuffle(business)
+    rng.shuffle(others)
+    pool = business + others
+    sites, heads = pool[:n_sites], pool[n_sites:]
+    first_level: list[str] = []
+    for rid in sites:
+        if first_level and rng.random() < 0.2:
+            parent = rng.choice(first_level)  # a site of a site: a chain of 2
+        else:
+            parent = rng.choice(heads)
+            first_level.append(rid)
+        row = table.rows[rid]
+        table.unindex(rid, row)
+        row["ParentId"] = parent
+        table.index(rid, row)
+    return n_sites
 
 
 def _stamp(i: int, hours: int = 0) -> str:

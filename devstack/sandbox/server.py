@@ -366,7 +366,14 @@ def build_app(config: SandboxConfig) -> web.Application:
     if cfg.customers:
         if cfg.org != "v1":
             raise ValueError("only the v1 org is seeded with customers")
-        seed_v1(org.store, cfg.customers, cfg.seed, cfg.dirty_rate, org.reference_ids)
+        seed_v1(
+            org.store,
+            cfg.customers,
+            cfg.seed,
+            cfg.dirty_rate,
+            org.reference_ids,
+            cfg.seed_options(),
+        )
         state.customers = list(org.store.table("Account").rows)
     app = web.Application(client_max_size=32 * 1024 * 1024)
     app[STATE] = state

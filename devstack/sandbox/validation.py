@@ -37,6 +37,9 @@ class OrgPolicy:
 
     #: "Update Records with Inactive Owners" (Setup > User Interface); off: INACTIVE_OWNER_OR_USER
     allow_inactive_owners: bool = False
+    #: sandbox only, no Salesforce setting: accept an Account.ParentId that closes a loop
+    #: (A -> B -> A), so tests can build the cyclic data a real org refuses
+    allow_hierarchy_loops: bool = False
 
 
 def prepare(
@@ -77,6 +80,8 @@ def prepare(
     if refused:
         raise unwritable(refused)
     _check_owner_and_record_type(store, obj, values, policy)
+    if not policy.allow_hierarchy_loops:
+        _check_hierarchy(store, obj, values, rid)
     _check_required(obj, values, mode)
     _check_unique(store, obj, values, rid)
     if mode == "create":
@@ -179,6 +184,36 @@ def _check_datetime(f: FieldDef, raw: object) -> str:
             [f.name],
         )
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}+0000"
+
+
+#: self-references that form a hierarchy (object, field): a record can't be its own ancestor
+HIERARCHIES = frozenset({("Account", "ParentId")})
+
+
+def _check_hierarchy(store: Store, obj: ObjectDef, values: dict, rid: str | None) -> None:
+    """Refuse a parent that is the record itself or one of its descendants (a loop A -> B -> A).
+
+    Salesforce refuses a circular account hierarchy (its Account Hierarchy, sharing and roll-ups
+    walk the parent chain); the status code and message it sends could not be confirmed from
+    its docs: FIELD_INTEGRITY_EXCEPTION on ParentId is this sandbox's choice.
+    """
+    for sobject, fname in HIERARCHIES:
+        parent = values.get(fname)
+        if sobject != obj.name or parent is None or rid is None:
+            continue  # a record being created has no descendants yet
+        seen: set[str] = set()
+        cursor: str | None = parent
+        while cursor is not None and cursor not in seen:
+            if cursor == rid:
+                label = obj.fields[fname].label or fname
+                raise _err(
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    f"{label}: a record can't be its own parent or the parent of one of its "
+                    f"ancestors (hierarchy loop through {parent})",
+                    [fname],
+                )
+            seen.add(cursor)
+            cursor = (store.get(sobject, cursor) or {}).get(fname)
 
 
 def _check_owner_and_record_type(
