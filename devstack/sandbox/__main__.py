@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--dirty-rate", type=float, default=0.05)
+    p.add_argument("--task-rate", type=float, default=0.6, help="V1: customers with Tasks")
+    p.add_argument("--email-rate", type=float, default=0.35, help="V1: Cases with e-mails")
     p.add_argument(
         "--site-rate",
         type=float,
@@ -89,6 +91,8 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         jitter_ms=a.jitter_ms,
         dirty_rate=a.dirty_rate,
         site_rate=a.site_rate,
+        task_rate=a.task_rate,
+        email_rate=a.email_rate,
         api_daily_max=a.api_daily_max,
         client_id=a.client_id,
         client_secret=a.client_secret,

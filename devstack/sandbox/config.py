@@ -56,6 +56,9 @@ class SandboxConfig:
     dirty_rate: float = 0.05
     #: V1 seed: share of customers that are sites of another customer (Account.ParentId)
     site_rate: float = 0.05
+    #: V1 seed: share of customers with Tasks, share of Cases with an e-mail thread
+    task_rate: float = 0.6
+    email_rate: float = 0.35
     api_daily_max: int = 100_000
     session_ttl_s: float | None = None
     extra_external_ids: tuple[str, ...] = ()  # "Object.Field": non-unique external ids (tests)
@@ -93,7 +96,9 @@ class SandboxConfig:
 
     def seed_options(self) -> SeedOptions:
         """What the V1 seed adds to each customer (sites, and see SeedOptions)."""
-        return SeedOptions(site_rate=self.site_rate)
+        return SeedOptions(
+            site_rate=self.site_rate, task_rate=self.task_rate, email_rate=self.email_rate
+        )
 
     @property
     def org_code(self) -> str:

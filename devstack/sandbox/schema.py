@@ -31,6 +31,19 @@ class FieldDef:
     child_relationship: str | None = None
     defaulted_on_create: bool = False
     label: str = ""
+    #: more objects a reference may point at (Task.WhatId: Account and Case)
+    also_to: tuple[str, ...] = ()
+    #: a polymorphic reference (describe's polymorphicForeignKey): a value of a type it does not
+    #: allow fails with FIELD_INTEGRITY_EXCEPTION, and its relationship (What, Who) resolves to
+    #: Salesforce's "Name" object in SOQL (What.Type, What.Name, What.Id)
+    polymorphic: bool = False
+    #: the value a create gets when the body leaves the field out (defaultedOnCreate)
+    default: object = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The objects a reference may point at (describe's referenceTo)."""
+        return (self.reference_to, *self.also_to) if self.reference_to else ()
 
     @property
     def required(self) -> bool:
@@ -56,8 +69,9 @@ class FieldDef:
                 for v in self.picklist
             ],
             "restrictedPicklist": self.restricted,
-            "referenceTo": [self.reference_to] if self.reference_to else [],
+            "referenceTo": list(self.targets),
             "relationshipName": self.relationship_name,
+            "polymorphicForeignKey": self.polymorphic,
             "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
         }
 
@@ -67,6 +81,9 @@ _SOAP_TYPES = {
     "reference": "tns:ID",
     "boolean": "xsd:boolean",
     "datetime": "xsd:dateTime",
+    "date": "xsd:date",
+    "int": "xsd:int",
+    "base64": "xsd:base64Binary",
 }
 
 
@@ -74,7 +91,16 @@ _SOAP_TYPES = {
 #: Account relationships do (deleting an Account deletes its Contacts and Cases). Custom lookups
 #: default to "clear the value of this field". Which standard relationships cascade could not be
 #: confirmed for every object from public docs; these two are the ones Help describes.
-CASCADE_DELETE = frozenset({("Contact", "AccountId"), ("Case", "AccountId")})
+CASCADE_DELETE = frozenset(
+    {
+        ("Contact", "AccountId"),
+        ("Case", "AccountId"),
+        # a record's activities and a case's e-mails go with it (Help: deleting a record deletes
+        # its related activities; an EmailMessage belongs to its Case)
+        ("Task", "WhatId"),
+        ("EmailMessage", "ParentId"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,9 @@ class ObjectDef:
     fields: dict[str, FieldDef]
     child_relationships: list[ChildRelationship] = field(default_factory=list)
     label: str = ""
+    createable: bool = True
+    updateable: bool = True
+    deletable: bool = True
 
     def __post_init__(self) -> None:
         self.by_lower = {name.lower(): f for name, f in self.fields.items()}
@@ -141,9 +170,9 @@ class ObjectDef:
             "keyPrefix": self.key_prefix,
             "custom": self.custom,
             "queryable": True,
-            "createable": True,
-            "updateable": True,
-            "deletable": True,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "deletable": self.deletable,
             "urls": {
                 "sobject": base,
                 "describe": f"{base}/describe",
@@ -162,11 +191,14 @@ class OrgSchema:
         self.by_prefix = {o.key_prefix: o for o in self.objects.values()}
         for obj in self.objects.values():
             for f in obj.fields.values():
-                if f.reference_to and f.child_relationship:
-                    parent = self.objects[f.reference_to]
-                    parent.child_relationships.append(
-                        ChildRelationship(obj.name, f.name, f.child_relationship)
-                    )
+                if not f.child_relationship:
+                    continue
+                for target in f.targets:
+                    parent = self.objects.get(target)
+                    if parent is not None:
+                        parent.child_relationships.append(
+                            ChildRelationship(obj.name, f.name, f.child_relationship)
+                        )
 
     def get(self, name: str) -> ObjectDef | None:
         return self.by_lower.get(name.lower())
@@ -224,10 +256,18 @@ def _audit_fields(set_audit_fields: bool = False) -> list[FieldDef]:
 
 
 def _obj(
-    name: str, prefix: str, fields: list[FieldDef], set_audit_fields: bool = False
+    name: str,
+    prefix: str,
+    fields: list[FieldDef],
+    set_audit_fields: bool = False,
+    **flags: bool,
 ) -> ObjectDef:
     all_fields = [*_system_fields(), *fields, *_audit_fields(set_audit_fields)]
-    return ObjectDef(name, prefix, {f.name: f for f in all_fields})
+    return ObjectDef(name, prefix, {f.name: f for f in all_fields}, **flags)
+
+
+def _flags(obj: ObjectDef) -> dict[str, bool]:
+    return {"createable": obj.createable, "updateable": obj.updateable, "deletable": obj.deletable}
 
 
 def _owner() -> FieldDef:
@@ -388,6 +428,7 @@ def v1_schema(set_audit_fields: bool = False) -> OrgSchema:
                             _s("Serial_Number__c", 30),
                         ],
                     ),
+                    *_history_objects(v2=False),
                 ],
                 set_audit_fields,
             )
@@ -462,6 +503,7 @@ def v2_schema(set_audit_fields: bool = True) -> OrgSchema:
                             _legacy_id(),
                         ],
                     ),
+                    *_history_objects(v2=True),
                 ],
                 set_audit_fields,
             )
@@ -476,12 +518,94 @@ def _with_reference(objects: list[ObjectDef], set_audit_fields: bool) -> list[Ob
     for obj in objects:
         extra = [_owner(), *([_record_type()] if obj.name in RECORD_TYPE_OBJECTS else [])]
         own = [f for f in obj.fields.values() if f.name not in SYSTEM_FIELDS]
-        out.append(_obj(obj.name, obj.key_prefix, [*own, *extra], set_audit_fields))
+        if obj.name in NO_OWNER_OBJECTS:
+            extra = []
+        out.append(_obj(obj.name, obj.key_prefix, [*own, *extra], set_audit_fields, **_flags(obj)))
     return [*out, *_reference_objects()]
 
 
 #: objects whose records carry a record type in both orgs
 RECORD_TYPE_OBJECTS = frozenset({"Account", "Case"})
+#: objects without an OwnerId (an EmailMessage belongs to its parent record)
+NO_OWNER_OBJECTS = frozenset({"EmailMessage"})
+
+TASK_STATUS = ("Not Started", "In Progress", "Completed")
+TASK_PRIORITY = ("High", "Normal", "Low")
+#: EmailMessage.Status as Salesforce stores it: 0 New, 1 Read, 2 Replied, 3 Sent, 4 Forwarded,
+#: 5 Draft
+EMAIL_STATUS = ("0", "1", "2", "3", "4", "5")
+
+
+def _history_objects(v2: bool) -> list[ObjectDef]:
+    """Task and EmailMessage, the same standard fields in both orgs; V2 restricts the picklists
+    and adds Legacy_Id__c (custom fields on activities and e-mails are allowed in real orgs).
+
+    Task.WhatId is polymorphic (Account or Case here; real orgs allow many more objects) and so
+    is WhoId (Contact or Lead in real orgs; this sandbox has no Lead object, so Contact only).
+    Their labels are the ones Salesforce puts in its errors ("Related To ID", "Name ID").
+    """
+    legacy = [_legacy_id()] if v2 else []
+    task = _obj(
+        "Task",
+        "00T",
+        [
+            _s("Subject", 255),
+            FieldDef(
+                "Status",
+                "picklist",
+                255,
+                picklist=TASK_STATUS,
+                restricted=v2,
+                nillable=False,
+                defaulted_on_create=True,
+                default="Not Started",
+            ),
+            FieldDef(
+                "Priority",
+                "picklist",
+                255,
+                picklist=TASK_PRIORITY,
+                restricted=v2,
+                nillable=False,
+                defaulted_on_create=True,
+                default="Normal",
+            ),
+            FieldDef("ActivityDate", "date", 0, label="Due Date Only"),
+            _s("Description", 32000, type="textarea"),
+            _ref(
+                "WhatId",
+                "Account",
+                "What",
+                "Tasks",
+                also_to=("Case",),
+                polymorphic=True,
+                label="Related To ID",
+            ),
+            _ref("WhoId", "Contact", "Who", "Tasks", polymorphic=True, label="Name ID"),
+            *legacy,
+        ],
+    )
+    email = _obj(
+        "EmailMessage",
+        "02s",
+        [
+            _ref("ParentId", "Case", "Parent", "EmailMessages", label="Case ID"),
+            _s("Subject", 3000),
+            _s("HtmlBody", 131072, type="textarea"),
+            _s("TextBody", 131072, type="textarea"),
+            _s("FromAddress", 255, type="email"),
+            _s("FromName", 1000),
+            _s("ToAddress", 4000),
+            _s("CcAddress", 4000),
+            FieldDef("MessageDate", "datetime", 0),
+            _bool("Incoming"),
+            FieldDef(
+                "Status", "picklist", 255, picklist=EMAIL_STATUS, restricted=v2, nillable=False
+            ),
+            *legacy,
+        ],
+    )
+    return [task, email]
 
 
 def schema_for(
@@ -502,5 +626,5 @@ def schema_for(
             if f"{name}.{fname}" in extra_external_ids:
                 f = FieldDef(**{**f.__dict__, "external_id": True})
             fields[fname] = f
-        objects[name] = ObjectDef(name, obj.key_prefix, fields)
+        objects[name] = ObjectDef(name, obj.key_prefix, fields, **_flags(obj))
     return OrgSchema(org, objects)

@@ -83,6 +83,8 @@ class SeedStats:
     meters: int
     #: Accounts with a ParentId (sites of another customer's Account)
     sites: int = 0
+    tasks: int = 0
+    emails: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,17 @@ class SeedOptions:
     #: share of customers that are a site of another customer (Account.ParentId); about a fifth
     #: of the sites are sites of a site (a chain of 2). Never a loop.
     site_rate: float = 0.05
+    #: share of customers with 1-3 Tasks (on the Account or one of its Cases, some with a WhoId)
+    task_rate: float = 0.6
+    #: share of Cases with an e-mail thread (1-3 EmailMessages, HTML with the thread quoted)
+    email_rate: float = 0.35
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.site_rate <= 0.5:
             raise ValueError("site_rate must be within [0, 0.5]")
+        for name in ("task_rate", "email_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
 
 
 def seed_v1(
@@ -151,7 +160,9 @@ def seed_v1(
     n_cases = len(store.table("Case").rows)
     opts = options or SeedOptions()
     sites = _seed_hierarchy(store, seed, opts.site_rate)
-    return SeedStats(customers, n_contacts, n_cases, n_meters, sites)
+    extras = OwnerPicker(reference, f"{seed}-history") if reference is not None else None
+    tasks, emails = _seed_activities(store, seed, opts, extras)
+    return SeedStats(customers, n_contacts, n_cases, n_meters, sites, tasks, emails)
 
 
 def _seed_hierarchy(store: Store, seed: int, rate: float) -> int:
@@ -269,3 +280,150 @@ class _Gen:
             "Fuel_Type__c": rng.choice(("Electricity", "Gas")),
             "Serial_Number__c": serial,
         }
+
+
+_TASK_SUBJECTS = (
+    "Call back about the bill",
+    "Send a copy of the last statement",
+    "Book a meter reading",
+    "Confirm the payment plan",
+    "Chase the smart meter appointment",
+    "Follow up on the complaint",
+    "Check the direct debit amount",
+)
+_TASK_NOTES = (
+    "Customer asked for a call after 5pm.",
+    "Left a voicemail, try again tomorrow.",
+    "Waiting for the meter reading photo.",
+    "Promised a written answer within 5 working days.",
+    "Customer prefers e-mail to phone.",
+)
+_AGENTS = ("Alice Archer", "Ben Baker", "Chloe Carter", "Dev Desai", "Emma Ellis")
+_SENTENCES = (
+    "Thank you for getting in touch about your account.",
+    "I have looked at the readings we hold for your meter and the estimate on your last bill.",
+    "The estimate was based on the usage we saw at this time last year.",
+    "If you can send us a photo of the meter showing today's reading, we will re-issue the bill.",
+    "Your direct debit will stay the same until we have reviewed the account.",
+    "We are sorry for the inconvenience this has caused.",
+    "Please quote your customer number in any reply so we can find your account quickly.",
+    "I attach a copy of the statement you asked for.",
+    "The engineer visit is booked; you will get a text the day before.",
+    "I still have not received a reply and the bill is due next week.",
+    "Can you confirm the amount you will take this month?",
+    "I moved in on the first of the month and the previous tenant's readings are on my bill.",
+)
+_STYLE = "margin:0 0 0 .8ex;border-left:1px #ccc solid;padding-left:1ex"
+
+
+def _seed_activities(
+    store: Store, seed: int, opts: SeedOptions, picker: OwnerPicker | None
+) -> tuple[int, int]:
+    """Tasks on customers' Accounts and Cases (WhatId), a contact of the customer as WhoId for
+    some, and e-mail threads on Cases: HTML bodies (a few KB) quoting the earlier messages, with
+    a plain-text twin. From RNGs of their own; created after their Account / Case."""
+    rng = random.Random(f"activities-{seed}")
+    accounts = store.table("Account").rows
+    n_tasks = n_emails = 0
+    for account_id, account in list(accounts.items()):
+        contacts = list(store.children("Contact", "AccountId", account_id))
+        cases = list(store.children("Case", "AccountId", account_id))
+        created = _parse(account["CreatedDate"])
+        if rng.random() < opts.task_rate:
+            for k in range(rng.randint(1, 3)):
+                on_case = cases and rng.random() < 0.4
+                what = rng.choice(cases) if on_case else account_id
+                task = {
+                    "Subject": rng.choice(_TASK_SUBJECTS),
+                    "Status": rng.choice(("Not Started", "In Progress", "Completed", "Completed")),
+                    "Priority": rng.choice(("High", "Normal", "Normal", "Low")),
+                    "ActivityDate": (created + timedelta(days=rng.randint(1, 60)))
+                    .date()
+                    .isoformat(),
+                    "Description": rng.choice(_TASK_NOTES),
+                    "WhatId": what,
+                    "WhoId": rng.choice(contacts) if contacts and rng.random() < 0.5 else None,
+                }
+                _insert_owned(store, "Task", task, created + timedelta(hours=k + 2), picker)
+                n_tasks += 1
+        for case_id in cases:
+            if rng.random() >= opts.email_rate:
+                continue
+            case = store.get("Case", case_id) or {}
+            contact = store.get("Contact", case.get("ContactId") or "") or {}
+            n_emails += _seed_thread(store, rng, case_id, case, contact, account)
+    return n_tasks, n_emails
+
+
+def _seed_thread(
+    store: Store, rng: random.Random, case_id: str, case: dict, contact: dict, account: dict
+) -> int:
+    """One Case's e-mail thread: 1-3 messages, alternating customer and agent, each quoting the
+    thread so far (HtmlBody in a blockquote, TextBody with "> " lines)."""
+    customer = " ".join(p for p in (contact.get("FirstName"), contact.get("LastName")) if p)
+    customer = customer or account["Name"]
+    customer_address = contact.get("Email") or "customer@example.com"
+    if "@" not in customer_address or " " in customer_address:
+        customer_address = "customer@example.com"  # the legacy org's dirty e-mails stay on Contact
+    agent = rng.choice(_AGENTS)
+    agent_address = "service@energy.example"
+    subject = f"{case.get('Subject') or 'Your account'} [{account.get('Customer_Number__c')}]"
+    when = _parse(case["CreatedDate"])
+    inner = text = ""  # the thread so far (HTML without its html/body wrapper, plain text)
+    previous = ""  # "On <date>, <sender> wrote:" of the message quoted next
+    n = rng.randint(1, 3)
+    for k in range(n):
+        incoming = k % 2 == 0
+        when = when + timedelta(minutes=rng.randint(20, 3 * 24 * 60))
+        sender, to = (customer, agent) if incoming else (agent, customer)
+        from_address, to_address = (
+            (customer_address, agent_address) if incoming else (agent_address, customer_address)
+        )
+        paragraphs = [" ".join(rng.sample(_SENTENCES, 3)) for _ in range(rng.randint(3, 6))]
+        body = "".join(f"<p>{p}</p>" for p in paragraphs)
+        quote = (
+            f'<div class="gmail_quote"><div>{previous}</div>'
+            f'<blockquote style="{_STYLE}">{inner}</blockquote></div>'
+            if inner
+            else ""
+        )
+        inner = f"<div>Dear {to},</div>{body}<p>Kind regards,<br>{sender}</p>{quote}"
+        plain = f"Dear {to},\n\n" + "\n\n".join(paragraphs) + f"\n\nKind regards,\n{sender}\n"
+        if text:
+            said = previous.replace("&lt;", "<").replace("&gt;", ">")
+            plain += f"\n{said}\n" + "\n".join(f"> {line}" for line in text.splitlines())
+        text = plain
+        previous = (
+            f"On {when.strftime('%a %d %b %Y at %H:%M')}, {sender} &lt;{from_address}&gt; wrote:"
+        )
+        message = {
+            "ParentId": case_id,
+            "Subject": subject if k == 0 else f"RE: {subject}",
+            "HtmlBody": f"<html><body>{inner}</body></html>",
+            "TextBody": text,
+            "FromAddress": from_address,
+            "FromName": sender,
+            "ToAddress": to_address,
+            "MessageDate": _sf(when),
+            "Incoming": incoming,
+            # 3 Sent (the agent's), 2 Replied (answered customer mail), 0 New (the last, open)
+            "Status": ("0" if k == n - 1 else "2") if incoming else "3",
+        }
+        store.insert("EmailMessage", message, created=_sf(when))
+    return n
+
+
+def _insert_owned(
+    store: Store, sobject: str, values: dict, created: datetime, picker: OwnerPicker | None
+) -> str:
+    if picker is not None:
+        values["OwnerId"] = picker.owner()
+    return store.insert(sobject, values, created=_sf(created), user=values.get("OwnerId"))
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def _sf(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"

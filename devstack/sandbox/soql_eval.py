@@ -44,6 +44,19 @@ def _invalid_type(message: str) -> SfError:
     return SfError(400, "INVALID_TYPE", message)
 
 
+#: Salesforce's "Name" object: what a polymorphic relationship (Task.What, Task.Who) resolves to
+#: in SOQL, with the fields every target has (Id, Type, Name). TYPEOF is not supported here.
+NAME_OBJ = ObjectDef(
+    "Name",
+    "000",
+    {
+        "Id": FieldDef("Id", "id", 18),
+        "Type": FieldDef("Type", "picklist", 40),
+        "Name": FieldDef("Name", "string", 255),
+    },
+)
+
+
 @dataclass
 class Node:
     """What to emit for one object level: fields, parent lookups and child subqueries, in order."""
@@ -201,7 +214,7 @@ class Evaluator:
                 )
             existing = next((v for k, v in current.order if k == "parent" and v[0] is ref), None)
             if existing is None:
-                existing = (ref, Node(self.schema.objects[ref.reference_to or ""], []))
+                existing = (ref, Node(self._parent_obj(ref), []))
                 current.order.append(("parent", existing))
             current, cur_obj = existing[1], existing[1].obj
         f = cur_obj.field(parts[-1])
@@ -210,9 +223,28 @@ class Evaluator:
         if ("field", f.name) not in current.order:
             current.order.append(("field", f.name))
 
+    def _parent_obj(self, ref: FieldDef) -> ObjectDef:
+        return NAME_OBJ if ref.polymorphic else self.schema.objects[ref.reference_to or ""]
+
+    def _parent_row(self, ref: FieldDef, pid: object, deleted: bool) -> Row | None:
+        """The row a reference points at; for a polymorphic one, its "Name" row (Id, Type, Name)."""
+        if not isinstance(pid, str):
+            return None
+        lookup = self.store.get_any if deleted else self.store.get
+        if not ref.polymorphic:
+            return lookup(ref.reference_to or "", pid)
+        obj = self.schema.by_prefix.get(pid[:3])
+        row = lookup(obj.name, pid) if obj is not None else None
+        if row is None or obj is None:
+            return None
+        name = row.get("Name")
+        if name is None and ("FirstName" in row or "LastName" in row):
+            name = " ".join(str(p) for p in (row.get("FirstName"), row.get("LastName")) if p)
+        return {"Id": pid, "Type": obj.name, "Name": name}
+
     def _getter(self, obj: ObjectDef, path: str) -> tuple[Getter, FieldDef]:
         parts = self._strip_object(obj, path)
-        chain: list[tuple[str, str]] = []
+        chain: list[FieldDef] = []
         cur = obj
         for rel_name in parts[:-1]:
             ref = cur.parent_by_lower.get(rel_name.lower())
@@ -222,20 +254,19 @@ class Evaluator:
                     "INVALID_FIELD",
                     f"Didn't understand relationship '{rel_name}' in field path.",
                 )
-            cur = self.schema.objects[ref.reference_to or ""]
-            chain.append((ref.name, cur.name))
+            cur = self._parent_obj(ref)
+            chain.append(ref)
         f = cur.field(parts[-1])
         if f is None:
             raise _invalid_field(parts[-1], cur.name)
         name = f.name
         if not chain:
             return (lambda row: row.get(name)), f
-        lookup = self.store.get_any if self._deleted else self.store.get
+        deleted = self._deleted
 
         def get(row: Row) -> object:
-            for ref_field, parent_obj in chain:
-                pid = row.get(ref_field)
-                row = lookup(parent_obj, pid) if pid else None  # type: ignore[assignment]
+            for ref in chain:
+                row = self._parent_row(ref, row.get(ref.name), deleted)  # type: ignore[assignment]
                 if row is None:
                     return None
             return row.get(name)
@@ -329,21 +360,24 @@ class Evaluator:
     # -- output -------------------------------------------------------------------------------
     def _record(self, node: Node, row: Row, deleted: bool = False) -> dict:
         rid = row["Id"]
+        # a "Name" row's url is its record's (type Name, url /sobjects/Case/500...)
+        url_type = row["Type"] if node.obj is NAME_OBJ else node.obj.name
         rec: dict = {
             "attributes": {
                 "type": node.obj.name,
-                "url": f"/services/data/v{self.version}/sobjects/{node.obj.name}/{rid}",
+                "url": f"/services/data/v{self.version}/sobjects/{url_type}/{rid}",
             }
         }
         store = self.store
-        lookup = store.get_any if deleted else store.get
         for kind, spec in node.order:
             if kind == "field":
-                rec[spec] = row.get(spec)  # type: ignore[call-overload]
+                value = row.get(spec)  # type: ignore[call-overload]
+                if value is not None and spec in node.obj.fields:
+                    value = self._field_value(node.obj, spec, rid, value)  # type: ignore[arg-type]
+                rec[spec] = value  # type: ignore[index]
             elif kind == "parent":
                 ref, sub = spec  # type: ignore[misc]
-                pid = row.get(ref.name)
-                parent = lookup(sub.obj.name, pid) if pid else None
+                parent = self._parent_row(ref, row.get(ref.name), deleted)
                 rec[ref.relationship_name] = self._record(sub, parent, deleted) if parent else None
             else:
                 rel_name, field_name, sub = spec  # type: ignore[misc]
@@ -363,6 +397,13 @@ class Evaluator:
                     else None
                 )
         return rec
+
+    def _field_value(self, obj: ObjectDef, name: str, rid: str, value: object) -> object:
+        """A base64 field (ContentVersion.VersionData) reads as the URL of its bytes, as
+        Salesforce's query results and record GETs give it."""
+        if obj.fields[name].type == "base64":
+            return f"/services/data/v{self.version}/sobjects/{obj.name}/{rid}/{name}"
+        return value
 
     @staticmethod
     def _sorted(
@@ -397,6 +438,25 @@ def _norm_literal(f: FieldDef, lit: Literal, for_like: bool) -> object:
         if lit.kind != "string" or (rid := ids.normalize(lit.value)) is None:
             raise SfError(400, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {lit.value}")
         return rid
+    if t == "date":
+        if lit.kind != "date":
+            raise SfError(
+                400,
+                "INVALID_FIELD",
+                f"value of filter criterion for field '{f.name}' "
+                "must be of type date and should not be enclosed in quotes",
+            )
+        return lit.value
+    if t in ("int", "double"):
+        if lit.kind != "number":
+            raise SfError(
+                400,
+                "INVALID_FIELD",
+                f"value of filter criterion for field '{f.name}' "
+                f"must be of type {'integer' if t == 'int' else 'double'} and should not be "
+                "enclosed in quotes",
+            )
+        return lit.value
     if t == "boolean":
         if lit.kind != "boolean":
             raise SfError(

@@ -17,7 +17,8 @@ def _error(exc: pytest.ExceptionInfo) -> dict:
 
 def test_describe_matches_orgs_md(sf2: Salesforce, sf1: Salesforce) -> None:
     names = {o["name"] for o in sf2.describe()["sobjects"]}
-    assert names == {"Account", "Contact", "Case", "Meter_Point__c", "User", "RecordType"}
+    history = {"Task", "EmailMessage"}
+    assert names == {"Account", "Contact", "Case", "Meter_Point__c", "User", "RecordType", *history}
     assert {o["name"] for o in sf1.describe()["sobjects"]} == {
         "Account",
         "Contact",
@@ -25,6 +26,7 @@ def test_describe_matches_orgs_md(sf2: Salesforce, sf1: Salesforce) -> None:
         "Meter__c",
         "User",
         "RecordType",
+        *history,
     }
     meter = sf2.Meter_Point__c.describe()
     fields = {f["name"]: f for f in meter["fields"]}
