@@ -24,7 +24,7 @@ from typing import Any
 
 from migration_app.migration.customer_transform import CustomerPlan
 from migration_app.migration.issues import CONFLICT, CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
-from migration_app.migration.spec import KEEP_V2, OVERWRITE, MappingSpec
+from migration_app.migration.spec import FAIL_CUSTOMER, KEEP_V2, OVERWRITE, MappingSpec
 from migration_app.migration.v2_state import V2Record
 
 #: fields Salesforce accepts on create only (with "Set Audit Fields upon Record Creation")
@@ -84,6 +84,19 @@ def plan_writes(
             if found is None:
                 out.writes.append(RecordWrite(obj.target, legacy, dict(record), create=True))
                 continue
+            if integration_user_id and found.changed_by_someone_else(integration_user_id):
+                policy = spec.conflict_policy(obj.source)
+                if policy == KEEP_V2:
+                    out.issues.append(_conflict(obj.source, legacy, found, policy))
+                    out.kept[obj.target] = out.kept.get(obj.target, 0) + 1
+                    continue
+                if policy == OVERWRITE:
+                    out.issues.append(_conflict(obj.source, legacy, found, policy))
+                else:
+                    issue = _conflict(obj.source, legacy, found, policy, ERROR)
+                    out.issues.append(issue)
+                    out.failure = out.failure or f"{obj.target} {legacy}: {issue.message}"
+                    continue
             if AUDIT_FIELDS & record.keys():
                 out.issues.append(
                     Issue(
@@ -95,19 +108,6 @@ def plan_writes(
                         KEPT_CREATED_DATE,
                     )
                 )
-            if integration_user_id and found.changed_by_someone_else(integration_user_id):
-                policy = spec.conflict_policy(obj.source)
-                if policy == KEEP_V2:
-                    out.issues.append(_conflict(obj.source, legacy, found, "kept V2's version"))
-                    out.kept[obj.target] = out.kept.get(obj.target, 0) + 1
-                    continue
-                if policy == OVERWRITE:
-                    out.issues.append(_conflict(obj.source, legacy, found, "overwritten"))
-                else:
-                    issue = _conflict(obj.source, legacy, found, "customer not written", ERROR)
-                    out.issues.append(issue)
-                    out.failure = out.failure or f"{obj.target} {legacy}: {issue.message}"
-                    continue
             out.writes.append(
                 RecordWrite(obj.target, legacy, without_audit_fields(record), create=False)
             )
@@ -117,8 +117,16 @@ def plan_writes(
     return out
 
 
+#: what each on_conflict policy did, for the CONFLICT issue's message
+OUTCOMES = {
+    KEEP_V2: "not written, V2's version kept",
+    OVERWRITE: "written over it",
+    FAIL_CUSTOMER: "nothing of the customer written",
+}
+
+
 def _conflict(
-    v1_object: str, legacy: str, found: V2Record, outcome: str, severity: Any = WARNING
+    v1_object: str, legacy: str, found: V2Record, policy: str, severity: Any = WARNING
 ) -> Issue:
     who = found.last_modified_by_name or found.last_modified_by_id or "unknown user"
     when = found.last_modified_date or found.system_modstamp or "an unknown time"
@@ -128,6 +136,6 @@ def _conflict(
         legacy,
         None,
         CONFLICT,
-        f"changed in V2 by {who} at {when}, after this project's last write: {outcome} "
-        f"(on_conflict)",
+        f"changed in V2 by {who} at {when}, after this project's last write: "
+        f"{OUTCOMES[policy]} (on_conflict: {policy})",
     )

@@ -137,7 +137,10 @@ async def test_keep_v2_leaves_an_agents_edit_and_names_who(spec, strategy) -> No
     assert org.v2[("Contact", _contact_id())]["LastName"] == "Edited-by-agent"
     (conflict,) = [i for i in outcome.issues if i.code == "CONFLICT"]
     assert conflict.severity == "warning" and conflict.object == "Contact"
-    assert "someone" in conflict.message and "kept V2's version" in conflict.message
+    assert "someone" in conflict.message and "V2's version kept" in conflict.message
+    assert "CREATED_DATE_NOT_SET" not in {  # nothing was sent for the kept Contact
+        i.code for i in outcome.issues if i.object == "Contact"
+    }
     assert [r.object for r in outcome.records] == ["Account"]  # the Contact was not written
     assert outcome.counts["Contact"] == 1
 
@@ -148,7 +151,7 @@ async def test_overwrite_writes_over_the_edit_and_says_so(spec, strategy) -> Non
     assert outcome.status == CustomerStatus.COMPLETED
     assert org.v2[("Contact", _contact_id())]["LastName"] == "Smith"
     (conflict,) = [i for i in outcome.issues if i.code == "CONFLICT"]
-    assert "overwritten" in conflict.message
+    assert "written over it (on_conflict: overwrite)" in conflict.message
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
