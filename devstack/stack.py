@@ -39,6 +39,11 @@ class DevStackConfig:
     sandbox_latency_ms: int = 0
     sandbox_dirty_rate: float = 0.05
     sandbox_per_record_ms: float = 0.0  # server time per record saved (real orgs: triggers)
+    #: V1 seed of files (None: the sandbox's defaults, docs/orgs.md "Files"): share of customers
+    #: with files, a file's size range in KB "MIN:MAX", all files scaled to this many MB
+    sandbox_file_rate: float | None = None
+    sandbox_file_kb: str | None = None
+    sandbox_files_total_mb: float | None = None
     with_registry: bool = True
     with_sandbox: bool = True
 
@@ -153,6 +158,10 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
                 if config.sandbox_per_record_ms
                 else []
             ),
+            # the files' bytes live on disk, under the stack's state dir
+            "--state-dir",
+            str((config.state_dir / f"sandbox-{org}").resolve()),
+            *_seed_file_args(config, org),
         ],
         url=base,
         ready=lambda: _reported_ready(proc, "SANDBOX READY", "/__admin/ready"),
@@ -160,6 +169,20 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
         port=port or None,
     )
     return proc
+
+
+def _seed_file_args(config: DevStackConfig, org: str) -> list[str]:
+    if org != "v1":
+        return []
+    args = []
+    for flag, value in (
+        ("--file-rate", config.sandbox_file_rate),
+        ("--file-kb", config.sandbox_file_kb),
+        ("--files-total-mb", config.sandbox_files_total_mb),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    return args
 
 
 #: The sandbox orgs' External Client App (the sandbox's defaults).

@@ -15,6 +15,16 @@ from .config import SandboxConfig
 from .runner import start_sandbox
 
 
+def _int_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition(":")
+    return int(low), int(high or low)
+
+
+def _float_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(":")
+    return float(low), float(high or low)
+
+
 def parse_args(argv: list[str] | None) -> SandboxConfig:
     p = argparse.ArgumentParser(
         prog="python -m devstack.sandbox",
@@ -36,6 +46,28 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--dirty-rate", type=float, default=0.05)
+    p.add_argument(
+        "--state-dir",
+        default=None,
+        help="where the org keeps the files' bytes (files/); default: a temporary directory",
+    )
+    p.add_argument("--file-rate", type=float, default=0.2, help="V1: customers with files")
+    p.add_argument(
+        "--files-per-customer", type=_int_range, default=(1, 3), metavar="MIN:MAX", help="V1"
+    )
+    p.add_argument(
+        "--file-kb",
+        type=_float_range,
+        default=(4.0, 4096.0),
+        metavar="MIN:MAX",
+        help="V1: a file's size in KB, log-uniform (default 4:4096)",
+    )
+    p.add_argument(
+        "--files-total-mb",
+        type=float,
+        default=None,
+        help="V1: scale the files' sizes so they weigh this many MB in all",
+    )
     p.add_argument("--task-rate", type=float, default=0.6, help="V1: customers with Tasks")
     p.add_argument("--email-rate", type=float, default=0.35, help="V1: Cases with e-mails")
     p.add_argument(
@@ -91,6 +123,11 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         jitter_ms=a.jitter_ms,
         dirty_rate=a.dirty_rate,
         site_rate=a.site_rate,
+        state_dir=a.state_dir,
+        file_rate=a.file_rate,
+        files_per_customer=a.files_per_customer,
+        file_kb=a.file_kb,
+        files_total_mb=a.files_total_mb,
         task_rate=a.task_rate,
         email_rate=a.email_rate,
         api_daily_max=a.api_daily_max,

@@ -10,8 +10,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from . import duplicates, ids, reference_data, setup_objects, validation
+from . import duplicates, files, ids, reference_data, setup_objects, validation
 from .composite import CompositeApi
 from .config import SandboxConfig
 from .errors import SfError, entity_is_deleted, not_found
@@ -20,7 +21,7 @@ from .ids import IdFactory
 from .messages import ApiRequest, ApiResponse
 from .schema import API_VERSION, ObjectDef, schema_for
 from .sobject_collections import CollectionsApi
-from .soql import Query, parse
+from .soql import BoolOp, Comparison, Query, parse
 from .soql_eval import CompiledQuery, Evaluator
 from .store import Store
 
@@ -45,6 +46,10 @@ class Org:
         )
         self.ids = IdFactory(self.config.org_code)
         self.store = Store(self.schema, self.ids)
+        #: the bytes of ContentVersions, under the state dir (a temporary one when none is set)
+        self.files = files.FileStore(
+            None if self.config.state_dir is None else Path(self.config.state_dir) / "files"
+        )
         self.org_id = self.ids.new_id("00D")
         # the API user first (its id is the first 005 id, as before users were records); it
         # is its own creator, and the creator of everything seeded without a named user
@@ -185,8 +190,11 @@ class Org:
                 self.update(obj, rid, req.body)
                 return "sobject_update", ApiResponse(204)
             if m == "DELETE":
-                self.delete(obj, rid)
+                self.delete(obj, rid, api=True)
                 return "sobject_delete", ApiResponse(204)
+        if n == 3 and m == "GET" and (blob := obj.field(seg[2])) and blob.type == "base64":
+            rid = self._existing_id(obj, seg[1])
+            return "sobject_blob", ApiResponse(200, self._blob(obj, rid))
         if n == 3:
             fdef = obj.field(seg[1])
             if fdef is None or not (fdef.external_id or fdef.name == "Id"):
@@ -210,7 +218,7 @@ class Org:
                     200, self.record(obj, matches[0], req.query.get("fields"))
                 )
             if m == "DELETE":
-                self.delete(obj, matches[0])
+                self.delete(obj, matches[0], api=True)
                 return "sobject_delete", ApiResponse(204)
         raise not_found()
 
@@ -259,6 +267,8 @@ class Org:
         """Insert a record as the session's user. `upsert`: the insert of an upsert, where the
         audit fields are refused whatever the org grants (validation.prepare)."""
         self.records_processed += 1
+        if not obj.createable:
+            raise files.unsupported(obj.name, "insert")
         values = validation.prepare(
             self.store,
             obj,
@@ -273,13 +283,19 @@ class Org:
         if key is not None:
             self.record_faults.check(obj.name, key)
         self._check_duplicates(obj, values, None)
-        rid = self.store.insert(obj.name, values, user=self._user)
-        if key is None and obj.name in self.record_faults.by_object:
-            try:  # no external id value: the record is keyed by the Id it just got
-                self.record_faults.check(obj.name, rid)
-            except SfError:
-                self.store.purge(obj.name, rid)
-                raise
+        if obj.name == "ContentDocumentLink":
+            files.check_link(self.store, values)
+        with self.store.transaction() as tx:
+            if obj.name == "ContentVersion":  # its document, links and bytes too
+                rid = files.insert_version(self.store, self.files, values, user=self._user)
+            else:
+                rid = self.store.insert(obj.name, values, user=self._user)
+            if key is None and obj.name in self.record_faults.by_object:
+                try:  # no external id value: the record is keyed by the Id it just got
+                    self.record_faults.check(obj.name, rid)
+                except SfError:
+                    tx.rollback()  # the insert is undone for good (never in the recycle bin)
+                    raise
         return {"id": rid, "success": True, "errors": []}
 
     def update(self, obj: ObjectDef, rid: str, body: object) -> None:
@@ -313,10 +329,14 @@ class Org:
         if self.duplicate_rules and not self._allow_save:
             duplicates.check(self.duplicate_rules, self.store, obj.name, record, rid, self._version)
 
-    def delete(self, obj: ObjectDef, rid: str) -> None:
+    def delete(self, obj: ObjectDef, rid: str, *, api: bool = False) -> None:
         """Delete a record into the recycle bin, as the session's user; children of cascading
         relationships go with it (keeping their reference to it, so queryAll still shows their
-        AccountId), lookups to it are cleared (as the describe's cascadeDelete says)."""
+        AccountId), lookups to it are cleared (as the describe's cascadeDelete says).
+        `api`: a client's delete (not a cascade), refused for an object that is not deletable
+        (a ContentVersion goes with its ContentDocument)."""
+        if api and not obj.deletable:
+            raise files.unsupported(obj.name, "delete")
         for rel in obj.child_relationships:
             for child in list(self.store.children(rel.child_sobject, rel.field, rid)):
                 if self.store.get(rel.child_sobject, child) is None:
@@ -326,6 +346,15 @@ class Org:
                 else:
                     self.store.update(rel.child_sobject, child, {rel.field: None}, user=self._user)
         self.store.delete(obj.name, rid, user=self._user)
+
+    def _blob(self, obj: ObjectDef, rid: str) -> files.BinaryBody:
+        """GET /sobjects/ContentVersion/{id}/VersionData: the version's bytes, streamed."""
+        row = self.store.get(obj.name, rid) or {}
+        return files.BinaryBody(
+            self.files.path(rid),
+            int(row.get("ContentSize") or 0),
+            files.content_type(str(row.get("FileExtension") or "")),
+        )
 
     def record(self, obj: ObjectDef, rid: str, fields: str | None = None) -> dict:
         row = self.store.get(obj.name, rid) or {}
@@ -340,6 +369,9 @@ class Org:
         )
         rec: dict = {"attributes": {"type": obj.name, "url": self.url(obj, rid)}}
         rec.update({name: row.get(name) for name in names})
+        for name in names:  # a blob reads as the URL of its bytes, as Salesforce's GET gives it
+            if obj.fields[name].type == "base64" and rec[name] is not None:
+                rec[name] = f"{self.url(obj, rid, self._version)}/{name}"
         return rec
 
     def url(self, obj: ObjectDef, rid: str, version: str = API_VERSION) -> str:
@@ -359,6 +391,10 @@ class Org:
         if q.sobject.lower() in setup_objects.DATA_OBJECTS:
             return ApiResponse(200, self._setup_query(req, q))
         cq = evaluator.compile(q, include_deleted=req.path.split("/")[0] == "queryAll")
+        if cq.obj.name == "ContentDocumentLink" and not _filters_on(
+            q, ("ContentDocumentId", "LinkedEntityId", "Id")
+        ):
+            raise SfError(400, "MALFORMED_QUERY", files.LINK_QUERY_RESTRICTION)
         rids = evaluator.run(cq)
         if cq.counts:
             if cq.is_count_only:
@@ -453,6 +489,17 @@ def _tooling_urls(value: object, base: str) -> object:
             out["url"] = base + "tooling/" + url[len(base) :]
         return out
     return value
+
+
+def _filters_on(q: Query, names: tuple[str, ...]) -> bool:
+    """The query's WHERE has a top-level `=` or `IN` on one of `names` (ANDed with the rest)."""
+    where = q.where
+    conjuncts = list(where.items) if isinstance(where, BoolOp) and where.op == "and" else [where]
+    wanted = {n.lower() for n in names}
+    return any(
+        isinstance(c, Comparison) and c.op in ("=", "in") and c.path.lower() in wanted
+        for c in conjuncts
+    )
 
 
 def _batch_size(headers: Mapping[str, str]) -> int:

@@ -24,6 +24,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .errors import SfError
+from .files import BinaryBody
 from .messages import ApiRequest, ApiResponse, request_from_url
 
 if TYPE_CHECKING:
@@ -203,6 +204,10 @@ class CompositeApi:
             if req.path.startswith("composite") and req.path.split("/")[1:2] != ["sobjects"]:
                 raise SfError(400, "INVALID_TYPE", "composite requests cannot be nested")
             _, resp = self.org.dispatch(req)
+            if isinstance(resp.body, BinaryBody):
+                raise SfError(
+                    400, "INVALID_TYPE", "a blob (VersionData) can't be read in a composite request"
+                )
         except SfError as exc:
             return exc.status, exc.body()
         return resp.status, json.loads(json.dumps(resp.body)) if resp.body is not None else None

@@ -59,6 +59,12 @@ class SandboxConfig:
     #: V1 seed: share of customers with Tasks, share of Cases with an e-mail thread
     task_rate: float = 0.6
     email_rate: float = 0.35
+    #: V1 seed: share of customers with files, files per such customer (min, max), a file's size
+    #: in KB (min, max, log-uniform), and the total MB all files are scaled to (None: unscaled)
+    file_rate: float = 0.2
+    files_per_customer: tuple[int, int] = (1, 3)
+    file_kb: tuple[float, float] = (4.0, 4096.0)
+    files_total_mb: float | None = None
     api_daily_max: int = 100_000
     session_ttl_s: float | None = None
     extra_external_ids: tuple[str, ...] = ()  # "Object.Field": non-unique external ids (tests)
@@ -68,6 +74,9 @@ class SandboxConfig:
     set_audit_fields: bool | None = None
     #: "Update Records with Inactive Owners": an inactive OwnerId is accepted
     allow_inactive_owners: bool = False
+    #: where the org keeps what is not in memory (the files' bytes under `files/`); None: a
+    #: temporary directory, removed when the sandbox stops
+    state_dir: str | None = None
     #: sandbox only: accept Account.ParentId loops (A -> B -> A), which Salesforce refuses
     allow_hierarchy_loops: bool = False
 
@@ -97,7 +106,13 @@ class SandboxConfig:
     def seed_options(self) -> SeedOptions:
         """What the V1 seed adds to each customer (sites, and see SeedOptions)."""
         return SeedOptions(
-            site_rate=self.site_rate, task_rate=self.task_rate, email_rate=self.email_rate
+            site_rate=self.site_rate,
+            task_rate=self.task_rate,
+            email_rate=self.email_rate,
+            file_rate=self.file_rate,
+            files_per_customer=self.files_per_customer,
+            file_kb=self.file_kb,
+            files_total_mb=self.files_total_mb,
         )
 
     @property

@@ -99,6 +99,11 @@ CASCADE_DELETE = frozenset(
         # its related activities; an EmailMessage belongs to its Case)
         ("Task", "WhatId"),
         ("EmailMessage", "ParentId"),
+        # a document's versions and links go with it; a record's links go with the record
+        # (its documents stay: ContentDocument Help, "Delete files")
+        ("ContentVersion", "ContentDocumentId"),
+        ("ContentDocumentLink", "ContentDocumentId"),
+        ("ContentDocumentLink", "LinkedEntityId"),
     }
 )
 
@@ -429,6 +434,7 @@ def v1_schema(set_audit_fields: bool = False) -> OrgSchema:
                         ],
                     ),
                     *_history_objects(v2=False),
+                    *_file_objects(v2=False),
                 ],
                 set_audit_fields,
             )
@@ -504,6 +510,7 @@ def v2_schema(set_audit_fields: bool = True) -> OrgSchema:
                         ],
                     ),
                     *_history_objects(v2=True),
+                    *_file_objects(v2=True),
                 ],
                 set_audit_fields,
             )
@@ -526,8 +533,139 @@ def _with_reference(objects: list[ObjectDef], set_audit_fields: bool) -> list[Ob
 
 #: objects whose records carry a record type in both orgs
 RECORD_TYPE_OBJECTS = frozenset({"Account", "Case"})
-#: objects without an OwnerId (an EmailMessage belongs to its parent record)
-NO_OWNER_OBJECTS = frozenset({"EmailMessage"})
+#: objects without an OwnerId (an EmailMessage belongs to its parent record, a link to its
+#: document) or with a read-only one (ContentDocument: its first version's owner)
+NO_OWNER_OBJECTS = frozenset({"EmailMessage", "ContentDocumentLink", "ContentDocument"})
+#: what a file may be linked to and published first on (real orgs: nearly any record)
+LINKABLE = ("Account", "Case", "Contact", "User")
+
+
+def _file_objects(v2: bool) -> list[ObjectDef]:
+    """ContentDocument, ContentVersion and ContentDocumentLink (files.py has the behaviour).
+
+    V2 has Legacy_Id__c on ContentVersion (a custom field a real org needs created on
+    ContentVersion); ContentDocument and ContentDocumentLink take no custom fields.
+    """
+    ro = {"createable": False, "updateable": False}
+    once = {"updateable": False}  # set on create, then read-only
+    legacy = [_legacy_id()] if v2 else []
+    document = _obj(
+        "ContentDocument",
+        "069",
+        [
+            _s("Title", 255, nillable=False, **ro),
+            FieldDef(
+                "OwnerId",
+                "reference",
+                18,
+                reference_to="User",
+                relationship_name="Owner",
+                **ro,  # type: ignore[arg-type]
+            ),
+            FieldDef(
+                "LatestPublishedVersionId",
+                "reference",
+                18,
+                reference_to="ContentVersion",
+                relationship_name="LatestPublishedVersion",
+                **ro,  # type: ignore[arg-type]
+            ),
+            _s("FileExtension", 40, **ro),
+            _s("FileType", 20, **ro),
+            FieldDef("ContentSize", "int", 0, **ro),  # type: ignore[arg-type]
+        ],
+        createable=False,
+    )
+    version = _obj(
+        "ContentVersion",
+        "068",
+        [
+            _s("Title", 255, nillable=False, defaulted_on_create=True),
+            _s("Description", 1000, type="textarea"),
+            _s("PathOnClient", 500, nillable=False, **once),
+            FieldDef("VersionData", "base64", 0, nillable=False, **once),  # type: ignore[arg-type]
+            _ref(
+                "ContentDocumentId",
+                "ContentDocument",
+                "ContentDocument",
+                "ContentVersions",
+                **once,
+            ),
+            _ref(
+                "FirstPublishLocationId",
+                LINKABLE[0],
+                "FirstPublishLocation",
+                "",
+                also_to=LINKABLE[1:],
+                polymorphic=True,
+                label="First Publish Location ID",
+                **once,
+            ),
+            _s("Checksum", 50, **ro),
+            FieldDef("ContentSize", "int", 0, **ro),  # type: ignore[arg-type]
+            _s("FileExtension", 40, **ro),
+            _s("FileType", 20, **ro),
+            _s("VersionNumber", 20, **ro),
+            FieldDef("IsLatest", "boolean", 0, nillable=False, defaulted_on_create=True, **ro),  # type: ignore[arg-type]
+            FieldDef(
+                "ContentLocation",
+                "picklist",
+                255,
+                picklist=("S", "E", "L"),
+                restricted=True,
+                defaulted_on_create=True,
+                **once,  # type: ignore[arg-type]
+            ),
+            *legacy,
+        ],
+        deletable=False,
+    )
+    link = _obj(
+        "ContentDocumentLink",
+        "06A",
+        [
+            _ref(
+                "ContentDocumentId",
+                "ContentDocument",
+                "ContentDocument",
+                "ContentDocumentLinks",
+                nillable=False,
+                **once,
+            ),
+            _ref(
+                "LinkedEntityId",
+                LINKABLE[0],
+                "LinkedEntity",
+                "ContentDocumentLinks",
+                also_to=LINKABLE[1:],
+                polymorphic=True,
+                label="Linked Entity ID",
+                nillable=False,
+                **once,
+            ),
+            FieldDef(
+                "ShareType",
+                "picklist",
+                40,
+                picklist=("V", "C", "I"),
+                restricted=True,
+                nillable=False,
+                defaulted_on_create=True,
+                default="V",
+            ),
+            FieldDef(
+                "Visibility",
+                "picklist",
+                40,
+                picklist=("AllUsers", "InternalUsers", "SharedUsers"),
+                restricted=True,
+                defaulted_on_create=True,
+                default="AllUsers",
+            ),
+        ],
+    )
+    return [document, version, link]
+
 
 TASK_STATUS = ("Not Started", "In Progress", "Completed")
 TASK_PRIORITY = ("High", "Normal", "Low")

@@ -7,10 +7,13 @@ names, over-long descriptions and unknown picklist values.
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from .files import CHUNK, FileStore, insert_version
 from .reference_data import OwnerPicker, ReferenceIds
 from .store import Store
 
@@ -85,6 +88,8 @@ class SeedStats:
     sites: int = 0
     tasks: int = 0
     emails: int = 0
+    files: int = 0
+    file_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,26 @@ class SeedOptions:
     #: share of Cases with an e-mail thread (1-3 EmailMessages, HTML with the thread quoted)
     email_rate: float = 0.35
 
+    #: share of customers with files (ContentVersion + ContentDocument, linked to the customer's
+    #: Account and/or one of its Cases); each has files_per_customer (min, max) of them
+    file_rate: float = 0.2
+    files_per_customer: tuple[int, int] = (1, 3)
+    #: size of a file in KB, log-uniform between (min, max): a few KB to a few MB
+    file_kb: tuple[float, float] = (4.0, 4096.0)
+    #: when set, the sizes are scaled so all files together weigh this many MB (a benchmark's
+    #: "1,000 customers carrying 500 MB")
+    files_total_mb: float | None = None
+
     def __post_init__(self) -> None:
+        if not 0.0 <= self.file_rate <= 1.0:
+            raise ValueError("file_rate must be within [0, 1]")
+        low, high = self.files_per_customer
+        if not 0 <= low <= high:
+            raise ValueError("files_per_customer must be (min, max) with 0 <= min <= max")
+        if not 0 < self.file_kb[0] <= self.file_kb[1]:
+            raise ValueError("file_kb must be (min, max) with 0 < min <= max")
+        if self.files_total_mb is not None and self.files_total_mb < 0:
+            raise ValueError("files_total_mb must be >= 0")
         if not 0.0 <= self.site_rate <= 0.5:
             raise ValueError("site_rate must be within [0, 0.5]")
         for name in ("task_rate", "email_rate"):
@@ -115,6 +139,7 @@ def seed_v1(
     dirty_rate: float = 0.05,
     reference: ReferenceIds | None = None,
     options: SeedOptions | None = None,
+    files: FileStore | None = None,
 ) -> SeedStats:
     """Insert `customers` V1 customers (Account + 1-4 Contacts + 0-5 Cases + 1-2 Meter__c).
 
@@ -162,7 +187,12 @@ def seed_v1(
     sites = _seed_hierarchy(store, seed, opts.site_rate)
     extras = OwnerPicker(reference, f"{seed}-history") if reference is not None else None
     tasks, emails = _seed_activities(store, seed, opts, extras)
-    return SeedStats(customers, n_contacts, n_cases, n_meters, sites, tasks, emails)
+    n_files = n_bytes = 0
+    if files is not None:
+        n_files, n_bytes = _seed_files(store, files, seed, opts, extras)
+    return SeedStats(
+        customers, n_contacts, n_cases, n_meters, sites, tasks, emails, n_files, n_bytes
+    )
 
 
 def _seed_hierarchy(store: Store, seed: int, rate: float) -> int:
@@ -427,3 +457,130 @@ def _parse(stamp: str) -> datetime:
 
 def _sf(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+#: (title, extension, header) of the seeded kinds of file: bills and letters (PDF), meter
+#: photos (JPEG) and signed contracts (DOCX, a ZIP); the rest of a file is PRNG bytes
+_FILE_KINDS = (
+    (
+        "Bill {month} {number}",
+        "pdf",
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Title ({title}) >>\n",
+    ),
+    (
+        "Letter - {subject}",
+        "pdf",
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Title ({title}) >>\n",
+    ),
+    ("Meter photo {number}", "jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01"),
+    ("Signed contract {number}", "docx", b"PK\x03\x04\x14\x00\x06\x00\x08\x00"),
+)
+_TRAILERS = {"pdf": b"\n%%EOF\n", "jpg": b"\xff\xd9", "docx": b""}
+
+
+@dataclass(frozen=True)
+class _PlannedFile:
+    index: int
+    account_id: str
+    kind: int
+    size: int
+    publish_on: str
+    also_link: str | None
+    created: datetime
+
+
+def _seed_files(
+    store: Store, files: FileStore, seed: int, opts: SeedOptions, picker: OwnerPicker | None
+) -> tuple[int, int]:
+    """Files of `file_rate` of the customers: planned first (who, what kind, how big, linked
+    where), scaled to `files_total_mb` if set, then written one at a time from a seeded PRNG
+    (deterministic, never a whole file in memory), each a ContentVersion published on the
+    Account or a Case (FirstPublishLocationId), some also linked to the other."""
+    rng = random.Random(f"files-{seed}")
+    low, high = (math.log(kb * 1024) for kb in opts.file_kb)
+    plan: list[_PlannedFile] = []
+    for account_id, account in store.table("Account").rows.items():
+        if rng.random() >= opts.file_rate:
+            continue
+        cases = list(store.children("Case", "AccountId", account_id))
+        created = _parse(account["CreatedDate"])
+        for _ in range(rng.randint(*opts.files_per_customer)):
+            on_case = bool(cases) and rng.random() < 0.4
+            case = rng.choice(cases) if cases else None
+            publish_on = case if on_case and case else account_id
+            also = rng.random() < (0.5 if on_case else 0.2)
+            plan.append(
+                _PlannedFile(
+                    len(plan),
+                    account_id,
+                    rng.randrange(len(_FILE_KINDS)),
+                    max(1, int(math.exp(rng.uniform(low, high)))),
+                    publish_on,
+                    (account_id if on_case else case) if also else None,
+                    created + timedelta(days=rng.randint(1, 400), minutes=rng.randint(0, 1439)),
+                )
+            )
+    if opts.files_total_mb is not None and plan:
+        plan = _scaled(plan, int(opts.files_total_mb * 1024 * 1024))
+    total = 0
+    for item in plan:
+        total += item.size
+        _seed_file(store, files, seed, item, picker)
+    return len(plan), total
+
+
+def _scaled(plan: list[_PlannedFile], total: int) -> list[_PlannedFile]:
+    weight = sum(p.size for p in plan)
+    sizes = [max(1, p.size * total // weight) for p in plan]
+    sizes[-1] = max(1, sizes[-1] + total - sum(sizes))
+    return [replace(p, size=size) for p, size in zip(plan, sizes, strict=True)]
+
+
+def _seed_file(
+    store: Store, files: FileStore, seed: int, item: _PlannedFile, picker: OwnerPicker | None
+) -> str:
+    account = store.get("Account", item.account_id) or {}
+    title_fmt, ext, header = _FILE_KINDS[item.kind]
+    title = title_fmt.format(
+        month=item.created.strftime("%Y-%m"),
+        number=account.get("Customer_Number__c") or item.account_id,
+        subject=random.Random(f"title-{seed}-{item.index}").choice(_SUBJECTS).lower(),
+    )
+    head = header.replace(b"{title}", title.encode())
+    rng = random.Random(f"file-{seed}-{item.index}")
+    blob = files.write_chunks(_file_bytes(rng, item.size, head, _TRAILERS[ext]))
+    values = {
+        "Title": title,
+        "PathOnClient": f"{title}.{ext}",
+        "VersionData": blob,
+        "FirstPublishLocationId": item.publish_on,
+    }
+    if picker is not None:
+        values["OwnerId"] = picker.owner()
+    stamp = _sf(item.created)
+    user = values.get("OwnerId")
+    rid = insert_version(store, files, values, created=stamp, user=user)
+    if item.also_link:
+        document = (store.get("ContentVersion", rid) or {})["ContentDocumentId"]
+        link = {"ContentDocumentId": document, "LinkedEntityId": item.also_link}
+        store.insert(
+            "ContentDocumentLink",
+            {**link, "ShareType": "V", "Visibility": "AllUsers"},
+            created=stamp,
+            user=user,
+        )
+    return rid
+
+
+def _file_bytes(rng: random.Random, size: int, head: bytes, tail: bytes) -> Iterator[bytes]:
+    """`size` bytes: the kind's header, PRNG bytes in chunks, the kind's trailer."""
+    body = size - len(head) - len(tail)
+    if body < 0:
+        yield (head + tail)[:size]
+        return
+    yield head
+    while body > 0:
+        n = min(4 * CHUNK, body)
+        yield rng.randbytes(n)
+        body -= n
+    yield tail

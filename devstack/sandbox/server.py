@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
-from . import auth
+from . import auth, files
 from .api import Org
 from .config import SandboxConfig
 from .errors import SfError
@@ -104,7 +105,7 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
         org.usage.consume()
         headers["Sforce-Limit-Info"] = org.usage.header()
         await state.faults.apply(state.shutdown, lambda: request.transport is None)
-        body = await _read_json(request)
+        body, upload = await _read_body(request, org.files)
         req = ApiRequest(
             request.method,
             tail.strip("/"),
@@ -116,8 +117,14 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
         )
         # dispatch is synchronous, so the records it counts are this request's alone
         org.take_records_processed()
-        kind, resp = org.dispatch(req)
+        try:
+            kind, resp = org.dispatch(req)
+        finally:
+            if upload is not None:  # an upload no record took (a failed save)
+                upload.path.unlink(missing_ok=True)
         await state.faults.records_saved(org.take_records_processed())
+        if isinstance(resp.body, files.BinaryBody):
+            return await _stream_file(request, resp.body, headers)
         return _json(resp.status, resp.body, headers)
     except SfError as exc:
         if exc.status != 401:
@@ -130,16 +137,122 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
         state.stats.count(kind or _classify(request.method, tail))
 
 
-async def _read_json(request: web.Request) -> object:
+async def _read_body(
+    request: web.Request, store: files.FileStore
+) -> tuple[object, files.Blob | None]:
+    """The request's JSON body, or a multipart/form-data body's JSON part with its binary part
+    written to disk (returned as the Blob the body names)."""
     if not request.can_read_body:
-        return None
-    raw = await request.read()
+        return None, None
+    if request.content_type == "multipart/form-data":
+        return await _read_multipart(request, store)
+    return await _read_json(request), None
+
+
+async def _read_json(request: web.Request) -> object:
+    """A non-multipart body: at most 50 MB ("Insert or Update Blob Data"), read in chunks so a
+    larger one is refused before it is held."""
+    if (request.content_length or 0) > files.JSON_BODY_MAX:
+        raise _body_too_large(request.content_length or 0)
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_chunked(files.CHUNK):
+        size += len(chunk)
+        if size > files.JSON_BODY_MAX:
+            raise _body_too_large(size)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    del chunks
     if not raw.strip():
         return None
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise SfError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from exc
+
+
+def _body_too_large(size: int) -> SfError:
+    return SfError(
+        413,
+        "MAXIMUM_SIZE_OF_DOCUMENT",
+        f"The request body is {size} bytes; a non-multipart request takes at most "
+        f"{files.JSON_BODY_MAX} bytes (send files as multipart/form-data)",
+    )
+
+
+async def _read_multipart(
+    request: web.Request, store: files.FileStore
+) -> tuple[object, files.Blob | None]:
+    """multipart/form-data as "Insert or Update Blob Data" documents it: first a JSON part
+    (named `entity_content` for ContentVersion; any `entity_*` name or application/json part is
+    taken) with the record's fields, then the binary part named after the blob field
+    (`VersionData`), streamed to a file under the state dir and hashed as it arrives (at most
+    2 GB). A body cut short (a client killed mid-upload) leaves no file behind."""
+    reader = await request.multipart()
+    body: dict | None = None
+    blob: files.Blob | None = None
+    try:
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                raise SfError(400, "JSON_PARSER_ERROR", "nested multipart bodies are not supported")
+            name = part.name or ""
+            is_json = name.startswith("entity_") or (
+                part.headers.get("Content-Type", "").split(";")[0].strip() == "application/json"
+            )
+            if is_json and body is None:
+                raw = await part.read()
+                try:
+                    body = json.loads(raw) if raw.strip() else {}
+                except ValueError as exc:
+                    raise SfError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from exc
+                if not isinstance(body, dict):
+                    raise SfError(400, "JSON_PARSER_ERROR", "the JSON part must be an object")
+                continue
+            if blob is not None:
+                raise SfError(400, "JSON_PARSER_ERROR", "one binary part per request")
+            blob = await _write_part(part, store)
+            if body is None:
+                body = {}
+            body[name or "VersionData"] = blob
+    except BaseException:
+        if blob is not None:
+            blob.path.unlink(missing_ok=True)
+        raise
+    return body, blob
+
+
+async def _write_part(part: BodyPartReader, store: files.FileStore) -> files.Blob:
+    path = store.new_upload()
+    md5 = hashlib.md5()
+    size = 0
+    try:
+        with path.open("wb") as out:
+            while chunk := await part.read_chunk(files.CHUNK):
+                size += len(chunk)
+                if size > files.MULTIPART_BLOB_MAX:
+                    raise files.too_large(size, files.MULTIPART_BLOB_MAX, "multipart/form-data")
+                md5.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return files.Blob(path, size, md5.hexdigest())
+
+
+async def _stream_file(
+    request: web.Request, body: files.BinaryBody, headers: dict[str, str]
+) -> web.StreamResponse:
+    """The bytes of a file, read and sent a chunk at a time (no copy of the file in memory)."""
+    resp = web.StreamResponse(
+        status=200,
+        headers={**headers, "Content-Type": body.content_type, "Content-Length": str(body.size)},
+    )
+    await resp.prepare(request)
+    with body.path.open("rb") as src:
+        while chunk := src.read(files.CHUNK):
+            await resp.write(chunk)
+    await resp.write_eof()
+    return resp
 
 
 async def versions_handler(request: web.Request) -> web.Response:
@@ -373,15 +486,21 @@ def build_app(config: SandboxConfig) -> web.Application:
             cfg.dirty_rate,
             org.reference_ids,
             cfg.seed_options(),
+            org.files,
         )
         state.customers = list(org.store.table("Account").rows)
-    app = web.Application(client_max_size=32 * 1024 * 1024)
+    # bodies are read by _read_json / _read_multipart with their own (Salesforce's) limits
+    app = web.Application(client_max_size=files.JSON_BODY_MAX + 1024 * 1024)
     app[STATE] = state
 
     async def on_shutdown(_: web.Application) -> None:
         state.shutdown.set()  # releases hung requests
 
+    async def on_cleanup(_: web.Application) -> None:
+        org.files.close()  # a temporary state dir goes; a given one keeps its files
+
     app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
     r = app.router
     r.add_post(r"/services/Soap/u/{version:[^/]+}{rest:/?.*}", soap_login)
     r.add_post(r"/services/oauth2/token{slash:/?}", oauth_token)

@@ -171,7 +171,7 @@ class CollectionsApi:
                 raise SfError(400, "MALFORMED_ID", f"malformed id {raw_id}", [])
             if obj is None:
                 raise SfError(400, "ENTITY_IS_DELETED", "entity is deleted", [])
-            org.delete(obj, rid)
+            org.delete(obj, rid, api=True)
             return {"id": rid, "success": True, "errors": []}
 
         results = self._run(raw, _flag(req.query.get("allOrNone", "false")), one)

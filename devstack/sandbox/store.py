@@ -225,6 +225,11 @@ class Store:
         row["SystemModstamp"] = stamp
         row["LastModifiedById"] = user or self.default_user or row.get("LastModifiedById")
 
+    def on_undo(self, undo: Callable[[], None]) -> None:
+        """Run `undo` if the open transaction rolls back (e.g. remove a file written for a record
+        the transaction inserted)."""
+        self._record(undo)
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Open (or join) a transaction; call tx.rollback() to undo everything done in it."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from . import ids
+from . import files, ids
 from .errors import SfError
 from .schema import AUDIT_FIELDS, FieldDef, ObjectDef
 from .store import Store
@@ -130,6 +130,9 @@ def _coerce(store: Store, f: FieldDef, raw: object) -> object:
         return _check_datetime(f, raw)
     if f.type == "date":
         return _check_date(f, raw)
+    if f.type == "base64":
+        # bytes on disk already (a multipart upload, the seed), else base64 text of a JSON body
+        return raw if isinstance(raw, files.Blob) else files.decode_base64(raw)
     if f.type in _TEXT:
         if isinstance(raw, dict | list):
             raise _err(

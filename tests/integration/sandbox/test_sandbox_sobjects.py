@@ -17,7 +17,7 @@ def _error(exc: pytest.ExceptionInfo) -> dict:
 
 def test_describe_matches_orgs_md(sf2: Salesforce, sf1: Salesforce) -> None:
     names = {o["name"] for o in sf2.describe()["sobjects"]}
-    history = {"Task", "EmailMessage"}
+    history = {"Task", "EmailMessage", "ContentDocument", "ContentVersion", "ContentDocumentLink"}
     assert names == {"Account", "Contact", "Case", "Meter_Point__c", "User", "RecordType", *history}
     assert {o["name"] for o in sf1.describe()["sobjects"]} == {
         "Account",
