@@ -369,8 +369,8 @@ class Org:
         )
         rec: dict = {"attributes": {"type": obj.name, "url": self.url(obj, rid)}}
         rec.update({name: row.get(name) for name in names})
-        for name in names:  # a blob reads as the URL of its bytes, as Salesforce's GET gives it
-            if obj.fields[name].type == "base64" and rec[name] is not None:
+        for name in obj.blob_fields.intersection(names):  # the URL of its bytes, as in GETs
+            if rec[name] is not None:
                 rec[name] = f"{self.url(obj, rid, self._version)}/{name}"
         return rec
 

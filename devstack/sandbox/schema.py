@@ -144,6 +144,8 @@ class ObjectDef:
         self.parent_by_lower = {
             f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name
         }
+        #: base64 fields (ContentVersion.VersionData): they read as the URL of their bytes
+        self.blob_fields = frozenset(n for n, f in self.fields.items() if f.type == "base64")
 
     @property
     def custom(self) -> bool:

@@ -372,8 +372,9 @@ class Evaluator:
         for kind, spec in node.order:
             if kind == "field":
                 value = row.get(spec)  # type: ignore[call-overload]
-                if value is not None and spec in node.obj.fields:
-                    value = self._field_value(node.obj, spec, rid, value)  # type: ignore[arg-type]
+                if spec in node.obj.blob_fields and value is not None:
+                    # a blob reads as the URL of its bytes, as in Salesforce's query results
+                    value = f"/services/data/v{self.version}/sobjects/{url_type}/{rid}/{spec}"
                 rec[spec] = value  # type: ignore[index]
             elif kind == "parent":
                 ref, sub = spec  # type: ignore[misc]
@@ -397,13 +398,6 @@ class Evaluator:
                     else None
                 )
         return rec
-
-    def _field_value(self, obj: ObjectDef, name: str, rid: str, value: object) -> object:
-        """A base64 field (ContentVersion.VersionData) reads as the URL of its bytes, as
-        Salesforce's query results and record GETs give it."""
-        if obj.fields[name].type == "base64":
-            return f"/services/data/v{self.version}/sobjects/{obj.name}/{rid}/{name}"
-        return value
 
     @staticmethod
     def _sorted(
