@@ -301,6 +301,19 @@ class Settings:
     verify_sample: float = setting(
         0.0, "Share of completed customers the worker verifies against V2 (0.01 = 1 %)"
     )
+    file_bytes_in_flight: int = setting(
+        64 * 1024 * 1024,
+        "Bytes of files being copied V1 -> V2 at once, all batches together (a file larger than "
+        "this still goes, alone); bounds the worker's memory whatever the files' total size",
+    )
+    file_concurrency: int = setting(
+        4, "Files copied at once, all batches together (keep < MIGRATION_SF_MAX_WORKERS)"
+    )
+    file_base64_max_bytes: int = setting(
+        256 * 1024,
+        "Files up to this size are sent base64 in JSON (held in memory, one call); larger ones "
+        "are streamed as multipart",
+    )
     allow_duplicate_save: bool = setting(
         False, "Send Sforce-Duplicate-Rule-Header allowSave=true (duplicate rules let data in)"
     )
@@ -410,6 +423,8 @@ class Settings:
             "pipeline_depth",
             "load_concurrency",
             "sf_max_workers",
+            "file_bytes_in_flight",
+            "file_concurrency",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{_env(name)}: must be at least 1")

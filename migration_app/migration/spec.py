@@ -29,6 +29,7 @@ from migration_app.migration.field_transforms import (
     Trim,
     Truncate,
 )
+from migration_app.migration.files_plan import FilesSpec, FilesSpecError, parse_files_spec
 from migration_app.migration.reference_rules import (
     OwnerRule,
     RecordTypeRule,
@@ -130,6 +131,8 @@ class MappingSpec:
     refresh_seconds: float = 300.0
     #: what a re-migration does to a record someone else changed in V2 (``write_plan``)
     on_conflict: str = "keep_v2"
+    #: which records' files migrate (``files:``; None: no files)
+    files: FilesSpec | None = None
     _by_source: dict[str, ObjectSpec] = field(init=False, repr=False, compare=False)
     _levels: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -260,7 +263,12 @@ def parse_mapping(text: str, source_path: str = "<string>") -> MappingSpec:
     try:
         objects, owners, refresh = _parse_document(document)
         on_conflict = _parse_on_conflict(document)
-    except (MappingError, RuleError) as exc:
+        files = (
+            parse_files_spec(document["files"], [o.source for o in objects])
+            if "files" in document
+            else None
+        )
+    except (MappingError, RuleError, FilesSpecError) as exc:
         raise MappingError(f"{source_path}: {exc}") from None
     return MappingSpec(
         objects=objects,
@@ -268,6 +276,7 @@ def parse_mapping(text: str, source_path: str = "<string>") -> MappingSpec:
         owners=owners,
         refresh_seconds=refresh,
         on_conflict=on_conflict,
+        files=files,
     )
 
 
@@ -286,7 +295,9 @@ def _parse_on_conflict(document: dict[str, Any]) -> str:
 
 def _parse_document(document: Any) -> tuple[tuple[ObjectSpec, ...], OwnerRule | None, float]:
     doc = _as_dict(
-        document, "mapping", {"version", "objects", "owners", "reference_data", "on_conflict"}
+        document,
+        "mapping",
+        {"version", "objects", "owners", "reference_data", "on_conflict", "files"},
     )
     if doc.get("version") != 1:
         raise MappingError(f"version must be 1, got {doc.get('version')!r}")

@@ -78,6 +78,29 @@ DLQ_MESSAGES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+FILES = Counter(
+    f"{PREFIX}_files",
+    "Files of migrated customers, by result: uploaded (sent to V2), found (already in V2 by its "
+    "external id: a replay), failed",
+    ["result", "mode"],
+    registry=REGISTRY,
+)
+FILE_BYTES_UPLOADED = Counter(
+    f"{PREFIX}_file_bytes_uploaded", "Bytes of files uploaded to V2", registry=REGISTRY
+)
+FILE_BYTES_IN_FLIGHT = Gauge(
+    f"{PREFIX}_file_bytes_in_flight",
+    "Bytes of the files being copied V1 -> V2 now (bounded by MIGRATION_FILE_BYTES_IN_FLIGHT, "
+    "or one larger file alone)",
+    registry=REGISTRY,
+)
+FILE_API_CALLS = Counter(
+    f"{PREFIX}_file_api_calls",
+    "Salesforce calls made for files (download, upload, query, link); divided by "
+    "migration_app_files: calls per file",
+    ["kind"],
+    registry=REGISTRY,
+)
 RETRIES = Counter(f"{PREFIX}_retries", "Retries of transient failures", ["kind"], registry=REGISTRY)
 VERIFICATIONS = Counter(
     f"{PREFIX}_verifications",

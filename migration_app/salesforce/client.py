@@ -10,6 +10,7 @@ Every response's ``Sforce-Limit-Info`` is read so work can pause before the dail
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import threading
@@ -26,8 +27,10 @@ from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
 )
+from simple_salesforce.util import exception_handler
 
 from migration_app.backoff import backoff_delays
+from migration_app.salesforce.content import Download, MultipartBody, StreamTruncated
 from migration_app.salesforce.errors import (
     SalesforceAuthError,
     SalesforcePermanentError,
@@ -232,6 +235,64 @@ class SalesforceClient:
             lambda sf: sf.restful("composite/graph", method="POST", json=payload, headers=headers)
         )
 
+    # blobs (files) ---------------------------------------------------------------------------
+    async def download(self, path: str) -> bytes:
+        """GET a blob whole (``sobjects/ContentVersion/{id}/VersionData``): small files only;
+        retried like any call (nothing is consumed until it succeeds)."""
+
+        def fetch(sf: Salesforce) -> bytes:
+            response = sf.session.get(sf.base_url + path, headers=_blob_headers(sf))
+            if response.status_code >= 300:
+                exception_handler(response, path)
+            return response.content
+
+        return await self.call(fetch)
+
+    async def open_download(self, path: str) -> Download:
+        """GET a blob as a stream: returns once the headers are in; the caller reads the body
+        (each read bounded by the read timeout) and closes it."""
+
+        def fetch(sf: Salesforce) -> Download:
+            response = sf.session.get(sf.base_url + path, headers=_blob_headers(sf), stream=True)
+            if response.status_code >= 300:
+                try:
+                    exception_handler(response, path)
+                finally:
+                    response.close()
+            return Download(response)
+
+        return await self.call(fetch)
+
+    async def insert_blob(
+        self, sobject: str, fields: dict[str, Any], data: bytes, blob_field: str
+    ) -> dict[str, Any]:
+        """Create a record with its blob base64 in the JSON body (Salesforce: up to 37.5 MB
+        encoded; the caller keeps it to small files). Retried: the bytes are in memory."""
+        body = {**fields, blob_field: base64.b64encode(data).decode("ascii")}
+        return await self.call(
+            lambda sf: sf.restful(f"sobjects/{sobject}/", method="POST", json=body)
+        )
+
+    async def insert_blob_stream(self, sobject: str, body: MultipartBody) -> dict[str, Any]:
+        """Create a record from a multipart body read as it is sent. Not retried here (the
+        body is read once): a failure raises, and the caller starts over with a new download."""
+
+        def post(sf: Salesforce) -> dict[str, Any]:
+            if body.started:  # a re-login retry would send a half-read body
+                raise SalesforceTransientError(f"{self.name}: blob stream already consumed")
+            headers = {**sf.headers, "Content-Type": body.content_type}
+            try:
+                response = sf.session.post(
+                    sf.base_url + f"sobjects/{sobject}/", data=body, headers=headers
+                )
+            except StreamTruncated as exc:
+                raise SalesforceTransientError(f"{self.name}: {exc}") from None
+            if response.status_code >= 300:
+                exception_handler(response, sobject)
+            return dict(response.json())
+
+        return await self.call(post, retries=0)
+
     async def tooling_query(self, soql: str) -> list[dict[str, Any]]:
         """A Tooling API query (setup metadata such as ValidationRule); first page only."""
         result = await self.call(lambda sf: sf.restful("tooling/query", params={"q": soql}))
@@ -346,6 +407,11 @@ class SalesforceClient:
         if self._on_call:
             kind = endpoint_kind(response.request.method or "GET", response.url)
             self._on_call(self.name, kind, response.status_code)
+
+
+def _blob_headers(sf: Salesforce) -> dict[str, str]:
+    """The session's headers, asking for the bytes as stored (no gzip: lengths stay exact)."""
+    return {**sf.headers, "Accept-Encoding": "identity"}
 
 
 def duplicate_rule_headers(allow_save: bool) -> dict[str, str]:

@@ -19,6 +19,9 @@ Two load strategies (``MIGRATION_LOAD_STRATEGY``):
   before children, ``allOrNone`` false. Fewer constraints, no atomicity: a customer whose
   Contact fails keeps its Account in V2.
 
+Files (the mapping's ``files:``) load after the records commit (``worker/files.py``); a customer
+is COMPLETED only when they are in V2 too.
+
 Whole-call transient failures propagate (the caller retries the batch: upserts by external id
 make that safe); per-record failures make their customer FAILED.
 """
@@ -28,9 +31,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from migration_app.audit.records import LedgerEntry
 from migration_app.contracts.customer_status import CustomerStatus
@@ -59,6 +62,9 @@ from migration_app.migration.write_plan import (
 from migration_app.ops import metrics
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 from migration_app.salesforce.users import user_id_of
+from migration_app.worker.files import FileLoader
+
+T = TypeVar("T")
 
 EXTRACT_IDS_PER_QUERY = 200
 HALTED = "PROCESSING_HALTED"
@@ -155,8 +161,11 @@ class MigrationPipeline:
         options: LoadOptions | None = None,
         reference: Callable[[], ReferenceData | None] | None = None,
         integration_username: str | None = None,
+        files: FileLoader | None = None,
     ) -> None:
         self.spec = spec
+        #: copies the customers' files after their records commit (``worker/files.py``)
+        self.files = files
         self.source = source
         self.target = target
         self.options = options or LoadOptions()
@@ -186,9 +195,18 @@ class MigrationPipeline:
         with metrics.BATCH_STAGE_SECONDS.labels(stage="transform").time():
             plans = self._transform(outcomes, records, reference)
         by_customer = {o.customer_id: o for o in outcomes}
-        with metrics.BATCH_STAGE_SECONDS.labels(stage="load").time():
-            writes = await self._plan_writes(list(plans.values()), by_customer)
-            await self._load(writes, by_customer)
+        # V1's file metadata is read while the records load (files load after them)
+        files = _started(self.files.extract(plans)) if self.files and plans else None
+        try:
+            with metrics.BATCH_STAGE_SECONDS.labels(stage="load").time():
+                writes = await self._plan_writes(list(plans.values()), by_customer)
+                await self._load(writes, by_customer)
+        except BaseException:
+            await _cancelled(files)
+            raise
+        if files is not None and self.files is not None:
+            with metrics.BATCH_STAGE_SECONDS.labels(stage="files").time():
+                await self.files.load(await files, by_customer)
         finished = time.time()
         for outcome in outcomes:
             if outcome.status == CustomerStatus.IN_PROGRESS:
@@ -637,6 +655,18 @@ class SentGraphs:
     halted: list[CustomerGraph] = field(default_factory=list)  # not processed: send again
     resend: list[CustomerGraph] = field(default_factory=list)  # without refused audit fields
     duplicates: list[CustomerWrites] = field(default_factory=list)  # read V2, plan again
+
+
+def _started(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    return asyncio.ensure_future(coro)
+
+
+async def _cancelled(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a helper task and wait for it, so its own failure is never left unretrieved."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _may_be_in_v2(request: MigrationRequest) -> bool:

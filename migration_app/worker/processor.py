@@ -59,6 +59,7 @@ from migration_app.salesforce.errors import (
     SalesforceTransientError,
 )
 from migration_app.worker.fault_points import FaultPoints
+from migration_app.worker.files import FileLoader, FileSettings
 from migration_app.worker.migration_state import (
     MigrationState,
     finished,
@@ -119,6 +120,7 @@ class BatchProcessor:
             options=load_options(runtime.settings),
             reference=runtime.reference.snapshot,
             integration_username=runtime.settings.sf2.username,
+            files=_file_loader(runtime, self._faults),
         )
         self._in_flight: set[str] = set()
         self._released = asyncio.Condition()
@@ -504,6 +506,21 @@ class BatchProcessor:
 SALESFORCE_ERROR = "SALESFORCE_ERROR"
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
 ROLLBACK_FAILED = "ROLLBACK_FAILED"
+
+
+def _file_loader(runtime: Runtime, faults: FaultPoints) -> FileLoader | None:
+    """The worker's file copier when the mapping migrates files (its byte budget is shared by
+    every batch this processor runs)."""
+    files = runtime.spec.files
+    if files is None:
+        return None
+    s = runtime.settings
+    settings = FileSettings(
+        bytes_in_flight=s.file_bytes_in_flight,
+        concurrency=s.file_concurrency,
+        base64_max_bytes=s.file_base64_max_bytes,
+    )
+    return FileLoader(runtime.spec, files, runtime.sf1, runtime.sf2, settings, faults=faults)
 
 
 def _all_failed(
