@@ -55,7 +55,7 @@ async def roll_back(
             ),
         ):
             for kept in kept_records:
-                source = spec.by_target(kept.object).source
+                source = _v1_object(spec, kept.object)
                 message = f"{kept.object} {kept.v2_id} {why}"
                 outcome.issues.append(Issue(WARNING, source, kept.legacy_id, None, code, message))
         for chunk in chunked(plan.delete, MAX_DELETE_IDS):
@@ -74,13 +74,26 @@ async def roll_back(
                         f"{record.object} {record.v2_id}: {error.get('statusCode')}",
                         Issue(
                             ERROR,
-                            spec.by_target(record.object).source,
+                            _v1_object(spec, record.object),
                             record.legacy_id,
                             None,
                             str(error.get("statusCode") or error.get("errorCode") or "UNKNOWN"),
                             str(error.get("message", "")),
                         ),
                     )
+        if outcome.status != CustomerStatus.FAILED:
+            for version in plan.with_documents:  # gone with their ContentDocument
+                outcome.records.append(
+                    LedgerEntry(version.object, version.legacy_id, version.v2_id, "deleted")
+                )
         outcome.finished_at = time.time()
         outcomes.append(outcome)
     return outcomes
+
+
+def _v1_object(spec: MappingSpec, v2_object: str) -> str:
+    """The V1 name of a V2 object for an issue (files keep theirs: ContentVersion, ...)."""
+    try:
+        return spec.by_target(v2_object).source
+    except KeyError:
+        return v2_object

@@ -3,7 +3,8 @@
 Only records this project *created* are deleted; records it merely updated existed before the
 migration and stay (listed, so an operator can see them). A record already deleted by an
 earlier rollback is not deleted again. Children go before parents (the reverse of the load
-order), so no lookup is left dangling and no cascade decides for us.
+order), so no lookup is left dangling and no cascade decides for us. A file is deleted as its
+``ContentDocument`` (objects the mapping does not list go first), which takes its versions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration_app.migration.files_plan import CONTENT_VERSION
 from migration_app.migration.spec import MappingSpec
 
 
@@ -30,6 +32,9 @@ class CustomerRollback:
     #: found in V2 right after an interrupted attempt, never seen created: perhaps ours, perhaps
     #: there before; kept (deleting what is not ours loses data) and named for a person to judge
     keep_uncertain: list[LedgerRecord] = field(default_factory=list)
+    #: created files' ContentVersions: Salesforce deletes a file by its ContentDocument (in
+    #: ``delete``), and its versions go with it
+    with_documents: list[LedgerRecord] = field(default_factory=list)
 
 
 def plan_rollback(
@@ -56,7 +61,9 @@ def plan_rollback(
         if plan is None or row["action"] == "deleted":
             continue
         record = LedgerRecord(row["object"], row["legacy_id"], v2_id)
-        if (cid, v2_id) in created:
+        if (cid, v2_id) in created and record.object == CONTENT_VERSION:
+            plan.with_documents.append(record)
+        elif (cid, v2_id) in created:
             plan.delete.append(record)
         elif (cid, v2_id) in uncertain:
             plan.keep_uncertain.append(record)

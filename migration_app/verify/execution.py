@@ -3,6 +3,8 @@ Legacy_Id__c, compare field by field (``migration.reconcile``).
 
 As frugal with API calls as the extract: per 200 customers, one V1 query plus one V2 query per
 object (by the customer's Account external id, which also finds V2 records V1 no longer has).
+Files (the mapping's ``files:``): each customer's V1 files must be in V2 by external id with
+V1's ``Checksum`` (two V1 queries and one V2 query more per 200 customers).
 Used by `migration-app verify` and by the worker's sampled verification.
 """
 
@@ -18,7 +20,16 @@ from mode import Service
 
 from migration_app.audit.errors import AuditError
 from migration_app.migration.chunks import chunked
-from migration_app.migration.customer_transform import transform_customer
+from migration_app.migration.customer_transform import CustomerPlan, transform_customer
+from migration_app.migration.files_plan import (
+    FileCopy,
+    FilesSpec,
+    LinkTarget,
+    link_queries,
+    plan_files,
+    v2_version_queries,
+    version_queries,
+)
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
@@ -29,6 +40,7 @@ from migration_app.verify.plan import (
     Key,
     Verdict,
     compare_customer,
+    compare_files,
     expected_records,
     v2_path,
     v2_select,
@@ -96,14 +108,59 @@ async def _verify_chunk(
             if isinstance(owner, str) and owner[:15] in actual:
                 actual[owner[:15]][(obj.target, str(row[obj.external_id]))] = row
     verdicts = []
+    plans = {}
     for cid in ids:
         record = by_prefix.get(cid[:15])
         plan = transform_customer(spec, record, reference) if record else None
+        if plan is not None:
+            plans[cid] = plan
         expected = expected_records(plan, spec) if plan else {}
         verdicts.append(
             compare_customer(cid, expected, actual[cid[:15]], spec, integration_user_id)
         )
+    if spec.files is not None and plans:
+        await _verify_files(verdicts, plans, spec, spec.files, source, target)
     return verdicts
+
+
+async def _verify_files(
+    verdicts: list[Verdict],
+    plans: dict[str, CustomerPlan],
+    spec: MappingSpec,
+    files: FilesSpec,
+    source: QueryOrg,
+    target: QueryOrg,
+) -> None:
+    """Each customer's V1 files against V2's by external id, Checksum compared (two V1 queries
+    and one V2 query per 200 ids, as the worker reads them)."""
+    entities: dict[str, tuple[str, LinkTarget]] = {}
+    for name in files.linked_to:
+        obj = spec.object(name)
+        for cid, plan in plans.items():
+            for record in plan.records_by_object.get(obj.target, ()):
+                legacy = str(record[obj.external_id])
+                entities[legacy] = (cid, LinkTarget(obj.target, legacy))
+    if not entities:
+        return
+    links = await _rows(source, link_queries(entities))
+    documents = {str(r["ContentDocumentId"]) for r in links if r.get("ContentDocumentId")}
+    versions = await _rows(source, version_queries(documents)) if documents else []
+    expected = plan_files(entities, links, versions, files.linked_to)
+    if not expected:
+        return
+    queries = v2_version_queries(files.external_id, [f.version_id for f in expected])
+    actual = {str(r[files.external_id]): r for r in await _rows(target, queries)}
+    by_customer: dict[str, list[FileCopy]] = {}
+    for file in expected:
+        for cid in file.customers:
+            by_customer.setdefault(cid, []).append(file)
+    for verdict in verdicts:
+        compare_files(verdict, by_customer.get(verdict.customer_id, []), actual)
+
+
+async def _rows(org: QueryOrg, queries: list[str]) -> list[dict[str, Any]]:
+    pages = await asyncio.gather(*(org.query_all(q) for q in queries))
+    return [row for page in pages for row in page]
 
 
 def audit_rows(verdicts: Sequence[Verdict], source: str) -> list[dict[str, Any]]:

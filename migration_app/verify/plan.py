@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from migration_app.migration.customer_transform import CustomerPlan
+from migration_app.migration.files_plan import CONTENT_VERSION, FileCopy
 from migration_app.migration.spec import MappingSpec, ObjectSpec
 
 MATCH, DRIFT, MISSING, UNEXPECTED = "MATCH", "DRIFT", "MISSING", "UNEXPECTED"
@@ -151,6 +152,25 @@ def compare_customer(
             verdict.drift += diffs
     verdict.unexpected = sorted(key for key in actual if key not in expected)
     return verdict
+
+
+def compare_files(
+    verdict: Verdict,
+    expected: Sequence[FileCopy],
+    actual: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Files: each V1 file (latest version) must be in V2 by its external id (``actual``: V2
+    ContentVersion rows by V1 ContentVersion Id) with the same ``Checksum`` (MD5, as Salesforce
+    computes it from the bytes): absent is MISSING, another checksum is DRIFT."""
+    for file in expected:
+        key = (CONTENT_VERSION, file.version_id)
+        row = actual.get(file.version_id)
+        if row is None:
+            verdict.missing.append(key)
+            continue
+        got = str(row.get("Checksum") or "").lower() or None
+        if file.checksum and got != file.checksum:
+            verdict.drift.append(FieldDiff(key[0], key[1], "Checksum", file.checksum, got))
 
 
 def _differences(

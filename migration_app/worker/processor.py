@@ -511,7 +511,7 @@ ROLLBACK_FAILED = "ROLLBACK_FAILED"
 def _file_loader(runtime: Runtime, faults: FaultPoints) -> FileLoader | None:
     """The worker's file copier when the mapping migrates files (its byte budget is shared by
     every batch this processor runs)."""
-    files = runtime.spec.files
+    files = getattr(runtime.spec, "files", None)
     if files is None:
         return None
     s = runtime.settings

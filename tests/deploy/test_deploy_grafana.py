@@ -33,6 +33,10 @@ METRICS = {
     "migration_app_table_changelog_replayed_total",
     "migration_app_duplicate_events_total",
     "migration_app_customers",
+    "migration_app_files_total",
+    "migration_app_file_bytes_uploaded_total",
+    "migration_app_file_bytes_in_flight",
+    "migration_app_file_api_calls_total",
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 # Computed at scrape time by RuntimeCollector (only once bound to a running worker).

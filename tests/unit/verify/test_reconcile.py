@@ -223,3 +223,40 @@ def test_a_preserved_created_date_is_compared_as_an_instant() -> None:
     actual[("Account", ACC)]["CreatedDate"] = "2026-12-03T10:00:00.000+0000"
     (diff,) = compare_customer(ACC, expected, actual, spec).drift
     assert diff.field == "CreatedDate"
+
+
+def test_files_are_compared_by_checksum_and_missing_ones_reported() -> None:
+    from migration_app.migration.files_plan import FileCopy, LinkTarget
+    from migration_app.verify.plan import Verdict, compare_files
+
+    def file(n: int, checksum: str) -> FileCopy:
+        return FileCopy(
+            f"068A0000000000{n}AAA", f"069A0000000000{n}AAA", "bill", "bill.pdf", 10,
+            checksum, None, (LinkTarget("Account", ACC),), (ACC,),
+        )  # fmt: skip
+
+    verdict = Verdict(ACC)
+    v2 = {
+        file(1, "aa").version_id: {"Checksum": "AA"},
+        file(2, "bb").version_id: {"Checksum": "cc"},
+    }
+    compare_files(verdict, [file(1, "aa"), file(2, "bb"), file(3, "dd")], v2)
+    assert verdict.missing == [("ContentVersion", file(3, "dd").version_id)]
+    (diff,) = verdict.drift
+    assert (diff.field, diff.expected, diff.actual) == ("Checksum", "bb", "cc")
+    assert verdict.verdict == MISSING
+
+
+def test_rollback_deletes_a_file_as_its_content_document_first(spec) -> None:
+    row = {"customer_id": ACC, "action": "created"}
+    shared = {"customer_id": ACC, "action": "updated"}
+    ledger = [
+        {**row, "object": "Account", "legacy_id": ACC, "v2_id": "A1"},
+        {**row, "object": "ContentVersion", "legacy_id": "068v1", "v2_id": "V1"},
+        {**row, "object": "ContentDocument", "legacy_id": "069v1", "v2_id": "D1"},
+        {**row, "object": "ContentDocument", "legacy_id": "069v2", "v2_id": "D2"},
+        {**shared, "object": "ContentDocument", "legacy_id": "069v2", "v2_id": "D2"},
+    ]  # fmt: skip
+    plan = plan_rollback(ledger, spec, [ACC])[ACC]
+    assert [r.v2_id for r in plan.delete] == ["D1", "D2", "A1"]
+    assert [r.v2_id for r in plan.with_documents] == ["V1"]
