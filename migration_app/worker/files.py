@@ -20,7 +20,9 @@ links beyond the first (``FirstPublishLocationId``) are created with sObject Col
 Idempotence is V2's: the V2 ContentVersion's external id is the V1 ContentVersion Id, unique
 (``files_plan`` says why the ledger alone cannot do it). A create that meets DUPLICATE_VALUE
 (an earlier call of ours whose answer was lost, or a kill between upload and audit) is read
-back and kept, not uploaded again.
+back and kept, not uploaded again. The ledger names each file twice (``ContentVersion`` and
+``ContentDocument``, V1 id -> V2 id: what ``idmap`` lists and ``rollback`` deletes), with the
+actions records get (``_action``).
 """
 
 from __future__ import annotations
@@ -123,6 +125,8 @@ class Copied:
     v2_document_id: str | None = None
     checksum: str | None = None
     uploaded: bool = False
+    #: the create met DUPLICATE_VALUE: an earlier call's answer was lost (or a racing writer)
+    duplicate: bool = False
     error: tuple[str, str] | None = None  # (code, message)
 
 
@@ -275,6 +279,7 @@ class FileLoader:
                     raise  # the batch pauses and logs in again (processor)
                 except SalesforcePermanentError as exc:
                     if _is_duplicate(exc.content, self.files.external_id):
+                        copy.duplicate = True
                         return  # in V2 already (an earlier call's answer was lost): read back
                     copy.error = _error_of(exc)
                     break
@@ -408,9 +413,7 @@ class FileLoader:
                 )
                 continue
             assert copy.v2_version_id and copy.v2_document_id
-            # only this project writes the external id, so a file found by it is ours: created
-            # (rollback deletes it); a customer that merely shares it only links to it
-            action = "created" if index == 0 else "updated"
+            action = _action(copy, outcome.request, owner=index == 0)
             outcome.records.append(
                 LedgerEntry(CONTENT_VERSION, file.version_id, copy.v2_version_id, action)
             )
@@ -420,6 +423,22 @@ class FileLoader:
             outcome.counts[CONTENT_VERSION] = outcome.counts.get(CONTENT_VERSION, 0) + 1
         if copy.error is None and not copy.uploaded:
             metrics.FILES.labels(result="found", mode="none").inc()
+
+
+def _action(copy: Copied, request: Any, *, owner: bool) -> str:
+    """The ledger action, as ``pipeline._ledger`` decides for records: created when this attempt
+    uploaded it; found in V2 right after an interrupted attempt, or met as DUPLICATE_VALUE,
+    ``uncertain`` (likely ours, from a call whose answer or audit was lost: rollback keeps and
+    names it rather than delete what might not be ours); found on a re-migration, ``updated``
+    (its ``created`` row is the earlier attempt's). A customer that only shares another's
+    file links to it: ``updated``."""
+    if not owner:
+        return "updated"
+    if copy.uploaded:
+        return "created"
+    if copy.duplicate or request.interrupted_attempt is not None:
+        return "uncertain"
+    return "updated"
 
 
 def _found(file: FileCopy, row: Mapping[str, Any]) -> Copied:

@@ -119,6 +119,23 @@ async def test_a_replay_uploads_only_what_v2_lacks(spec) -> None:
     assert len(target.versions) == 2
     assert [k for _, k in target.inserts].count(_version(2)) == 1  # never a second copy
     assert again[ACC1].counts["ContentVersion"] == 2
+    actions = {(e.object, e.legacy_id): e.action for e in again[ACC1].records}
+    assert actions[("ContentVersion", _version(1))] == "created"
+    assert actions[("ContentVersion", _version(2))] == "updated"  # attempt 1 created it
+
+
+async def test_files_found_after_an_interrupted_attempt_are_uncertain(spec) -> None:
+    """Killed between the upload and the audit: no ledger row says the file is ours, so, as for
+    records, the next attempt's ledger says uncertain (rollback keeps and names it)."""
+    source, target = FakeFileSource(_files()), FakeFileTarget()
+    plans = {ACC1: _plan(ACC1, [CASE1])}
+    await _run(_loader(spec, source, target), plans, {ACC1: _outcome(ACC1, [CASE1])})
+    again = {ACC1: _outcome(ACC1, [CASE1], attempt=2, interrupted_attempt=1)}
+    await _run(_loader(spec, source, target), plans, again)
+    assert len(target.versions) == 2 and len(target.inserts) == 2
+    assert {e.action for e in again[ACC1].records if e.object.startswith("Content")} == {
+        "uncertain"
+    }
 
 
 async def test_a_lost_answer_meets_duplicate_value_and_is_read_back(spec) -> None:
@@ -129,8 +146,8 @@ async def test_a_lost_answer_meets_duplicate_value_and_is_read_back(spec) -> Non
     assert outcomes[ACC1].status == CustomerStatus.IN_PROGRESS, outcomes[ACC1].issues
     assert [k for _, k in target.inserts].count(_version(2)) == 2
     assert len(target.versions) == 2
-    assert ("ContentVersion", _version(2), target.versions[_version(2)].id) in {
-        (e.object, e.legacy_id, e.v2_id) for e in outcomes[ACC1].records
+    assert ("ContentVersion", _version(2), target.versions[_version(2)].id, "uncertain") in {
+        (e.object, e.legacy_id, e.v2_id, e.action) for e in outcomes[ACC1].records
     }
     assert target.versions[_version(2)].links == ["V2" + CASE1, "V2" + ACC1]
 
