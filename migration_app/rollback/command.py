@@ -42,9 +42,10 @@ async def run_rollback(
     lines = []
     for cid in ids:
         plan = plans[cid]
-        by_object = Counter(r.object for r in plan.delete)
+        gone = plan.delete + plan.with_documents  # a file's versions go with its document
+        by_object = Counter(r.object for r in gone)
         lines.append(
-            f"{cid}: delete {len(plan.delete)} record(s) "
+            f"{cid}: delete {len(gone)} record(s) "
             f"({', '.join(f'{o} {n}' for o, n in by_object.items()) or 'none'})"
             + (
                 f"; keep {len(plan.keep_updated)} updated, not created:"
