@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test lint format bench bench-recovery bench-kill bench-counts bench-resync clean
+.PHONY: dev test lint format bench bench-recovery bench-kill bench-counts bench-resync bench-files clean
 
 $(STAMP): pyproject.toml devstack/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ bench-counts: $(STAMP)
 # benchmarks/results/resync.json. ARGS="--customers 2000" for a smoke run.
 bench-resync: $(STAMP)
 	$(BIN)/python -m benchmarks.resync $(ARGS)
+
+# Issue 27's files: 1,000 customers carrying 500 MB of files at 50 ms per call (MB/s,
+# customers/s, peak worker RSS, API calls per file), then customers without files with and
+# without the mapping's files: section (customers/s and calls per customer); results/files.json
+bench-files: $(STAMP)
+	$(BIN)/python -m benchmarks.files $(ARGS)
 
 clean:
 	rm -rf .devstack .faust-data .pytest_cache
