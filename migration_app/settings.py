@@ -434,6 +434,12 @@ class Settings:
                 f"{_env('sf_max_workers')} ({self.sf_max_workers}): the extra requests would only "
                 "wait for a thread"
             )
+        if self.file_concurrency >= self.sf_max_workers:
+            problems.append(
+                f"{_env('file_concurrency')} ({self.file_concurrency}) must be less than "
+                f"{_env('sf_max_workers')} ({self.sf_max_workers}): a file holds a V2 thread for "
+                "its whole upload, and the records' calls need threads too"
+            )
         parts = urlsplit(self.registry_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             problems.append(

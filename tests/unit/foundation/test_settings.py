@@ -183,3 +183,10 @@ def test_readme_configuration_table_lists_every_variable_with_its_default() -> N
     readme = (Path(__file__).parents[3] / "README.md").read_text()
     for name, default, _meaning in documentation():
         assert f"| `{name}` | `{default}` |" in readme, f"{name} missing or stale in README"
+
+
+def test_file_uploads_cannot_take_every_salesforce_thread() -> None:
+    env = {**PROD_ENV, "MIGRATION_FILE_CONCURRENCY": "8", "MIGRATION_SF_MAX_WORKERS": "8"}
+    with pytest.raises(SettingsError, match="MIGRATION_FILE_CONCURRENCY \\(8\\) must be less"):
+        Settings.from_env(env)
+    assert Settings.from_env(PROD_ENV).file_bytes_in_flight == 64 * 1024 * 1024
