@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from migration_app.migration.field_transforms import Picklist, Truncate
+from migration_app.migration.files_plan import CONTENT_VERSION
 from migration_app.migration.reference_rules import Fallback, ReferenceData
 from migration_app.migration.spec import FieldMap, MappingSpec, ObjectSpec, ReferenceMap
 
@@ -91,6 +92,7 @@ def check_mapping(
     for obj in spec.objects:
         _Checker(obj, spec, v1_describe, v2_describe, root_v1, report.findings).run()
     report.findings += check_reference_fields(spec, v1_describe, v2_describe)
+    report.findings += check_files(spec, v1_describe, v2_describe)
     return report
 
 
@@ -506,3 +508,55 @@ def _fallback_user_finding(policy_name: str, policy: Fallback, v2: ReferenceData
             "error", "User", "OwnerId", f"{policy_name}: fallback user {policy.target} is {state}"
         )
     return Finding("ok", "User", "OwnerId", f"{policy_name}: fallback user {policy.target}")
+
+
+def check_files(
+    spec: MappingSpec, v1_describe: Mapping[str, Describe], v2_describe: Mapping[str, Describe]
+) -> list[Finding]:
+    """The mapping's ``files:``: V1 ContentVersion readable with its bytes and Checksum; V2
+    ContentVersion with the external id (unique: it is what keeps a replay from uploading a
+    second copy) and a createable FirstPublishLocationId."""
+    files = spec.files
+    if files is None:
+        return []
+    label = "ContentVersion -> ContentVersion"
+    out: list[Finding] = []
+    v1 = _fields_by_name(v1_describe.get(CONTENT_VERSION))
+    v2 = _fields_by_name(v2_describe.get(CONTENT_VERSION))
+    if not v1 or not v2:
+        side = "V1" if not v1 else "V2"
+        return [Finding("error", label, "", f"{side} ContentVersion not in the {side} describe")]
+    for name in ("VersionData", "Checksum", "ContentDocumentId", "Title", "PathOnClient"):
+        if name not in v1:
+            out.append(Finding("error", label, name, f"V1 ContentVersion has no {name}"))
+    meta = v2.get(files.external_id)
+    if meta is None:
+        out.append(Finding("error", label, files.external_id, f"{files.external_id} missing on V2"))
+    else:
+        if not meta.get("externalId") or not meta.get("unique"):
+            out.append(
+                Finding(
+                    "error",
+                    label,
+                    files.external_id,
+                    f"{files.external_id} must be a unique external id on V2 ContentVersion: "
+                    "without it a replay can upload a file twice",
+                )
+            )
+        if not meta.get("createable"):
+            out.append(Finding("error", label, files.external_id, "not createable on V2"))
+    first = v2.get("FirstPublishLocationId")
+    if first is None or not first.get("createable"):
+        out.append(
+            Finding("error", label, "FirstPublishLocationId", "not createable on V2 ContentVersion")
+        )
+    if not out:
+        out.append(
+            Finding(
+                "ok",
+                label,
+                files.external_id,
+                f"files of {', '.join(files.linked_to)}: unique external id, bytes readable",
+            )
+        )
+    return out

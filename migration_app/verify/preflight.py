@@ -31,6 +31,8 @@ async def run_preflight(settings: Settings) -> tuple[bool, str]:
         for org, client in clients.items():
             await client.start()
             objects = [o.source if org == "sf1" else o.target for o in spec]
+            if spec.files is not None:
+                objects.append("ContentVersion")
             try:
                 versions = await client.api_versions()
             except (SalesforcePermanentError, SalesforceTransientError) as exc:

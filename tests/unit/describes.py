@@ -131,8 +131,23 @@ def _account_fields(v2: bool) -> list[dict[str, Any]]:
     return fields
 
 
+def _content_version(v2: bool) -> dict[str, Any]:
+    """Files (docs/orgs.md "Files"): the fields the files: section reads and writes."""
+    fields = [
+        _ref("ContentDocumentId", "ContentDocument", "ContentDocument"),
+        _field("Title", "string", 255),
+        _field("PathOnClient", "string", 500),
+        _field("VersionData", "base64"),
+        _field("Checksum", "string", 50, createable=False, updateable=False),
+        _field("ContentSize", "int", createable=False, updateable=False),
+        _ref("FirstPublishLocationId", "Account", "FirstPublishLocation"),
+    ]
+    return _describe("ContentVersion", [_legacy_id(), *fields] if v2 else fields, v2=v2)
+
+
 def build_v1_describe() -> dict[str, dict[str, Any]]:
     return {
+        "ContentVersion": _content_version(v2=False),
         "Account": _describe(
             "Account",
             _account_fields(v2=False),
@@ -185,6 +200,7 @@ def _legacy_id() -> dict[str, Any]:
 
 def build_v2_describe() -> dict[str, dict[str, Any]]:
     return {
+        "ContentVersion": _content_version(v2=True),
         "Account": _describe(
             "Account",
             [_legacy_id(), *_account_fields(v2=True)],

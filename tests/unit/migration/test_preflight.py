@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from migration_app.migration.mapping_check import Finding, check_mapping
-from migration_app.migration.spec import MappingSpec
+from migration_app.migration.spec import MappingSpec, load_mapping
 
 Describes = dict[str, dict[str, Any]]
 
@@ -151,3 +152,25 @@ def test_render_is_a_table_with_verdict(
     assert lines[0].split() == ["LEVEL", "OBJECT", "FIELD", "MESSAGE"]
     assert any(line.startswith("ERROR  Contact -> Contact") for line in lines)
     assert lines[-1] == "FAIL: 1 error(s), 0 warning(s), 33 ok"
+
+
+def test_files_need_a_unique_external_id_on_v2_content_version(
+    spec: MappingSpec, v1_describe: Describes, v2_describe: Describes
+) -> None:
+    spec = replace(spec, files=load_mapping().files)
+    report = check_mapping(spec, v1_describe, v2_describe)
+    assert report.ok and ("ok", "ContentVersion -> ContentVersion", "Legacy_Id__c") in [
+        (f.level, f.object, f.field) for f in report.findings
+    ]
+    field_of(v2_describe, "ContentVersion", "Legacy_Id__c")["unique"] = False
+    drop_field(v1_describe, "ContentVersion", "Checksum")
+    report = check_mapping(spec, v1_describe, v2_describe)
+    assert not report.ok
+    assert problems(report.findings) == [
+        ("error", "ContentVersion -> ContentVersion", "Checksum"),
+        ("error", "ContentVersion -> ContentVersion", "Legacy_Id__c"),
+    ]
+    del v2_describe["ContentVersion"]
+    assert ("error", "ContentVersion -> ContentVersion", "") in problems(
+        check_mapping(spec, v1_describe, v2_describe).findings
+    )
