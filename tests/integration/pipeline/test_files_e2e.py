@@ -11,6 +11,7 @@ seed's file rate."""
 from __future__ import annotations
 
 import base64
+import csv
 import dataclasses
 import hashlib
 import os
@@ -18,6 +19,8 @@ import os
 import pytest
 from simple_salesforce import Salesforce
 
+from migration_app.audit.ledger_export import export_id_map
+from migration_app.client_config import audit_config
 from migration_app.rollback.command import run_rollback
 from migration_app.settings import Secret
 from migration_app.verify.command import run_verify
@@ -98,7 +101,7 @@ def _customer_with_a_case(harness, customer_pool) -> tuple[str, str]:
 
 
 def test_files_arrive_byte_identical_linked_and_a_replay_adds_no_copy(
-    harness, customer_pool, shared_worker
+    harness, customer_pool, shared_worker, tmp_path
 ) -> None:
     customer, case = _customer_with_a_case(harness, customer_pool)
     small = b"Dear customer, your tariff changes on 1 April.\n" * 20
@@ -142,6 +145,18 @@ def test_files_arrive_byte_identical_linked_and_a_replay_adds_no_copy(
     )
     ok, text = harness.run(run_verify(settings, [customer]), timeout=90)
     assert ok, text
+
+    # The id map lists the files (V1 ContentVersion Id -> V2 ContentVersion Id).
+    out = tmp_path / "idmap.csv"
+    harness.run(
+        export_id_map(audit_config(settings, pool_max=1), str(out), sobject="ContentVersion")
+    )
+    listed = {
+        (r["legacy_id"], r["v2_id"])
+        for r in csv.DictReader(out.open())
+        if r["customer_id"] == customer
+    }
+    assert {(v1, rows[v1]["Id"]) for v1 in v1_files} <= listed
 
     # Rollback deletes the documents (versions and links go with them).
     ok, text = harness.run(run_rollback(settings, [customer], execute=True), timeout=120)
