@@ -28,6 +28,7 @@ actions records get (``_action``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -191,7 +192,7 @@ class FileLoader:
     async def load(self, batch: FileBatch, outcomes: Mapping[str, Any]) -> None:
         """Copy what V2 lacks, link, check, and record it in each customer's outcome."""
         live = {cid for cid, o in outcomes.items() if o.status == CustomerStatus.IN_PROGRESS}
-        files = [f for f in batch.files if f.customers[0] in live]
+        files = _for_customers(batch, live)
         if not files:
             return
         v2_ids = await self._v2_record_ids(files, outcomes)
@@ -423,6 +424,21 @@ class FileLoader:
             outcome.counts[CONTENT_VERSION] = outcome.counts.get(CONTENT_VERSION, 0) + 1
         if copy.error is None and not copy.uploaded:
             metrics.FILES.labels(result="found", mode="none").inc()
+
+
+def _for_customers(batch: FileBatch, live: set[str]) -> list[FileCopy]:
+    """The batch's files as the customers still in the running see them: links to records of
+    customers that failed (not in V2, or not ours to touch now) dropped; a file only they
+    held is left out."""
+    out = []
+    for file in batch.files:
+        links = tuple(
+            link for link in file.links if batch.entities.get(link.legacy_id, ("",))[0] in live
+        )
+        if links:
+            customers = tuple(c for c in file.customers if c in live)
+            out.append(dataclasses.replace(file, links=links, customers=customers))
+    return out
 
 
 def _action(copy: Copied, request: Any, *, owner: bool) -> str:

@@ -221,3 +221,15 @@ def test_files_are_in_the_packaged_mapping(spec) -> None:
     assert spec.files is not None
     assert spec.files.linked_to == ("Account", "Case")
     assert replace(spec, files=None).files is None
+
+
+async def test_a_file_shared_with_a_failed_customer_still_reaches_the_other(spec) -> None:
+    shared = V1File(_version(7), _document(7), b"shared", [ACC1, ACC2], "shared.txt")
+    source, target = FakeFileSource([shared]), FakeFileTarget()
+    outcomes = {ACC1: _outcome(ACC1, []), ACC2: _outcome(ACC2, [])}
+    outcomes[ACC1].status = CustomerStatus.FAILED  # its graph rolled back
+    plans = {ACC1: _plan(ACC1, []), ACC2: _plan(ACC2, [])}
+    await _run(_loader(spec, source, target), plans, outcomes)
+    assert outcomes[ACC2].status == CustomerStatus.IN_PROGRESS, outcomes[ACC2].issues
+    assert target.versions[_version(7)].links == ["V2" + ACC2]
+    assert ("ContentVersion", "created") in {(e.object, e.action) for e in outcomes[ACC2].records}
