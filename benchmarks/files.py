@@ -8,10 +8,11 @@
    size), the API calls per file (the worker's ``migration_app_file_api_calls_total`` over its
    files, and every call of both orgs over the files), and that every file is in V2 with V1's
    Checksum.
-2. ``no_files``: a second fresh stack without files (--file-rate 0): half the customers migrated
-   by a worker whose mapping has no ``files:`` section (the code before files, in effect), the
-   other half by a worker with the packaged mapping (files on, none to copy): customers/s and
-   API calls per customer of both, so the cost of files for customers without files shows.
+2. ``no_files``: a second fresh stack of --no-files-customers (2,000) without files: four rounds
+   of a quarter each, alternating a worker whose mapping has no ``files:`` section (the code
+   before files, in effect) and one with the packaged mapping (files on, none to copy):
+   customers/s and API calls per customer of both, so the cost of files for customers without
+   files shows.
 
 Writes benchmarks/results/files.json. Run: .venv/bin/python -m benchmarks.files
 [--customers 1000] [--files-total-mb 500] [--file-rate 0.5] [--latency-ms 50] [--timeout 1800]
@@ -55,6 +56,8 @@ MB = 1024 * 1024
 @dataclasses.dataclass(frozen=True)
 class Options:
     customers: int = 1000
+    #: customers of the no-files comparison (four alternating rounds of a quarter each)
+    no_files_customers: int = 2000
     files_total_mb: float = 500.0
     file_rate: float = 0.5
     latency_ms: int = 50
@@ -189,7 +192,9 @@ def migrate_with_worker(
     }
 
 
-def stack_config(opts: Options, state_dir: Path, db_url: str, *, file_rate: float) -> Any:
+def stack_config(
+    opts: Options, state_dir: Path, db_url: str, *, file_rate: float, customers: int | None = None
+) -> Any:
     return DevStackConfig(
         broker_port=free_port(),
         registry_port=free_port(),
@@ -197,7 +202,7 @@ def stack_config(opts: Options, state_dir: Path, db_url: str, *, file_rate: floa
         sf2_port=free_port(),
         database_url=db_url,
         state_dir=state_dir,
-        customers=opts.customers,
+        customers=customers or opts.customers,
         sandbox_latency_ms=opts.latency_ms,
         sandbox_dirty_rate=0.0,
         sandbox_file_rate=file_rate,
@@ -248,33 +253,61 @@ def run_files(opts: Options, root: Path) -> dict[str, Any]:
 
 
 def run_no_files(opts: Options, root: Path) -> dict[str, Any]:
-    """Customers without files: the mapping without ``files:`` against the packaged one."""
+    """Customers without files: the mapping without ``files:`` against the packaged one, in
+    alternating rounds on one stack (without, with, with, without), so the order of the runs
+    and the stack warming up weigh on both alike."""
     state_dir = root / "no-files"
     state_dir.mkdir(parents=True, exist_ok=True)
     bare = state_dir / "mapping-without-files.yaml"
     bare.write_text(without_files(default_mapping_path().read_text()))
-    out: dict[str, Any] = {}
+    variants = {
+        "mapping_without_files": {"MIGRATION_MAPPING_FILE": str(bare)},
+        "mapping_with_files": {},
+    }
+    totals: dict[str, dict[str, Any]] = {
+        name: {"customers": 0, "seconds": 0.0, "calls": 0, "rounds": [], "peak_rss_mb": 0.0}
+        for name in variants
+    }
     with scratch_database(server_database_url()) as db_url:
-        with DevStack(stack_config(opts, state_dir, db_url, file_rate=0.0)) as stack:
+        config = stack_config(
+            opts, state_dir, db_url, file_rate=0.0, customers=opts.no_files_customers
+        )
+        with DevStack(config) as stack:
             ids = SandboxAdmin(stack.sf1.url).customers()  # type: ignore[union-attr]
-            half = len(ids) // 2
-            for name, chunk, env in (
-                ("mapping_without_files", ids[:half], {"MIGRATION_MAPPING_FILE": str(bare)}),
-                ("mapping_with_files", ids[half:], {}),
-            ):
-                got = migrate_with_worker(stack, state_dir, chunk, opts.timeout_s, env)
-                got.pop("metrics")
-                out[name] = {
-                    "customers": len(chunk),
-                    "statuses": got["statuses"],
-                    "seconds": round(got["seconds"], 1),
-                    "customers_per_s": rate(len(chunk), got["seconds"]),
-                    "api_calls_per_customer": per(got["calls"], len(chunk)),
-                    "api_calls_by_org": got["calls_by_org"],
-                    "peak_rss_mb": got["peak_rss_mb"],
-                }
-                print(f"{name}: {out[name]['customers_per_s']} customers/s", flush=True)
-    return out
+            quarter = len(ids) // 4
+            order = ["mapping_without_files", "mapping_with_files"]
+            order += list(reversed(order))
+            for n, name in enumerate(order):
+                chunk = ids[n * quarter : (n + 1) * quarter]
+                got = migrate_with_worker(stack, state_dir, chunk, opts.timeout_s, variants[name])
+                text = got.pop("metrics")
+                total = totals[name]
+                for stage in ("extract", "load", "files"):
+                    seconds = metric_sum(
+                        text, "migration_app_batch_stage_seconds_sum", f'stage="{stage}"'
+                    )
+                    total.setdefault("stage_s", {}).setdefault(stage, 0.0)
+                    total["stage_s"][stage] = round(total["stage_s"][stage] + seconds, 3)
+                total["customers"] += len(chunk)
+                total["seconds"] += got["seconds"]
+                total["calls"] += got["calls"]
+                total["rounds"].append(rate(len(chunk), got["seconds"]))
+                total["peak_rss_mb"] = max(total["peak_rss_mb"], got["peak_rss_mb"])
+                total.setdefault("statuses", []).append(got["statuses"])
+                print(f"{name}: {rate(len(chunk), got['seconds'])} customers/s", flush=True)
+    return {
+        name: {
+            "customers": t["customers"],
+            "statuses": t["statuses"],
+            "seconds": round(t["seconds"], 1),
+            "customers_per_s": rate(t["customers"], t["seconds"]),
+            "customers_per_s_by_round": t["rounds"],
+            "api_calls_per_customer": per(t["calls"], t["customers"]),
+            "peak_rss_mb": t["peak_rss_mb"],
+            "batch_stage_seconds": t.get("stage_s", {}),
+        }
+        for name, t in totals.items()
+    }
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -305,6 +338,7 @@ def print_table(report: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="benchmarks.files", description=__doc__)
     p.add_argument("--customers", type=int, default=1000)
+    p.add_argument("--no-files-customers", type=int, default=2000)
     p.add_argument("--files-total-mb", type=float, default=500.0)
     p.add_argument("--file-rate", type=float, default=0.5)
     p.add_argument("--latency-ms", type=int, default=50)
@@ -314,6 +348,7 @@ def parse_args(argv: list[str] | None) -> Options:
     a = p.parse_args(argv)
     return Options(
         customers=a.customers,
+        no_files_customers=a.no_files_customers,
         files_total_mb=a.files_total_mb,
         file_rate=a.file_rate,
         latency_ms=a.latency_ms,
