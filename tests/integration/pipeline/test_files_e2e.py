@@ -186,3 +186,26 @@ def test_a_kill_during_an_upload_leaves_no_duplicate_and_the_file_arrives_on_rep
     (v2,) = _v2_versions(harness.sf2, [bill["Id"]])
     assert v2["Checksum"] == bill["Checksum"] == hashlib.md5(data).hexdigest()
     assert _v2_id(harness.sf2, "Case", case)[:15] in _v2_links(harness.sf2, v2["ContentDocumentId"])
+
+
+def test_a_kill_between_the_upload_and_the_audit_uploads_nothing_twice(
+    harness, customer_pool, exclusive_worker, tmp_path
+) -> None:
+    """The file is in V2, no ledger row names it (the audit never ran): the next attempt finds
+    it by its external id, uploads nothing, links what is missing, and calls it uncertain."""
+    customer, case = _customer_with_a_case(harness, customer_pool)
+    bill = _put_file(harness.sf1, "audited-later.pdf", os.urandom(LARGE), case, [customer])
+    env = {"MIGRATION_BATCH_SIZE": "1", "MIGRATION_DATA_DIR": str(tmp_path / "volume")}
+    before = harness.attempts([customer])
+    first = exclusive_worker(**env, MIGRATION_FAULT_KILL_AT="between-load-and-audit")
+    harness.enqueue([customer])
+    wait_for(first.exited, timeout=90, interval=0.1)
+    assert first.returncode == -9, first.exit_report()
+    (uploaded,) = _v2_versions(harness.sf2, [bill["Id"]])
+
+    second = exclusive_worker(**env)
+    states = harness.wait_terminal(second, [customer], before, timeout=120)
+    assert states[customer]["status"] == "COMPLETED", states
+    (v2,) = _v2_versions(harness.sf2, [bill["Id"]])
+    assert v2["Id"] == uploaded["Id"]  # the same file, not a second copy
+    assert ("ContentVersion", v2["Id"], "uncertain") in harness.ledger(customer)
