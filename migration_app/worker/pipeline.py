@@ -31,9 +31,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from migration_app.audit.records import LedgerEntry
 from migration_app.contracts.customer_status import CustomerStatus
@@ -63,8 +63,6 @@ from migration_app.ops import metrics
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 from migration_app.salesforce.users import user_id_of
 from migration_app.worker.files import FileLoader
-
-T = TypeVar("T")
 
 EXTRACT_IDS_PER_QUERY = 200
 HALTED = "PROCESSING_HALTED"
@@ -196,7 +194,7 @@ class MigrationPipeline:
             plans = self._transform(outcomes, records, reference)
         by_customer = {o.customer_id: o for o in outcomes}
         # V1's file metadata is read while the records load (files load after them)
-        files = _started(self.files.extract(plans)) if self.files and plans else None
+        files = asyncio.ensure_future(self.files.extract(plans)) if self.files and plans else None
         try:
             with metrics.BATCH_STAGE_SECONDS.labels(stage="load").time():
                 writes = await self._plan_writes(list(plans.values()), by_customer)
@@ -655,10 +653,6 @@ class SentGraphs:
     halted: list[CustomerGraph] = field(default_factory=list)  # not processed: send again
     resend: list[CustomerGraph] = field(default_factory=list)  # without refused audit fields
     duplicates: list[CustomerWrites] = field(default_factory=list)  # read V2, plan again
-
-
-def _started(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    return asyncio.ensure_future(coro)
 
 
 async def _cancelled(task: asyncio.Task[Any] | None) -> None:
