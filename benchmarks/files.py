@@ -15,7 +15,8 @@
    files shows.
 
 Writes benchmarks/results/files.json. Run: .venv/bin/python -m benchmarks.files
-[--customers 1000] [--files-total-mb 500] [--file-rate 0.5] [--latency-ms 50] [--timeout 1800]
+[--customers 1000] [--files-total-mb 500] [--file-rate 0.5] [--file-kb MIN:MAX] [--latency-ms 50]
+[--timeout 1800] [--no-files-customers 2000]
 [--only files|no_files]
 """
 
@@ -60,6 +61,9 @@ class Options:
     no_files_customers: int = 2000
     files_total_mb: float = 500.0
     file_rate: float = 0.5
+    #: a file's size range in KB "MIN:MAX" before the scaling to files_total_mb (None: the
+    #: sandbox's 4:4096)
+    file_kb: str | None = None
     latency_ms: int = 50
     timeout_s: float = 1800.0
     only: str = ""
@@ -207,6 +211,7 @@ def stack_config(
         sandbox_dirty_rate=0.0,
         sandbox_file_rate=file_rate,
         sandbox_files_total_mb=opts.files_total_mb if file_rate > 0 else None,
+        sandbox_file_kb=opts.file_kb if file_rate > 0 else None,
     )
 
 
@@ -341,6 +346,7 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--no-files-customers", type=int, default=2000)
     p.add_argument("--files-total-mb", type=float, default=500.0)
     p.add_argument("--file-rate", type=float, default=0.5)
+    p.add_argument("--file-kb", default=None, metavar="MIN:MAX")
     p.add_argument("--latency-ms", type=int, default=50)
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--only", choices=("files", "no_files"), default="")
@@ -351,6 +357,7 @@ def parse_args(argv: list[str] | None) -> Options:
         no_files_customers=a.no_files_customers,
         files_total_mb=a.files_total_mb,
         file_rate=a.file_rate,
+        file_kb=a.file_kb,
         latency_ms=a.latency_ms,
         timeout_s=a.timeout,
         only=a.only,
