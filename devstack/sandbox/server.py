@@ -20,6 +20,7 @@ from aiohttp import BodyPartReader, web
 from . import auth, files
 from .api import Org
 from .config import SandboxConfig
+from .cost_model import Concurrency, CostModel
 from .errors import SfError
 from .faults import Faults, HangInterrupted, RecordFaults
 from .messages import ApiRequest
@@ -62,6 +63,12 @@ class SandboxState:
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
     customers: list[str] = field(default_factory=list)
     jwt_key: object | None = None  # the External Client App's public key (JWT bearer flow)
+    #: the org cost model (replaced as a whole by POST /__admin/cost-model)
+    cost: CostModel = field(default_factory=CostModel)
+    concurrency: Concurrency = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.concurrency = Concurrency(lambda: self.cost)
 
 
 STATE = web.AppKey("sandbox_state", SandboxState)
@@ -99,8 +106,11 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
     tail = request.match_info["tail"]
     kind: str | None = None
     headers: dict[str, str] = {}
+    ticket = None
     try:
         user_id = state.sessions.check(request.headers.get("Authorization"))
+        # beyond the concurrent long-running request limit: refused before it counts as a call
+        ticket = state.concurrency.enter()
         org.usage.check()
         org.usage.consume()
         headers["Sforce-Limit-Info"] = org.usage.header()
@@ -117,24 +127,38 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
         )
         # dispatch is synchronous, so the records it counts are this request's alone
         org.take_records_processed()
+        org.take_processed_by_object()
         try:
             kind, resp = org.dispatch(req)
         finally:
             if upload is not None:  # an upload no record took (a failed save)
                 upload.path.unlink(missing_ok=True)
-        await state.faults.records_saved(org.take_records_processed())
+        await _charge(state)
         if isinstance(resp.body, files.BinaryBody):
             return await _stream_file(request, resp.body, headers)
         return _json(resp.status, resp.body, headers)
     except SfError as exc:
         if exc.status != 401:
             headers["Sforce-Limit-Info"] = org.usage.header()
-        await state.faults.records_saved(org.take_records_processed())
+        if ticket is not None:
+            await _charge(state)
         return _json(exc.status, exc.body(), headers)
     except HangInterrupted:
         return _json(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "shutting down"}])
     finally:
+        if ticket is not None:
+            ticket.exit()
         state.stats.count(kind or _classify(request.method, tail))
+
+
+async def _charge(state: SandboxState) -> None:
+    """The server time of the request just dispatched: the flat per-record fault time and the
+    cost model's overhead + time per record by object, as one asyncio sleep each."""
+    org = state.org
+    await state.faults.records_saved(org.take_records_processed())
+    ms = state.cost.request_ms(org.take_processed_by_object())
+    if ms > 0:
+        await asyncio.sleep(ms / 1000)
 
 
 async def _read_body(
@@ -455,6 +479,30 @@ async def admin_sessions(request: web.Request) -> web.Response:
     )
 
 
+async def admin_concurrency(request: web.Request) -> web.Response:
+    """GET: requests in flight, long-running ones, their peaks since start or the last reset,
+    and the requests refused with ConcurrentPerOrgLongTxn. POST .../reset: peaks := now."""
+    c = request.app[STATE].concurrency
+    if request.method == "POST":
+        c.reset_peaks()
+    return _json(200, c.to_json())
+
+
+async def admin_cost_model(request: web.Request) -> web.Response:
+    """GET: the cost model's options; POST {...}: a partial update (400, nothing changes, on a
+    bad option)."""
+    state = request.app[STATE]
+    if request.method == "POST":
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            state.cost = state.cost.updated(data)
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": str(exc)})
+    return _json(200, state.cost.to_json())
+
+
 async def admin_customers(request: web.Request) -> web.Response:
     return _json(200, request.app[STATE].customers)
 
@@ -472,6 +520,7 @@ def build_app(config: SandboxConfig) -> web.Application:
         org,
         auth.Sessions(org.org_id, cfg.session_ttl_s),
         Faults(latency_ms=cfg.latency_ms, jitter_ms=cfg.jitter_ms, per_record_ms=cfg.per_record_ms),
+        cost=cfg.cost_model,
     )
     state.faults.rng.seed(cfg.seed)
     if cfg.jwt_cert:
@@ -515,6 +564,10 @@ def build_app(config: SandboxConfig) -> web.Application:
     r.add_route("POST", "/__admin/faults/records", admin_record_faults)
     r.add_post("/__admin/expire-sessions", admin_expire)
     r.add_post("/__admin/sessions", admin_sessions)
+    r.add_get("/__admin/concurrency", admin_concurrency)
+    r.add_post("/__admin/concurrency/reset", admin_concurrency)
+    r.add_route("GET", "/__admin/cost-model", admin_cost_model)
+    r.add_route("POST", "/__admin/cost-model", admin_cost_model)
     r.add_get("/__admin/customers", admin_customers)
     r.add_get("/__admin/counts", admin_counts)
     return app
