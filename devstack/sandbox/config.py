@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .cost_model import CostModel
-
 from .seed import SeedOptions
 
 DEFAULTS = {

@@ -265,7 +265,7 @@ class Concurrency:
 
 
 class _Ticket:
-    __slots__ = ("_c", "long", "started", "timer", "done")
+    __slots__ = ("_c", "done", "long", "started", "timer")
 
     def __init__(self, c: Concurrency) -> None:
         self._c = c
