@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, web
 
-from . import auth, files
+from . import auth, bulk, files
 from .api import Org
 from .config import SandboxConfig
 from .cost_model import Concurrency, CostModel
 from .errors import SfError
 from .faults import Faults, HangInterrupted, RecordFaults
-from .messages import ApiRequest
+from .messages import ApiRequest, ApiResponse
 from .seed import seed_v1
 
 VERSIONS = [
@@ -66,9 +66,12 @@ class SandboxState:
     #: the org cost model (replaced as a whole by POST /__admin/cost-model)
     cost: CostModel = field(default_factory=CostModel)
     concurrency: Concurrency = field(init=False)
+    bulk: bulk.BulkIngest = field(init=False)
 
     def __post_init__(self) -> None:
         self.concurrency = Concurrency(lambda: self.cost)
+        self.bulk = bulk.BulkIngest(self.org, lambda: self.cost, self.org.files.root / "bulk")
+        self.org.usage.bulk_batches_used = self.bulk.batches_used
 
 
 STATE = web.AppKey("sandbox_state", SandboxState)
@@ -91,7 +94,7 @@ def _classify(method: str, path: str) -> str:
     head = path.strip("/").split("/")[0]
     if head in ("query", "queryAll"):
         return head.lower() if path.strip("/").count("/") == 0 else "query_more"
-    kinds = {"sobjects": "sobjects", "composite": "composite", "limits": "limits"}
+    kinds = {"sobjects": "sobjects", "composite": "composite", "limits": "limits", "jobs": "bulk"}
     return {**kinds, "tooling": "tooling"}.get(head, "other")
 
 
@@ -115,6 +118,11 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
         org.usage.consume()
         headers["Sforce-Limit-Info"] = org.usage.header()
         await state.faults.apply(state.shutdown, lambda: request.transport is None)
+        path = tail.strip("/")
+        if path == "jobs/ingest" or path.startswith("jobs/ingest/"):
+            kind, resp = await _bulk(request, state, path, user_id)
+            await _charge(state)
+            return await _respond(request, resp, headers)
         body, upload = await _read_body(request, org.files)
         req = ApiRequest(
             request.method,
@@ -151,12 +159,57 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
         state.stats.count(kind or _classify(request.method, tail))
 
 
+async def _bulk(
+    request: web.Request, state: SandboxState, path: str, user_id: str | None
+) -> tuple[str, ApiResponse]:
+    """Bulk API 2.0 ingest (bulk.py): the upload streamed to the job's file, the rest JSON."""
+    seg = path.split("/")[2:]
+    if request.method == "PUT" and len(seg) == 2 and seg[1] == "batches":
+        await state.bulk.upload(
+            seg[0],
+            request.headers.get("Content-Type", ""),
+            request.content.iter_chunked(files.CHUNK),
+        )
+        return "bulk_upload", ApiResponse(201)
+    body = await _read_json(request) if request.can_read_body else None
+    req = ApiRequest(
+        request.method,
+        path,
+        request.query,
+        body,
+        request.headers,
+        request.match_info["version"],
+        user_id,
+    )
+    return state.bulk.dispatch(req, seg)
+
+
+async def _respond(
+    request: web.Request, resp: ApiResponse, headers: dict[str, str]
+) -> web.StreamResponse:
+    if isinstance(resp.body, bulk.CsvBody):
+        out = web.StreamResponse(
+            status=resp.status, headers={**headers, "Content-Type": "text/csv; charset=UTF-8"}
+        )
+        await out.prepare(request)
+        if resp.body.path is not None:
+            with resp.body.path.open("rb") as src:
+                while chunk := src.read(files.CHUNK):
+                    await out.write(chunk)
+        await out.write_eof()
+        return out
+    if resp.body is None and resp.status != 204:
+        return web.Response(status=resp.status, headers=headers)
+    return _json(resp.status, resp.body, headers)
+
+
 async def _charge(state: SandboxState) -> None:
     """The server time of the request just dispatched: the flat per-record fault time and the
     cost model's overhead + time per record by object, as one asyncio sleep each."""
     org = state.org
-    await state.faults.records_saved(org.take_records_processed())
-    ms = state.cost.request_ms(org.take_processed_by_object())
+    n, by_object = org.take_records_processed(), org.take_processed_by_object()
+    await state.faults.records_saved(n)
+    ms = state.cost.request_ms(by_object)
     if ms > 0:
         await asyncio.sleep(ms / 1000)
 
@@ -503,6 +556,40 @@ async def admin_cost_model(request: web.Request) -> web.Response:
     return _json(200, state.cost.to_json())
 
 
+async def admin_bulk(request: web.Request) -> web.Response:
+    """GET: Bulk API 2.0 jobs by state, the rolling 24 h allocation used, batches processing now
+    and their peak. POST {"daily_records_max": n, "daily_batches_max": n}: lower the daily
+    allocation (tests)."""
+    ingest = request.app[STATE].bulk
+    if request.method == "POST":
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            if "daily_records_max" in data:
+                ingest.daily_records_max = int(data["daily_records_max"])
+            if "daily_batches_max" in data:
+                ingest.daily_batches_max = int(data["daily_batches_max"])
+                request.app[STATE].org.usage.bulk_batches_max = ingest.daily_batches_max
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": str(exc)})
+    return _json(200, ingest.admin_json())
+
+
+async def admin_clock(request: web.Request) -> web.Response:
+    """POST {"advance_s": n}: move the org's clock forward (Bulk API 2.0 jobs expire after 7
+    days, the daily allocations roll over 24 h)."""
+    ingest = request.app[STATE].bulk
+    if request.method == "POST":
+        try:
+            data = await request.json()
+            ingest.clock.advance(float(data.get("advance_s", 0)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return _json(400, {"error": str(exc)})
+        ingest.expire()
+    return _json(200, {"now": bulk._iso(ingest.clock.now()), "offset_s": ingest.clock.offset_s})
+
+
 async def admin_customers(request: web.Request) -> web.Response:
     return _json(200, request.app[STATE].customers)
 
@@ -546,6 +633,7 @@ def build_app(config: SandboxConfig) -> web.Application:
         state.shutdown.set()  # releases hung requests
 
     async def on_cleanup(_: web.Application) -> None:
+        state.bulk.close()
         org.files.close()  # a temporary state dir goes; a given one keeps its files
 
     app.on_shutdown.append(on_shutdown)
@@ -568,6 +656,10 @@ def build_app(config: SandboxConfig) -> web.Application:
     r.add_post("/__admin/concurrency/reset", admin_concurrency)
     r.add_route("GET", "/__admin/cost-model", admin_cost_model)
     r.add_route("POST", "/__admin/cost-model", admin_cost_model)
+    r.add_route("GET", "/__admin/bulk", admin_bulk)
+    r.add_route("POST", "/__admin/bulk", admin_bulk)
+    r.add_route("GET", "/__admin/clock", admin_clock)
+    r.add_route("POST", "/__admin/clock", admin_clock)
     r.add_get("/__admin/customers", admin_customers)
     r.add_get("/__admin/counts", admin_counts)
     return app
