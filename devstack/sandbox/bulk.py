@@ -27,8 +27,12 @@ NOT confirmed from the docs (chosen to be plausible, kept in one place each):
 - the sf__Error format `STATUS_CODE:message:field,field --`;
 - the polymorphic header `Type:Relationship.Field` (e.g. `Case:What.Legacy_Id__c`), taken from
   Bulk API 1.0's docs on polymorphic relationship columns;
-- audit fields: a Bulk insert accepts them like a REST create ("Set Audit Fields upon Record
-  Creation"), a Bulk upsert refuses them like a REST upsert (as the sandbox's REST API does);
+- audit fields through Bulk API 2.0 specifically: Help 000176484 says for the API in general
+  that "Set Audit Fields upon Record Creation" works "for INSERT, not UPSERT"; a Bulk insert
+  accepts them like a REST create, a Bulk upsert refuses them (also when it inserts), with the
+  REST API's INVALID_FIELD_FOR_INSERT_UPDATE;
+- numberRecordsProcessed counting failed records too (as here);
+- what Salesforce does with a CSV whose line endings differ from lineEnding (here: both read);
 - empty cells leave a field unset, `#N/A` sets it to null (documented for Bulk API 1.0 CSV).
 """
 

@@ -224,3 +224,40 @@ def test_jobs_are_deleted_after_7_days(v2: SandboxThread) -> None:
     admin(v2, "POST", "clock", {"advance_s": 24 * 3600 + 1})
     assert c.s.get(f"{c.base}/{job_id}", timeout=10).status_code == 404
     assert admin(v2, "GET", "bulk")["deleted_expired"] == 1
+
+
+def test_audit_fields_on_insert_not_on_upsert(v2: SandboxThread) -> None:
+    """Help 000176484: "Set Audit Fields upon Record Creation" works for INSERT, not UPSERT."""
+    c = Client(v2)
+    when = "2015-06-01T10:00:00.000+0000"
+    job_id, info = c.run(
+        f"Name,Legacy_Id__c,CreatedDate\nOld,001OLD,{when}\n", object="Account", operation="insert"
+    )
+    assert info["numberRecordsFailed"] == 0
+    row = login(v2).query("SELECT CreatedDate FROM Account WHERE Legacy_Id__c = '001OLD'")
+    assert row["records"][0]["CreatedDate"].startswith("2015-06-01T10:00:00")
+    job_id, info = c.run(
+        f"Name,Legacy_Id__c,CreatedDate\nNew,001NEW,{when}\n",
+        object="Account",
+        operation="upsert",
+        externalIdFieldName="Legacy_Id__c",
+    )
+    (bad,) = c.results(job_id, "failedResults")
+    assert bad["sf__Error"].startswith("INVALID_FIELD_FOR_INSERT_UPDATE:")
+
+
+def test_polymorphic_relationship_column_names_its_type(v2: SandboxThread) -> None:
+    c = Client(v2)
+    c.run("Name,Legacy_Id__c\nAcme,001P\n", object="Account", operation="insert")
+    job_id, info = c.run(
+        "Subject,Legacy_Id__c,Account:What.Legacy_Id__c\nCall,00TP,001P\n",
+        object="Task",
+        operation="insert",
+    )
+    assert info["numberRecordsFailed"] == 0, c.results(job_id, "failedResults")
+    task = login(v2).query("SELECT What.Type FROM Task WHERE Legacy_Id__c = '00TP'")
+    assert task["records"][0]["What"]["Type"] == "Account"
+    job_id, info = c.run(
+        "Subject,What.Legacy_Id__c\nCall,001P\n", object="Task", operation="insert"
+    )
+    assert info["numberRecordsFailed"] == 1  # a polymorphic relationship must name its type
