@@ -345,6 +345,8 @@ class Org:
         (a ContentVersion goes with its ContentDocument)."""
         if api and not obj.deletable:
             raise files.unsupported(obj.name, "delete")
+        if api:  # the cost model charges a client's delete like a save (cascades included)
+            self.processed_by_object[obj.name] += 1
         for rel in obj.child_relationships:
             for child in list(self.store.children(rel.child_sobject, rel.field, rid)):
                 if self.store.get(rel.child_sobject, child) is None:

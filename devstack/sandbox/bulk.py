@@ -503,13 +503,16 @@ class BulkIngest:
                 if job.state != "InProgress":  # aborted, or failed on the allocation
                     out.unprocessed_rows(rows)
                     continue
+                await slots.acquire()
+                # checked and taken with the slot held: no other batch slips in between
                 why = self._allocation_left(len(rows))
-                if why is not None:
-                    job.state = "Failed"
-                    job.error_message = f"ExceededQuota : {why}"
+                if why is not None or job.state != "InProgress":
+                    await slots.release()
+                    if why is not None and job.state == "InProgress":
+                        job.state = "Failed"
+                        job.error_message = f"ExceededQuota : {why}"
                     out.unprocessed_rows(rows)
                     continue
-                await slots.acquire()
                 self._window.append((self.clock.now(), len(rows)))
                 task = asyncio.get_running_loop().create_task(
                     self._batch(job, obj, columns, rows, out, slots)

@@ -111,3 +111,16 @@ def test_concurrency_counts_peaks_and_refuses_beyond_the_limit() -> None:
         return c
 
     asyncio.run(scenario())
+
+
+def test_org_counts_saves_and_client_deletes_by_object() -> None:
+    from devstack.sandbox.api import Org
+    from devstack.sandbox.config import SandboxConfig
+
+    org = Org(SandboxConfig(org="v2"))
+    obj = org.schema.objects["Account"]
+    rid = org.create(obj, {"Name": "A"})["id"]
+    org.update(obj, rid, {"Name": "B"})
+    org.delete(obj, rid, api=True)
+    assert org.take_processed_by_object() == {"Account": 3}
+    assert not org.take_processed_by_object()
