@@ -176,3 +176,27 @@ async def forget_customers(store: Store, customers: Sequence[str]) -> None:
     """A rolled-back customer's records are gone from V2: nothing of theirs waits any more."""
     if customers:
         await store.execute(FORGET_CUSTOMERS, {"customers": list(customers)})
+
+
+async def list_pending(config: Any, customer: str | None = None, limit: int = 1000) -> list[dict]:
+    """``migration-app pending``: the unresolved references, with a store of its own."""
+    from migration_app.audit.store import AuditStore
+
+    store = AuditStore(config)
+    await store.start()
+    try:
+        return await pending(store, customer, limit)
+    finally:
+        await store.close()
+
+
+def render_pending(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One line per reference still waiting for its parent, then a count."""
+    lines = [
+        f"{r['object']} {r['legacy_id']} (customer {r['customer_id']}): {r['relationship']} -> "
+        f"{r['parent_object']} {r['parent_legacy_id']}, pending since {r['recorded_at']}"
+        + (f"; last fill failed: {r['last_error']}" if r.get("last_error") else "")
+        for r in rows
+    ]
+    lines.append(f"{len(rows)} pending reference(s)")
+    return "\n".join(lines)

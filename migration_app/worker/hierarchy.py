@@ -78,6 +78,9 @@ class CrossCustomerReferences:
         if self.enabled and done:
             refs = [r for o in done for r in o.pending_references]
             await store_refs.record_pending(self.audit, [o.customer_id for o in done], refs)
+        undone = [o.customer_id for o in outcomes if o.status == CustomerStatus.ROLLED_BACK]
+        if self.enabled and undone:  # their records are gone from V2: nothing of theirs waits
+            await store_refs.forget_customers(self.audit, undone)
 
     async def fill(self, outcomes: Sequence[Outcome]) -> int:
         """Write the references that can be now; returns how many were written."""
