@@ -11,8 +11,10 @@ from typing import Any
 import psycopg2
 import pytest
 
-from migration_app.migration.spec import default_mapping_path
+from migration_app.migration.spec import MappingSpec, default_mapping_path, load_mapping
+from migration_app.verify.execution import verify_customers
 from tests.integration.pipeline.orgs import soql_in
+from tests.integration.pipeline.worker_probes import get_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -153,6 +155,23 @@ def test_a_task_with_a_disallowed_what_type_is_refused_by_the_sandbox_and_report
     assert harness.v2_ids("Account", [customer]) == []  # the graph rolled back: nothing in V2
 
 
+def _spec() -> MappingSpec:
+    return load_mapping()
+
+
+def _orgs(harness) -> tuple[Any, Any]:
+    """Both orgs as verify reads them (query_all only), through the harness's sessions."""
+
+    class Org:
+        def __init__(self, sf) -> None:
+            self.sf = sf
+
+        async def query_all(self, soql: str) -> list[dict[str, Any]]:
+            return self.sf.query_all(soql)["records"]
+
+    return Org(harness.sf1), Org(harness.sf2)
+
+
 def _pending(harness, customer: str) -> list[dict[str, Any]]:
     conn = psycopg2.connect(harness.devstack.database_url, connect_timeout=5)
     try:
@@ -189,6 +208,14 @@ def test_a_site_migrated_before_its_parent_ends_linked_once_the_parent_arrives(
     assert waiting["parent_legacy_id"] == parent and waiting["resolved_at"] is None
     (run,) = harness.audit_runs([site])[-1:]
     assert "PENDING_REFERENCE" in {i["code"] for i in run["issues"]}, run
+    # reported until resolved: the console's customer page (both sides) and verify (not drift)
+    for cid in (site, parent):
+        status, page = get_json(f"{shared_worker.url}/migrations/customers/{cid}?format=json")
+        assert status in (200, 404) and page is not None, (status, page)
+        assert [p["legacy_id"] for p in page["pending_references"]] == [site], page
+    (verdict,) = harness.run(verify_customers([site], _spec(), *_orgs(harness)), timeout=60)
+    assert verdict.verdict == "MATCH", verdict.details()
+    assert [d["kind"] for d in verdict.details()] == ["PENDING_REFERENCE"]
 
     states = harness.migrate(shared_worker, [parent], timeout=90)
     assert states[parent]["status"] == "COMPLETED", states
