@@ -1,7 +1,12 @@
 """Migrate a batch of customers: extract from V1, transform, write into V2.
 
-One SOQL (with child subqueries) extracts the whole batch; the transform is the pure domain in
-``migration/``. Records new to V2 are created with their audit fields, records already in V2
+One SOQL (with child subqueries) extracts the whole batch, then one follow-up query per
+grandchild object (e-mails by their Cases, tasks by their Accounts and Cases: SOQL nests one level
+only; ``migration/extract_plan.py``); the transform is the pure domain in ``migration/``. A
+reference to another customer (``Account.ParentId``) is written when the ledger has that
+customer migrated, else left pending for ``worker/hierarchy.py``.
+
+Records new to V2 are created with their audit fields, records already in V2
 upserted by external id without them, and records someone else changed in V2 since our last
 write follow the mapping's ``on_conflict`` (``migration/write_plan.py``). What V2 already holds is
 read (one query per object per batch, ``migration/v2_state.py``) only for customers this project
