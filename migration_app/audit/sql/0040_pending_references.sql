@@ -21,6 +21,9 @@ CREATE TABLE migration_pending_reference (
 
 CREATE INDEX migration_pending_reference_parent_idx
     ON migration_pending_reference (left(parent_legacy_id, 15)) WHERE resolved_at IS NULL;
+-- the fills that failed, retried on later batches (RESOLVABLE's other arm)
+CREATE INDEX migration_pending_reference_retry_idx
+    ON migration_pending_reference (recorded_at) WHERE resolved_at IS NULL AND attempts > 0;
 CREATE INDEX migration_pending_reference_customer_idx
     ON migration_pending_reference (customer_id);
 -- "is this parent migrated?": the ledger by object and V1 Id (15 or 18 characters)
