@@ -12,6 +12,7 @@ import signal
 import sys
 
 from .config import SandboxConfig
+from .cost_model import CostModel, parse_record_ms
 from .runner import start_sandbox
 
 
@@ -109,7 +110,51 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         action="store_true",
         help="sandbox only: accept an Account.ParentId loop (A -> B -> A); Salesforce refuses it",
     )
+    d = CostModel()
+    c = p.add_argument_group("org cost model (docs/orgs.md: Org cost model)")
+    c.add_argument(
+        "--cost-model",
+        action="store_true",
+        help="charge server time: request overhead, time per record, Bulk API 2.0 batches",
+    )
+    c.add_argument("--request-overhead-ms", type=float, default=d.request_overhead_ms)
+    c.add_argument(
+        "--record-ms",
+        action="append",
+        default=[],
+        metavar="OBJ=MS",
+        help="server time per record of an object (repeatable; defaults in docs/orgs.md)",
+    )
+    c.add_argument("--other-record-ms", type=float, default=d.other_record_ms)
+    c.add_argument(
+        "--automation-multiplier",
+        type=float,
+        default=d.automation_multiplier,
+        help="triggers/flows: multiplies the time per record",
+    )
+    c.add_argument("--long-request-limit", type=int, default=d.long_request_limit)
+    c.add_argument(
+        "--long-request-s",
+        type=float,
+        default=d.long_request_s,
+        help="a request running this long counts against --long-request-limit (always on)",
+    )
+    c.add_argument("--bulk-parallel-batches", type=int, default=d.bulk_parallel_batches)
+    c.add_argument("--bulk-batch-overhead-ms", type=float, default=d.bulk_batch_overhead_ms)
+    c.add_argument("--bulk-job-start-ms", type=float, default=d.bulk_job_start_ms)
     a = p.parse_args(argv)
+    cost = CostModel(
+        enabled=a.cost_model,
+        request_overhead_ms=a.request_overhead_ms,
+        record_ms=parse_record_ms(tuple(a.record_ms)),
+        other_record_ms=a.other_record_ms,
+        automation_multiplier=a.automation_multiplier,
+        long_request_limit=a.long_request_limit,
+        long_request_s=a.long_request_s,
+        bulk_parallel_batches=a.bulk_parallel_batches,
+        bulk_batch_overhead_ms=a.bulk_batch_overhead_ms,
+        bulk_job_start_ms=a.bulk_job_start_ms,
+    )
     return SandboxConfig(
         org=a.org,
         host=a.host,
@@ -141,6 +186,7 @@ def parse_args(argv: list[str] | None) -> SandboxConfig:
         set_audit_fields=None if a.set_audit_fields is None else a.set_audit_fields == "enabled",
         allow_inactive_owners=a.allow_inactive_owners,
         allow_hierarchy_loops=a.allow_hierarchy_loops,
+        cost_model=cost,
     ).resolved()
 
 

@@ -6,7 +6,7 @@ as real HTTP calls, so every resource behaves identically in both.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -69,6 +69,8 @@ class Org:
         self.duplicate_rules = duplicates.parse_rules(self.config.duplicate_rules, self.schema)
         #: records create()/update() processed since the last take_records_processed()
         self.records_processed = 0
+        #: the same, by object (what the cost model charges)
+        self.processed_by_object: Counter[str] = Counter()
         # of the request being dispatched (dispatch is synchronous: no other request interleaves)
         self._allow_save = False
         self._version = API_VERSION
@@ -95,6 +97,10 @@ class Org:
     def take_records_processed(self) -> int:
         n, self.records_processed = self.records_processed, 0
         return n
+
+    def take_processed_by_object(self) -> Counter[str]:
+        out, self.processed_by_object = self.processed_by_object, Counter()
+        return out
 
     def active_user(self, username: str) -> str | None:
         """Id of the org's active User with that username (case-insensitive), else None."""
@@ -267,6 +273,7 @@ class Org:
         """Insert a record as the session's user. `upsert`: the insert of an upsert, where the
         audit fields are refused whatever the org grants (validation.prepare)."""
         self.records_processed += 1
+        self.processed_by_object[obj.name] += 1
         if not obj.createable:
             raise files.unsupported(obj.name, "insert")
         values = validation.prepare(
@@ -302,6 +309,7 @@ class Org:
         """Update a record as the session's user; a save that changes nothing still stamps
         LastModifiedById, LastModifiedDate and SystemModstamp, as Salesforce's does."""
         self.records_processed += 1
+        self.processed_by_object[obj.name] += 1
         values = validation.prepare(
             self.store,
             obj,
@@ -337,6 +345,8 @@ class Org:
         (a ContentVersion goes with its ContentDocument)."""
         if api and not obj.deletable:
             raise files.unsupported(obj.name, "delete")
+        if api:  # the cost model charges a client's delete like a save (cascades included)
+            self.processed_by_object[obj.name] += 1
         for rel in obj.child_relationships:
             for child in list(self.store.children(rel.child_sobject, rel.field, rid)):
                 if self.store.get(rel.child_sobject, child) is None:

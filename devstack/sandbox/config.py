@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from .cost_model import CostModel
 from .seed import SeedOptions
 
 DEFAULTS = {
@@ -79,6 +80,9 @@ class SandboxConfig:
     state_dir: str | None = None
     #: sandbox only: accept Account.ParentId loops (A -> B -> A), which Salesforce refuses
     allow_hierarchy_loops: bool = False
+    #: the org cost model (cost_model.py, docs/orgs.md "Org cost model"): off by default
+    #: (except its concurrent long-running request limit, which always applies)
+    cost_model: CostModel = field(default_factory=CostModel)
 
     def __post_init__(self) -> None:
         if self.org not in DEFAULTS:

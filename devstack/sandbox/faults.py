@@ -230,6 +230,9 @@ class ApiUsage:
     used: int = 0
     limit_after: int | None = None
     _cutoff: int | None = None
+    #: Bulk API batches used in the rolling 24 h (set by the org's Bulk API 2.0 jobs)
+    bulk_batches_used: Callable[[], int] = lambda: 0
+    bulk_batches_max: int = 15000
 
     def set_limit_after(self, n: int | None) -> None:
         self.limit_after = n
@@ -252,6 +255,9 @@ class ApiUsage:
                 "Max": self.daily_max,
                 "Remaining": max(0, self.daily_max - self.used),
             },
-            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+            "DailyBulkApiBatches": {
+                "Max": self.bulk_batches_max,
+                "Remaining": max(0, self.bulk_batches_max - self.bulk_batches_used()),
+            },
             "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
         }

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, web
 
-from . import auth, files
+from . import auth, bulk, files
 from .api import Org
 from .config import SandboxConfig
+from .cost_model import Concurrency, CostModel
 from .errors import SfError
 from .faults import Faults, HangInterrupted, RecordFaults
-from .messages import ApiRequest
+from .messages import ApiRequest, ApiResponse
 from .seed import seed_v1
 
 VERSIONS = [
@@ -62,6 +63,15 @@ class SandboxState:
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
     customers: list[str] = field(default_factory=list)
     jwt_key: object | None = None  # the External Client App's public key (JWT bearer flow)
+    #: the org cost model (replaced as a whole by POST /__admin/cost-model)
+    cost: CostModel = field(default_factory=CostModel)
+    concurrency: Concurrency = field(init=False)
+    bulk: bulk.BulkIngest = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.concurrency = Concurrency(lambda: self.cost)
+        self.bulk = bulk.BulkIngest(self.org, lambda: self.cost, self.org.files.root / "bulk")
+        self.org.usage.bulk_batches_used = self.bulk.batches_used
 
 
 STATE = web.AppKey("sandbox_state", SandboxState)
@@ -84,7 +94,7 @@ def _classify(method: str, path: str) -> str:
     head = path.strip("/").split("/")[0]
     if head in ("query", "queryAll"):
         return head.lower() if path.strip("/").count("/") == 0 else "query_more"
-    kinds = {"sobjects": "sobjects", "composite": "composite", "limits": "limits"}
+    kinds = {"sobjects": "sobjects", "composite": "composite", "limits": "limits", "jobs": "bulk"}
     return {**kinds, "tooling": "tooling"}.get(head, "other")
 
 
@@ -99,12 +109,20 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
     tail = request.match_info["tail"]
     kind: str | None = None
     headers: dict[str, str] = {}
+    ticket = None
     try:
         user_id = state.sessions.check(request.headers.get("Authorization"))
+        # beyond the concurrent long-running request limit: refused before it counts as a call
+        ticket = state.concurrency.enter()
         org.usage.check()
         org.usage.consume()
         headers["Sforce-Limit-Info"] = org.usage.header()
         await state.faults.apply(state.shutdown, lambda: request.transport is None)
+        path = tail.strip("/")
+        if path == "jobs/ingest" or path.startswith("jobs/ingest/"):
+            kind, resp = await _bulk(request, state, path, user_id)
+            await _charge(state)
+            return await _respond(request, resp, headers)
         body, upload = await _read_body(request, org.files)
         req = ApiRequest(
             request.method,
@@ -117,24 +135,83 @@ async def api_handler(request: web.Request) -> web.StreamResponse:
         )
         # dispatch is synchronous, so the records it counts are this request's alone
         org.take_records_processed()
+        org.take_processed_by_object()
         try:
             kind, resp = org.dispatch(req)
         finally:
             if upload is not None:  # an upload no record took (a failed save)
                 upload.path.unlink(missing_ok=True)
-        await state.faults.records_saved(org.take_records_processed())
+        await _charge(state)
         if isinstance(resp.body, files.BinaryBody):
             return await _stream_file(request, resp.body, headers)
         return _json(resp.status, resp.body, headers)
     except SfError as exc:
         if exc.status != 401:
             headers["Sforce-Limit-Info"] = org.usage.header()
-        await state.faults.records_saved(org.take_records_processed())
+        if ticket is not None:
+            await _charge(state)
         return _json(exc.status, exc.body(), headers)
     except HangInterrupted:
         return _json(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "shutting down"}])
     finally:
+        if ticket is not None:
+            ticket.exit()
         state.stats.count(kind or _classify(request.method, tail))
+
+
+async def _bulk(
+    request: web.Request, state: SandboxState, path: str, user_id: str | None
+) -> tuple[str, ApiResponse]:
+    """Bulk API 2.0 ingest (bulk.py): the upload streamed to the job's file, the rest JSON."""
+    seg = path.split("/")[2:]
+    if request.method == "PUT" and len(seg) == 2 and seg[1] == "batches":
+        await state.bulk.upload(
+            seg[0],
+            request.headers.get("Content-Type", ""),
+            request.content.iter_chunked(files.CHUNK),
+        )
+        return "bulk_upload", ApiResponse(201)
+    body = await _read_json(request) if request.can_read_body else None
+    req = ApiRequest(
+        request.method,
+        path,
+        request.query,
+        body,
+        request.headers,
+        request.match_info["version"],
+        user_id,
+    )
+    return state.bulk.dispatch(req, seg)
+
+
+async def _respond(
+    request: web.Request, resp: ApiResponse, headers: dict[str, str]
+) -> web.StreamResponse:
+    if isinstance(resp.body, bulk.CsvBody):
+        out = web.StreamResponse(
+            status=resp.status, headers={**headers, "Content-Type": "text/csv; charset=UTF-8"}
+        )
+        await out.prepare(request)
+        if resp.body.path is not None:
+            with resp.body.path.open("rb") as src:
+                while chunk := src.read(files.CHUNK):
+                    await out.write(chunk)
+        await out.write_eof()
+        return out
+    if resp.body is None and resp.status != 204:
+        return web.Response(status=resp.status, headers=headers)
+    return _json(resp.status, resp.body, headers)
+
+
+async def _charge(state: SandboxState) -> None:
+    """The server time of the request just dispatched: the flat per-record fault time and the
+    cost model's overhead + time per record by object, as one asyncio sleep each."""
+    org = state.org
+    n, by_object = org.take_records_processed(), org.take_processed_by_object()
+    await state.faults.records_saved(n)
+    ms = state.cost.request_ms(by_object)
+    if ms > 0:
+        await asyncio.sleep(ms / 1000)
 
 
 async def _read_body(
@@ -455,6 +532,64 @@ async def admin_sessions(request: web.Request) -> web.Response:
     )
 
 
+async def admin_concurrency(request: web.Request) -> web.Response:
+    """GET: requests in flight, long-running ones, their peaks since start or the last reset,
+    and the requests refused with ConcurrentPerOrgLongTxn. POST .../reset: peaks := now."""
+    c = request.app[STATE].concurrency
+    if request.method == "POST":
+        c.reset_peaks()
+    return _json(200, c.to_json())
+
+
+async def admin_cost_model(request: web.Request) -> web.Response:
+    """GET: the cost model's options; POST {...}: a partial update (400, nothing changes, on a
+    bad option)."""
+    state = request.app[STATE]
+    if request.method == "POST":
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            state.cost = state.cost.updated(data)
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": str(exc)})
+    return _json(200, state.cost.to_json())
+
+
+async def admin_bulk(request: web.Request) -> web.Response:
+    """GET: Bulk API 2.0 jobs by state, the rolling 24 h allocation used, batches processing now
+    and their peak. POST {"daily_records_max": n, "daily_batches_max": n}: lower the daily
+    allocation (tests)."""
+    ingest = request.app[STATE].bulk
+    if request.method == "POST":
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            if "daily_records_max" in data:
+                ingest.daily_records_max = int(data["daily_records_max"])
+            if "daily_batches_max" in data:
+                ingest.daily_batches_max = int(data["daily_batches_max"])
+                request.app[STATE].org.usage.bulk_batches_max = ingest.daily_batches_max
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": str(exc)})
+    return _json(200, ingest.admin_json())
+
+
+async def admin_clock(request: web.Request) -> web.Response:
+    """POST {"advance_s": n}: move the org's clock forward (Bulk API 2.0 jobs expire after 7
+    days, the daily allocations roll over 24 h)."""
+    ingest = request.app[STATE].bulk
+    if request.method == "POST":
+        try:
+            data = await request.json()
+            ingest.clock.advance(float(data.get("advance_s", 0)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return _json(400, {"error": str(exc)})
+        ingest.expire()
+    return _json(200, {"now": bulk._iso(ingest.clock.now()), "offset_s": ingest.clock.offset_s})
+
+
 async def admin_customers(request: web.Request) -> web.Response:
     return _json(200, request.app[STATE].customers)
 
@@ -472,6 +607,7 @@ def build_app(config: SandboxConfig) -> web.Application:
         org,
         auth.Sessions(org.org_id, cfg.session_ttl_s),
         Faults(latency_ms=cfg.latency_ms, jitter_ms=cfg.jitter_ms, per_record_ms=cfg.per_record_ms),
+        cost=cfg.cost_model,
     )
     state.faults.rng.seed(cfg.seed)
     if cfg.jwt_cert:
@@ -497,6 +633,7 @@ def build_app(config: SandboxConfig) -> web.Application:
         state.shutdown.set()  # releases hung requests
 
     async def on_cleanup(_: web.Application) -> None:
+        state.bulk.close()
         org.files.close()  # a temporary state dir goes; a given one keeps its files
 
     app.on_shutdown.append(on_shutdown)
@@ -515,6 +652,14 @@ def build_app(config: SandboxConfig) -> web.Application:
     r.add_route("POST", "/__admin/faults/records", admin_record_faults)
     r.add_post("/__admin/expire-sessions", admin_expire)
     r.add_post("/__admin/sessions", admin_sessions)
+    r.add_get("/__admin/concurrency", admin_concurrency)
+    r.add_post("/__admin/concurrency/reset", admin_concurrency)
+    r.add_route("GET", "/__admin/cost-model", admin_cost_model)
+    r.add_route("POST", "/__admin/cost-model", admin_cost_model)
+    r.add_route("GET", "/__admin/bulk", admin_bulk)
+    r.add_route("POST", "/__admin/bulk", admin_bulk)
+    r.add_route("GET", "/__admin/clock", admin_clock)
+    r.add_route("POST", "/__admin/clock", admin_clock)
     r.add_get("/__admin/customers", admin_customers)
     r.add_get("/__admin/counts", admin_counts)
     return app

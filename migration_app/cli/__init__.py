@@ -35,6 +35,7 @@ COMMANDS = (
     "dev_services",
     "enqueue",
     "idmap",
+    "pending",
     "preflight",
     "resync",
     "rollback",

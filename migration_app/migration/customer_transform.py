@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration_app.migration.cross_references import CrossReference
+from migration_app.migration.extract_plan import follow_up_key
 from migration_app.migration.issues import (
     ERROR,
     REFERENCE_DROPPED,
@@ -44,6 +46,9 @@ class CustomerPlan:
     counts: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     account_rejected: bool = False
+    #: lookups to other customers' records (``across_customers``), left out of the payloads:
+    #: the worker writes them when the parent is migrated, or records them as pending
+    cross_references: list[CrossReference] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Issue]:
@@ -85,16 +90,17 @@ def transform_customer(
         records_by_object={obj.target: [] for obj in spec.objects},
     )
     for obj in spec.objects:
-        if obj.child_relationship is None:
+        if obj is spec.root:
             records: list[Mapping[str, Any]] = [account_record]
         else:
-            records = _subquery_records(account_record, obj.child_relationship, customer_id)
+            key = obj.child_relationship or follow_up_key(obj)
+            records = _subquery_records(account_record, key, customer_id)
         payloads = plan.records_by_object[obj.target]
         ids = accepted[obj.source] = set()
         read[obj.source] = {r.get("Id") for r in records}
         rejected = 0
         for record in records:
-            payload = _transform_record(spec, obj, record, accepted, read, plan.issues, ref)
+            payload = _transform_record(spec, obj, record, accepted, read, plan, ref)
             if payload is None:
                 rejected += 1
             else:
@@ -104,6 +110,7 @@ def transform_customer(
         plan.rejected[obj.source] = rejected
     if plan.rejected[spec.root.source]:
         plan.account_rejected = True
+        plan.cross_references.clear()
         for payloads in plan.records_by_object.values():
             payloads.clear()
     return plan
@@ -131,10 +138,11 @@ def _transform_record(
     record: Mapping[str, Any],
     accepted: Mapping[str, set[str]],
     read: Mapping[str, set[str]],
-    issues: list[Issue],
+    plan: CustomerPlan,
     reference: ReferenceData,
 ) -> dict[str, Any] | None:
     """V2 payload for one record, or None when it has an error. Issues are appended."""
+    issues = plan.issues
     legacy_id = record.get("Id")
     ok = True
     if not legacy_id:
@@ -167,19 +175,62 @@ def _transform_record(
                 )
                 ok = False
             continue
-        if parent_id not in accepted[ref.parent]:
+        if ref.across_customers:
+            if str(parent_id)[:15] == str(legacy_id)[:15]:
+                message = f"{ref.relationship} points at the record itself; reference dropped"
+                issues.append(
+                    Issue(WARNING, obj.source, legacy_id, ref.source, REFERENCE_DROPPED, message)
+                )
+                continue
+            parent = spec.object(ref.parent)
+            plan.cross_references.append(
+                CrossReference(
+                    plan.customer_id,
+                    obj.source,
+                    obj.target,
+                    str(legacy_id),
+                    obj.external_id,
+                    ref.source,
+                    ref.relationship,
+                    parent.target,
+                    str(parent_id),
+                    parent.external_id,
+                )
+            )
+            continue
+        parent_source = next((p for p in ref.allowed_parents if parent_id in accepted[p]), None)
+        if parent_source is None:
             severity = ERROR if ref.required else WARNING
             outcome = "record rejected" if ref.required else "reference dropped"
-            why = "was rejected" if parent_id in read[ref.parent] else "is not in this customer"
-            message = f"{ref.parent} {parent_id} {why}; {outcome}"
+            message = f"{_why_not(ref.allowed_parents, parent_id, read)}; {outcome}"
             issues.append(
                 Issue(severity, obj.source, legacy_id, ref.source, REFERENCE_DROPPED, message)
             )
             ok = ok and not ref.required
             continue
-        payload[ref.relationship] = {ref.parent_external_id: parent_id}
+        parent = spec.object(parent_source)
+        if ref.polymorphic:  # the type named, as the REST API takes a polymorphic field
+            payload[ref.relationship] = {
+                "attributes": {"type": parent.target},
+                parent.external_id: parent_id,
+            }
+        else:
+            payload[ref.relationship] = {ref.parent_external_id: parent_id}
     ok = _apply_reference_rules(spec, obj, record, payload, issues, reference) and ok
     return payload if ok else None
+
+
+def _why_not(allowed: tuple[str, ...], parent_id: str, read: Mapping[str, set[str]]) -> str:
+    """Why a lookup is not written: its target was rejected, is of a type the mapping does not
+    allow for this field, or is not a record of this customer."""
+    names = " or ".join(allowed)
+    if any(parent_id in read.get(p, ()) for p in allowed):
+        kind = next(p for p in allowed if parent_id in read.get(p, ()))
+        return f"{kind} {parent_id} was rejected"
+    other = next((o for o, ids in read.items() if parent_id in ids), None)
+    if other is not None:
+        return f"{parent_id} is a {other}, a type this field does not allow (allowed: {names})"
+    return f"{names} {parent_id} is not in this customer"
 
 
 def _apply_reference_rules(

@@ -136,7 +136,32 @@ class _Checker:
             self.check_reference(ref)
         self.check_unmapped_required()
 
+    def check_follow_up(self) -> None:
+        """extract_by: the V1 field exists and references every parent it is read by."""
+        follow = self.obj.follow_up
+        if follow is None:
+            return
+        meta = self.v1_fields.get(follow.field)
+        allowed = (meta or {}).get("referenceTo") or []
+        missing = [p for p in follow.parents if p not in allowed]
+        if meta is None:
+            self.add("error", follow.field, f"V1 {self.obj.source}.{follow.field} does not exist")
+        elif missing:
+            self.add(
+                "error",
+                follow.field,
+                f"V1 {follow.field} does not reference {', '.join(missing)}; the follow-up "
+                "extract would find nothing",
+            )
+        else:
+            self.add(
+                "ok",
+                follow.field,
+                f"follow-up extract by {follow.field} IN ({', '.join(follow.parents)} ids)",
+            )
+
     def check_child_relationship(self) -> None:
+        self.check_follow_up()
         name = self.obj.child_relationship
         if name is None:
             return
@@ -275,14 +300,20 @@ class _Checker:
             )
 
     def check_reference(self, ref: ReferenceMap) -> None:
-        parent = self.spec.object(ref.parent)
+        """Every object the mapping allows must be allowed by the field in both orgs: a type
+        V2's field does not take is refused by Salesforce (FIELD_INTEGRITY_EXCEPTION) on every
+        record that carries it."""
+        parents = [self.spec.object(p) for p in ref.allowed_parents]
+        parent = parents[0]
         pair = f"{ref.source} -> {ref.relationship}"
         before = len(self.findings)
         source = self.v1_fields.get(ref.source)
         if source is None:
             self.add("error", pair, f"V1 field {self.obj.source}.{ref.source} does not exist")
-        elif parent.source not in (source.get("referenceTo") or []):
-            self.add("error", pair, f"V1 {ref.source} does not reference {parent.source}")
+        else:
+            for p in parents:
+                if p.source not in (source.get("referenceTo") or []):
+                    self.add("error", pair, f"V1 {ref.source} does not reference {p.source}")
         target = next(
             (f for f in self.v2_fields.values() if f.get("relationshipName") == ref.relationship),
             None,
@@ -294,13 +325,17 @@ class _Checker:
                 f"V2 {self.obj.target} has no relationship named {ref.relationship!r}",
             )
         else:
-            if parent.target not in (target.get("referenceTo") or []):
-                self.add("error", pair, f"V2 {ref.relationship} does not reference {parent.target}")
+            for p in parents:
+                if p.target not in (target.get("referenceTo") or []):
+                    self.add("error", pair, f"V2 {ref.relationship} does not reference {p.target}")
+            if ref.polymorphic and not target.get("polymorphicForeignKey", True):
+                self.add("warning", pair, "mapped as polymorphic; V2's field is not")
             self.check_writable(pair, target)
             if target.get("nillable") is False and not ref.required:
                 self.add("warning", pair, "required in V2 but not `required: true` in the mapping")
         if len(self.findings) == before:
-            self.add("ok", pair, f"reference to {parent.target} by {parent.external_id}")
+            names = " | ".join(p.target for p in parents)
+            self.add("ok", pair, f"reference to {names} by {parent.external_id}")
 
     def check_unmapped_required(self) -> None:
         written = {f.target for f in self.obj.fields} | {self.obj.external_id}

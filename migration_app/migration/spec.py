@@ -73,6 +73,39 @@ class ReferenceMap:
     parent: str
     parent_external_id: str
     required: bool = False
+    #: polymorphic (``parent: [Account, Case]``): the V1 objects it may point at, in the
+    #: mapping's order; the payload names the target's V2 type (``{"attributes": {"type":
+    #: "Case"}, "Legacy_Id__c": ...}``). Empty for an ordinary lookup.
+    parents: tuple[str, ...] = ()
+    #: the parent may be another customer's record (``Account.ParentId``): written through its
+    #: external id when that customer is migrated, recorded as pending until then
+    across_customers: bool = False
+
+    @property
+    def polymorphic(self) -> bool:
+        return bool(self.parents)
+
+    @property
+    def allowed_parents(self) -> tuple[str, ...]:
+        return self.parents or (self.parent,)
+
+    @property
+    def v2_id_field(self) -> str:
+        """The V2 id field behind the relationship (What -> WhatId, Account__r -> Account__c)."""
+        if self.relationship.endswith("__r"):
+            return self.relationship[:-3] + "__c"
+        return self.relationship + "Id"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """How a grandchild object is extracted: records whose V1 ``field`` holds the Id of one of
+    the customer's ``parents`` records (EmailMessage.ParentId -> Case; Task.WhatId -> Account or
+    Case). SOQL nests one level of child subquery only, so these come from a second query per
+    object per batch (``migration.extract_plan``)."""
+
+    field: str
+    parents: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +122,8 @@ class ObjectSpec:
     owner_path: str | None = None
     record_type: RecordTypeRule | None = None
     preserve_created_date: bool = False
+    #: set for an object extracted by a follow-up query instead of a subquery on the root
+    follow_up: FollowUp | None = None
 
     @property
     def v1_fields(self) -> tuple[str, ...]:
@@ -139,11 +174,15 @@ class MappingSpec:
     def __post_init__(self) -> None:
         by_source = {o.source: o for o in self.objects}
         levels: dict[str, int] = {}
-        for obj in self.objects:
-            parents = [levels[r.parent] for r in obj.references if r.parent in levels]
-            levels[obj.source] = (
-                0 if obj.child_relationship is None else 1 + max(parents, default=0)
-            )
+        for index, obj in enumerate(self.objects):
+            parents = [
+                levels[p]
+                for r in obj.references
+                if not r.across_customers
+                for p in r.allowed_parents
+                if p in levels
+            ]
+            levels[obj.source] = 0 if index == 0 else 1 + max(parents, default=0)
         object.__setattr__(self, "_by_source", by_source)
         object.__setattr__(self, "_levels", levels)
 
@@ -157,7 +196,13 @@ class MappingSpec:
 
     @property
     def children(self) -> tuple[ObjectSpec, ...]:
-        return self.objects[1:]
+        """Objects read by a subquery on the root (``child_relationship``)."""
+        return tuple(o for o in self.objects[1:] if o.child_relationship is not None)
+
+    @property
+    def follow_ups(self) -> tuple[ObjectSpec, ...]:
+        """Objects read by a follow-up query by their parents' ids (``extract_by``)."""
+        return tuple(o for o in self.objects if o.follow_up is not None)
 
     def object(self, source: str) -> ObjectSpec:
         """Look an object up by its V1 name; KeyError names the known ones."""
@@ -330,6 +375,7 @@ _OBJECT_KEYS = {
     "owner",
     "record_type",
     "preserve_created_date",
+    "extract_by",
 }
 
 
@@ -341,6 +387,7 @@ def _parse_object(
     target = _name(obj, "target", where)
     external_id = _name(obj, "external_id", where)
     child_relationship = _name(obj, "child_relationship", where, optional=True)
+    follow_up = _parse_follow_up(obj["extract_by"], where, earlier) if "extract_by" in obj else None
     raw_fields = obj.get("fields")
     if not isinstance(raw_fields, list) or not raw_fields:
         raise MappingError(f"{where}: fields must be a non-empty list")
@@ -349,6 +396,7 @@ def _parse_object(
     if not isinstance(raw_refs, list):
         raise MappingError(f"{where}: references must be a list")
     known = {o.source: o.external_id for o in earlier}
+    known.setdefault(source, external_id)  # a reference to its own kind (Account.ParentId)
     references = tuple(_parse_reference(r, where, i, known) for i, r in enumerate(raw_refs))
     for flag in ("owner", "preserve_created_date"):
         if not isinstance(obj.get(flag, False), bool):
@@ -371,6 +419,7 @@ def _parse_object(
         owner_path=owner_path,
         record_type=record_type,
         preserve_created_date=obj.get("preserve_created_date", False),
+        follow_up=follow_up,
     )
     _check_object_fields(spec, where)
     return spec
@@ -391,23 +440,59 @@ def _parse_field(raw: Any, where: str, index: int) -> FieldMap:
     return FieldMap(source=source, target=target, transforms=transforms, required=required)
 
 
+def _parse_follow_up(raw: Any, where: str, earlier: list[ObjectSpec]) -> FollowUp:
+    item = _as_dict(raw, f"{where}.extract_by", {"field", "parents"})
+    field_name = _name(item, "field", f"{where}.extract_by")
+    parents = item.get("parents")
+    if isinstance(parents, str):
+        parents = [parents]
+    known = [o.source for o in earlier]
+    if not isinstance(parents, list) or not parents:
+        raise MappingError(f"{where}.extract_by.parents must be a non-empty list of objects")
+    for parent in parents:
+        if parent not in known:
+            raise MappingError(
+                f"{where}.extract_by: parent {parent!r} must be a mapped object listed before "
+                f"this one (listed before: {known})"
+            )
+    return FollowUp(field_name, tuple(dict.fromkeys(parents)))
+
+
 def _parse_reference(raw: Any, where: str, index: int, known: dict[str, str]) -> ReferenceMap:
-    """`known` maps each earlier object's V1 name to its external id field."""
-    keys = {"source", "relationship", "parent", "required"}
+    """`known` maps each earlier object's V1 name to its external id field (the object being
+    parsed included, for a reference across customers to its own kind)."""
+    keys = {"source", "relationship", "parent", "required", "across_customers"}
     item = _as_dict(raw, f"{where}.references[{index}]", keys)
     source = _name(item, "source", f"{where}.references[{index}]")
     where = f"{where}.{source}"
     relationship = _name(item, "relationship", where)
-    parent = _name(item, "parent", where)
-    if parent not in known:
-        raise MappingError(
-            f"{where}: parent {parent!r} must be a mapped object listed before this one "
-            f"(listed before: {sorted(known)})"
-        )
-    required = item.get("required", False)
-    if not isinstance(required, bool):
-        raise MappingError(f"{where}: required must be true or false")
-    return ReferenceMap(source, relationship, parent, known[parent], required)
+    raw_parent = item.get("parent")
+    polymorphic = isinstance(raw_parent, list)
+    names = raw_parent if polymorphic else [raw_parent]
+    if not names:
+        raise MappingError(f"{where}: parent must name at least one object")
+    parents = [_name({"parent": p}, "parent", where) for p in names]
+    for parent in parents:
+        if parent not in known:
+            raise MappingError(
+                f"{where}: parent {parent!r} must be a mapped object listed before this one "
+                f"(listed before: {sorted(known)})"
+            )
+    for flag in ("required", "across_customers"):
+        if not isinstance(item.get(flag, False), bool):
+            raise MappingError(f"{where}: {flag} must be true or false")
+    across = item.get("across_customers", False)
+    if across and polymorphic:
+        raise MappingError(f"{where}: a reference across customers cannot be polymorphic")
+    return ReferenceMap(
+        source,
+        relationship,
+        parents[0],
+        known[parents[0]],
+        item.get("required", False),
+        parents=tuple(dict.fromkeys(parents)) if polymorphic else (),
+        across_customers=across,
+    )
 
 
 def _parse_transform(raw: Any, where: str) -> Transform:
@@ -494,36 +579,54 @@ def _check_object_fields(spec: ObjectSpec, where: str) -> None:
 
 def _check_objects(objects: list[ObjectSpec]) -> None:
     root, *children = objects
-    if root.child_relationship is not None:
+    if root.child_relationship is not None or root.follow_up is not None:
         raise MappingError(
             f"object {root.source}: the first object is the extract root and "
-            "must not have child_relationship"
+            "must not have child_relationship or extract_by"
         )
-    if root.references:
-        raise MappingError(f"object {root.source}: the root object cannot have references")
+    if any(not r.across_customers for r in root.references):
+        raise MappingError(
+            f"object {root.source}: the root object can only have references across "
+            "customers (across_customers: true)"
+        )
+    for obj in objects:
+        for ref in obj.references:
+            if ref.across_customers and (obj is not root or ref.parent != root.source):
+                raise MappingError(
+                    f"object {obj.source}.{ref.source}: across_customers is for a reference "
+                    f"from the root to another customer's root ({root.source})"
+                )
+            if ref.parent == obj.source and not ref.across_customers:
+                raise MappingError(
+                    f"object {obj.source}.{ref.source}: a reference to its own object must "
+                    "be across_customers: true (hierarchies inside a customer are not mapped)"
+                )
     seen_sources: set[str] = {root.source}
     seen_targets: set[str] = {root.target}
     seen_relationships: set[str] = set()
     for child in children:
         where = f"object {child.source}"
-        if child.child_relationship is None:
+        if (child.child_relationship is None) == (child.follow_up is None):
             raise MappingError(
-                f"{where}: child_relationship (the V1 relationship name on "
-                f"{root.source}, e.g. Contacts) is required"
+                f"{where}: child_relationship (the V1 relationship name on {root.source}, "
+                "e.g. Contacts) or extract_by (a follow-up query by its parents' ids, e.g. "
+                "{field: ParentId, parents: [Case]}): exactly one is required"
             )
         if child.source in seen_sources or child.target in seen_targets:
             raise MappingError(f"{where}: object mapped twice ({child.source} -> {child.target})")
-        if child.child_relationship in seen_relationships:
-            raise MappingError(
-                f"{where}: child_relationship {child.child_relationship!r} used twice"
-            )
-        if not any(r.parent == root.source for r in child.references):
-            raise MappingError(
-                f"{where}: needs a reference to the root {root.source} (its lookup to the parent)"
-            )
+        if child.child_relationship is not None:
+            if child.child_relationship in seen_relationships:
+                raise MappingError(
+                    f"{where}: child_relationship {child.child_relationship!r} used twice"
+                )
+            if not any(r.parent == root.source and not r.polymorphic for r in child.references):
+                raise MappingError(
+                    f"{where}: needs a reference to the root {root.source} (its lookup to "
+                    "the parent)"
+                )
+            seen_relationships.add(child.child_relationship)
         seen_sources.add(child.source)
         seen_targets.add(child.target)
-        seen_relationships.add(child.child_relationship)
 
 
 def _as_dict(raw: Any, where: str, allowed: set[str]) -> dict[str, Any]:

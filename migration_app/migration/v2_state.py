@@ -42,20 +42,43 @@ class V2Record:
 def root_reference(spec: MappingSpec, obj: ObjectSpec) -> str | None:
     """The V2 relationship from a child object to the root (``Account``), or None."""
     for ref in obj.references:
-        if ref.parent == spec.root.source:
+        if ref.parent == spec.root.source and not ref.polymorphic and not ref.across_customers:
             return ref.relationship
     return None
 
 
-def state_queries(spec: MappingSpec, customer_ids: Sequence[str]) -> list[tuple[str, str]]:
-    """(V2 object, SOQL) pairs that read every V2 record of these customers; a child object
-    without a reference to the root cannot be read this way and is left out (its records are
-    then taken for new, and a duplicate is caught by DUPLICATE_VALUE on create)."""
+def state_queries(
+    spec: MappingSpec,
+    customer_ids: Sequence[str],
+    own_ids: Mapping[str, Sequence[str]] | None = None,
+) -> list[tuple[str, str]]:
+    """(V2 object, SOQL) pairs that read every V2 record of these customers. An object without
+    a (plain) reference to the root (EmailMessage under Case, Task with its polymorphic WhatId)
+    is read by its own external ids, ``own_ids[V2 object]`` (the records about to be written),
+    ``ROOTS_PER_QUERY`` per query; without them it is left out (its records are then taken for
+    new, and a duplicate is caught by DUPLICATE_VALUE on create)."""
     ids = list(dict.fromkeys(customer_ids))
     for customer_id in ids:
         if not is_salesforce_id(customer_id):
             raise ValueError(f"not a Salesforce id: {customer_id!r}")
     queries = []
+    fields = ", ".join((*STATE_FIELDS, "{external_id}", "LastModifiedBy.Username"))
+    for obj in spec.objects:
+        if obj is spec.root or root_reference(spec, obj) is not None:
+            continue
+        legacy = sorted(set((own_ids or {}).get(obj.target, ())))
+        for record_id in legacy:
+            if not is_salesforce_id(record_id):
+                raise ValueError(f"not a Salesforce id: {record_id!r}")
+        for part in chunked(legacy, ROOTS_PER_QUERY):
+            in_list = ",".join(f"'{i}'" for i in part)
+            select = fields.format(external_id=obj.external_id)
+            queries.append(
+                (
+                    obj.target,
+                    f"SELECT {select} FROM {obj.target} WHERE {obj.external_id} IN ({in_list})",
+                )
+            )
     for chunk in chunked(ids, ROOTS_PER_QUERY):
         in_list = ",".join(f"'{i}'" for i in chunk)
         for obj in spec.objects:

@@ -160,7 +160,7 @@ def root_lookup(spec: MappingSpec, obj: ObjectSpec) -> str | None:
     if obj is spec.root:
         return "Id"
     for ref in obj.references:
-        if ref.parent == spec.root.source:
+        if ref.parent == spec.root.source and not ref.polymorphic and not ref.across_customers:
             return ref.source
     return None
 

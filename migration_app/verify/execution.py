@@ -21,6 +21,7 @@ from mode import Service
 from migration_app.audit.errors import AuditError
 from migration_app.migration.chunks import chunked
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
+from migration_app.migration.extract_plan import waves
 from migration_app.migration.files_plan import (
     FileCopy,
     FilesSpec,
@@ -42,9 +43,12 @@ from migration_app.verify.plan import (
     compare_customer,
     compare_files,
     expected_records,
+    follow_up_v2_field,
+    resolve_polymorphic,
     v2_path,
     v2_select,
 )
+from migration_app.worker.pipeline import read_follow_ups
 from migration_app.worker.reference_cache import ReferenceCache
 
 log = logging.getLogger(__name__)
@@ -87,6 +91,7 @@ async def _verify_chunk(
     integration_user_id: str | None = None,
 ) -> list[Verdict]:
     in_list = ",".join(f"'{i}'" for i in ids)
+    direct = [obj for obj in spec.objects if obj.follow_up is None]
     v1_rows, *v2_rows = await asyncio.gather(
         source.query_all(spec.extract_soql(ids)),
         *(
@@ -94,12 +99,13 @@ async def _verify_chunk(
                 f"SELECT {', '.join(v2_select(obj, spec))} FROM {obj.target} "
                 f"WHERE {v2_path(obj, spec)} IN ({in_list})"
             )
-            for obj in spec.objects
+            for obj in direct
         ),
     )
     by_prefix = {row["Id"][:15]: row for row in v1_rows}
+    await read_follow_ups(spec, source, by_prefix)  # e-mails, tasks: as the worker reads them
     actual: dict[str, dict[Key, dict[str, Any]]] = {cid[:15]: {} for cid in ids}
-    for obj, rows in zip(spec.objects, v2_rows, strict=True):
+    for obj, rows in zip(direct, v2_rows, strict=True):
         path = v2_path(obj, spec).split(".")
         for row in rows:
             owner: Any = row
@@ -107,6 +113,9 @@ async def _verify_chunk(
                 owner = (owner or {}).get(part)
             if isinstance(owner, str) and owner[:15] in actual:
                 actual[owner[:15]][(obj.target, str(row[obj.external_id]))] = row
+    await _read_v2_follow_ups(spec, target, actual)
+    for rows_of_customer in actual.values():
+        resolve_polymorphic(spec, rows_of_customer)
     verdicts = []
     plans = {}
     for cid in ids:
@@ -121,6 +130,43 @@ async def _verify_chunk(
     if spec.files is not None and plans:
         await _verify_files(verdicts, plans, spec, spec.files, source, target)
     return verdicts
+
+
+async def _read_v2_follow_ups(
+    spec: MappingSpec, target: QueryOrg, actual: dict[str, dict[Key, dict[str, Any]]]
+) -> None:
+    """V2's follow-up records (e-mails, tasks) by the V2 ids of their parents already read: one
+    query per object per 200 parent ids, as the extract reads V1; finds those V1 no longer has
+    too (UNEXPECTED)."""
+    for wave in waves(spec):
+        plans = []
+        for obj in wave:
+            assert obj.follow_up is not None
+            parents = {spec.object(p).target for p in obj.follow_up.parents}
+            owners = {
+                str(row["Id"])[:15]: customer
+                for customer, rows in actual.items()
+                for (target_object, _), row in rows.items()
+                if target_object in parents and row.get("Id")
+            }
+            column = follow_up_v2_field(obj)
+            select = f"SELECT {', '.join(v2_select(obj, spec))} FROM {obj.target} WHERE {column} IN"
+            queries = [
+                select + " (" + ",".join(f"'{i}'" for i in chunk) + ")"
+                for chunk in chunked(sorted(owners), CUSTOMERS_PER_QUERY)
+            ]
+            plans.append((obj, column, owners, queries))
+        answers = iter(
+            await asyncio.gather(
+                *(target.query_all(q) for _, _, _, queries in plans for q in queries)
+            )
+        )
+        for obj, column, owners, queries in plans:
+            for _ in queries:
+                for row in next(answers):
+                    customer = owners.get(str(row.get(column))[:15])
+                    if customer is not None:
+                        actual[customer][(obj.target, str(row[obj.external_id]))] = row
 
 
 async def _verify_files(

@@ -5,6 +5,8 @@ Verdicts, worst first: MISSING (expected V2 records absent), UNEXPECTED (V2 reco
 customer's ids that V1 no longer yields), DRIFT (fields that differ, with both values),
 EDITED_IN_V2 (fields that differ on records someone other than the integration user changed
 last: people's work in V2, which the conflict guard keeps; expected, not an error), MATCH.
+A reference to another customer (``Account.ParentId``) still empty in V2 is PENDING_REFERENCE in
+the details, not drift: its parent is not migrated yet (``migration-app pending``).
 Counts alone mislead: a migration whose counts balance can still have dropped a field.
 """
 
@@ -22,6 +24,7 @@ from migration_app.migration.files_plan import CONTENT_VERSION, FileCopy
 from migration_app.migration.spec import MappingSpec, ObjectSpec
 
 MATCH, DRIFT, MISSING, UNEXPECTED = "MATCH", "DRIFT", "MISSING", "UNEXPECTED"
+PENDING_REFERENCE = "PENDING_REFERENCE"  # a detail, never a verdict
 EDITED_IN_V2 = "EDITED_IN_V2"
 SEVERITY = (MISSING, UNEXPECTED, DRIFT, EDITED_IN_V2, MATCH)  # the verdict is the worst finding
 #: verdicts that are not an error: V2 as the migration left it, or as people changed it since
@@ -49,6 +52,8 @@ class Verdict:
     edited: list[FieldDiff] = field(default_factory=list)  # differences people made in V2
     #: who last changed each edited record: (V2 object, legacy id) -> username or user id
     edited_by: dict[Key, str] = field(default_factory=dict)
+    #: references to other customers not set in V2 yet (their parent is not migrated)
+    pending: list[FieldDiff] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -89,6 +94,16 @@ class Verdict:
             }
             for d in self.edited
         ]
+        out += [
+            {
+                "kind": PENDING_REFERENCE,
+                "object": d.object,
+                "legacy_id": d.legacy_id,
+                "field": d.field,
+                "expected": d.expected,
+            }
+            for d in self.pending
+        ]
         return out
 
 
@@ -97,18 +112,50 @@ def v2_path(obj: ObjectSpec, spec: MappingSpec) -> str:
     if obj is spec.root:
         return obj.external_id
     for ref in obj.references:
-        if ref.parent == spec.root.source:
+        if ref.parent == spec.root.source and not ref.polymorphic and not ref.across_customers:
             return f"{ref.relationship}.{ref.parent_external_id}"
     raise ValueError(f"{obj.target} has no reference to {spec.root.target}")
 
 
+def follow_up_v2_field(obj: ObjectSpec) -> str:
+    """The V2 id field a follow-up object is read by (its extract field's V2 side: WhatId)."""
+    assert obj.follow_up is not None
+    for ref in obj.references:
+        if ref.source == obj.follow_up.field:
+            return ref.v2_id_field
+    return obj.follow_up.field
+
+
 def v2_select(obj: ObjectSpec, spec: MappingSpec) -> list[str]:
     """Fields to read back from V2 for ``obj``: external id, mapped fields, reference paths."""
-    names = [obj.external_id, *(f.target for f in obj.fields), *compared_rule_fields(obj)]
-    names += [f"{r.relationship}.{r.parent_external_id}" for r in obj.references]
+    names = ["Id", obj.external_id, *(f.target for f in obj.fields), *compared_rule_fields(obj)]
+    # a polymorphic relationship has no custom fields in SOQL: its id, mapped back to a legacy
+    # id through the customer's own V2 records (``resolve_polymorphic``)
+    names += [
+        r.v2_id_field if r.polymorphic else f"{r.relationship}.{r.parent_external_id}"
+        for r in obj.references
+    ]
     names += ["LastModifiedById", "LastModifiedBy.Username"]  # V2 edits: expected drift
-    path = v2_path(obj, spec)
+    path = follow_up_v2_field(obj) if obj.follow_up is not None else v2_path(obj, spec)
     return list(dict.fromkeys([*names, path]))
+
+
+def resolve_polymorphic(spec: MappingSpec, rows: Mapping[Key, dict[str, Any]]) -> None:
+    """Give each row's polymorphic relationship the shape the transform writes ({attributes:
+    {type}, <external id>: legacy}) from its id, when the target is one of the customer's
+    records (else it stays absent and shows as drift)."""
+    by_v2_id = {
+        str(row["Id"])[:15]: (obj, legacy) for (obj, legacy), row in rows.items() if row.get("Id")
+    }
+    for (target, _), row in rows.items():
+        for ref in spec.by_target(target).references:
+            if not ref.polymorphic:
+                continue
+            v2_id = row.get(ref.v2_id_field)
+            found = by_v2_id.get(str(v2_id)[:15]) if v2_id else None
+            if found is not None:
+                external_id = spec.by_target(found[0]).external_id
+                row[ref.relationship] = {"attributes": {"type": found[0]}, external_id: found[1]}
 
 
 def compared_rule_fields(obj: ObjectSpec) -> list[str]:
@@ -123,6 +170,10 @@ def expected_records(plan: CustomerPlan, spec: MappingSpec) -> dict[Key, dict[st
     for obj in spec.objects:
         for record in plan.records_by_object.get(obj.target, ()):
             out[(obj.target, str(record[obj.external_id]))] = record
+    for ref in plan.cross_references:  # what V2 holds once the parent is migrated
+        key = (ref.target_object, ref.legacy_id)
+        if key in out:
+            out[key] = {**out[key], ref.relationship: ref.value()}
     return out
 
 
@@ -142,7 +193,7 @@ def compare_customer(
         if row is None:
             verdict.missing.append(key)
             continue
-        diffs = _differences(key, record, row, spec.by_target(key[0]))
+        diffs = _differences(key, record, row, spec.by_target(key[0]), verdict.pending)
         by = row.get("LastModifiedById")
         if diffs and integration_user_id and by and by[:15] != integration_user_id[:15]:
             verdict.edited += diffs
@@ -174,7 +225,11 @@ def compare_files(
 
 
 def _differences(
-    key: Key, record: Mapping[str, Any], row: Mapping[str, Any], obj: ObjectSpec
+    key: Key,
+    record: Mapping[str, Any],
+    row: Mapping[str, Any],
+    obj: ObjectSpec,
+    pending: list[FieldDiff],
 ) -> list[FieldDiff]:
     diffs = []
     for name in [*(f.target for f in obj.fields), *compared_rule_fields(obj)]:
@@ -186,6 +241,9 @@ def _differences(
         got = (row.get(ref.relationship) or {}).get(ref.parent_external_id)
         if not same(want, got):
             name = f"{ref.relationship}.{ref.parent_external_id}"
+            if ref.across_customers and got is None:  # the parent is not migrated yet
+                pending.append(FieldDiff(key[0], key[1], name, want, got))
+                continue
             diffs.append(FieldDiff(key[0], key[1], name, want, got))
     return diffs
 

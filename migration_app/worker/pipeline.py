@@ -1,7 +1,12 @@
 """Migrate a batch of customers: extract from V1, transform, write into V2.
 
-One SOQL (with child subqueries) extracts the whole batch; the transform is the pure domain in
-``migration/``. Records new to V2 are created with their audit fields, records already in V2
+One SOQL (with child subqueries) extracts the whole batch, then one follow-up query per
+grandchild object (e-mails by their Cases, tasks by their Accounts and Cases: SOQL nests one level
+only; ``migration/extract_plan.py``); the transform is the pure domain in ``migration/``. A
+reference to another customer (``Account.ParentId``) is written when the ledger has that
+customer migrated, else left pending for ``worker/hierarchy.py``.
+
+Records new to V2 are created with their audit fields, records already in V2
 upserted by external id without them, and records someone else changed in V2 since our last
 write follow the mapping's ``on_conflict`` (``migration/write_plan.py``). What V2 already holds is
 read (one query per object per batch, ``migration/v2_state.py``) only for customers this project
@@ -31,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -39,7 +44,9 @@ from migration_app.audit.records import LedgerEntry
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.chunks import chunked
 from migration_app.migration.collections_plan import UpsertChunk, plan_upserts
+from migration_app.migration.cross_references import CrossReference, pending_issue, split
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
+from migration_app.migration.extract_plan import attach, follow_up_queries, parent_owners, waves
 from migration_app.migration.graph_plan import (
     CustomerGraph,
     GraphRequest,
@@ -133,6 +140,11 @@ class CustomerOutcome:
     #: V2 held records this attempt took for new (DUPLICATE_VALUE): an earlier call of ours
     #: whose answer was lost may have created them, so their updates are ``uncertain``
     found_after_duplicate: bool = False
+    #: references to other customers not written (their parent is not migrated yet): the
+    #: processor records them as pending (``migration.cross_references``)
+    pending_references: list[CrossReference] = field(default_factory=list)
+    #: references to other customers written directly (their parent is migrated)
+    written_references: list[CrossReference] = field(default_factory=list)
 
     @property
     def customer_id(self) -> str:
@@ -159,6 +171,7 @@ class MigrationPipeline:
         options: LoadOptions | None = None,
         reference: Callable[[], ReferenceData | None] | None = None,
         integration_username: str | None = None,
+        migrated_parents: Callable[[list[str]], Awaitable[set[str]]] | None = None,
         files: FileLoader | None = None,
     ) -> None:
         self.spec = spec
@@ -176,6 +189,8 @@ class MigrationPipeline:
         #: LastModifiedById, which is how the conflict guard tells our writes from people's
         self._integration_username = integration_username or None
         self._integration_user_id: str | None = None
+        #: which of these V1 root ids are migrated (the ledger; None: none known)
+        self.migrated_parents = migrated_parents
 
     async def migrate(self, requests: Sequence[MigrationRequest]) -> list[CustomerOutcome]:
         started = time.time()
@@ -192,6 +207,7 @@ class MigrationPipeline:
             )
         with metrics.BATCH_STAGE_SECONDS.labels(stage="transform").time():
             plans = self._transform(outcomes, records, reference)
+            await self._cross_references(plans, outcomes)
         by_customer = {o.customer_id: o for o in outcomes}
         # V1's file metadata is read while the records load (files load after them)
         files = asyncio.ensure_future(self.files.extract(plans)) if self.files and plans else None
@@ -249,6 +265,28 @@ class MigrationPipeline:
                 plans[outcome.customer_id] = plan
         return plans
 
+    async def _cross_references(
+        self, plans: dict[str, CustomerPlan], outcomes: list[CustomerOutcome]
+    ) -> None:
+        """References to other customers: written through the parent's external id when the
+        ledger says the parent is migrated (one lookup per batch), else left pending."""
+        refs = [ref for plan in plans.values() for ref in plan.cross_references]
+        if not refs:
+            return
+        parents = sorted({ref.parent_legacy_id for ref in refs})
+        migrated = await self.migrated_parents(parents) if self.migrated_parents else set()
+        now, pending = split(refs, migrated)
+        by_customer = {o.customer_id: o for o in outcomes}
+        for ref in now:
+            by_customer[ref.customer_id].written_references.append(ref)
+            for record in plans[ref.customer_id].records_by_object.get(ref.target_object, ()):
+                if record.get(ref.external_id_field) == ref.legacy_id:
+                    record[ref.relationship] = ref.value()
+        for ref in pending:
+            outcome = by_customer[ref.customer_id]
+            outcome.pending_references.append(ref)
+            outcome.issues.append(pending_issue(ref))
+
     async def _extract(self, outcomes: Sequence[CustomerOutcome]) -> dict[str, dict[str, Any]]:
         ids = []
         for outcome in outcomes:
@@ -276,7 +314,9 @@ class MigrationPipeline:
                 for chunk in chunked(sorted(set(ids)), EXTRACT_IDS_PER_QUERY)
             )
         )
-        return {row["Id"][:15]: row for rows in pages for row in rows}
+        roots = {row["Id"][:15]: row for rows in pages for row in rows}
+        await read_follow_ups(self.spec, self.source, roots)  # grandchildren: extract_plan
+        return roots
 
     # what V2 holds, and what to write ----------------------------------------------------------
     async def _plan_writes(
@@ -293,7 +333,7 @@ class MigrationPipeline:
         existing: dict[tuple[str, str], V2Record] = {}
         user_id = None
         if known:
-            existing = await self._read_v2([self._root_legacy_id(p) for p in known])
+            existing = await self._read_v2([self._root_legacy_id(p) for p in known], known)
             user_id = await self._user_id()
         known_ids = {p.customer_id for p in known}
         out = []
@@ -315,9 +355,20 @@ class MigrationPipeline:
         records = plan.records_by_object.get(root.target) or ()
         return str(records[0][root.external_id]) if records else plan.customer_id
 
-    async def _read_v2(self, root_ids: list[str]) -> dict[tuple[str, str], V2Record]:
-        """One query per object per batch (``v2_state``)."""
-        queries = state_queries(self.spec, root_ids)
+    async def _read_v2(
+        self, root_ids: list[str], plans: Sequence[CustomerPlan] = ()
+    ) -> dict[tuple[str, str], V2Record]:
+        """One query per object per batch (``v2_state``); objects without a lookup to the root
+        (follow-ups) by their planned records' external ids."""
+        own = {
+            obj.target: [
+                str(r[obj.external_id])
+                for p in plans
+                for r in p.records_by_object.get(obj.target, ())
+            ]
+            for obj in self.spec.follow_ups
+        }
+        queries = state_queries(self.spec, root_ids, own)
         async with self._load_slots:
             pages = await asyncio.gather(*(self.target.query_all(soql) for _, soql in queries))
         return parse_rows(self.spec, zip((t for t, _ in queries), pages, strict=True))
@@ -644,6 +695,29 @@ class MigrationPipeline:
             raise SalesforceTransientError(
                 f"record errors worth retrying: {sorted(set(transient))}"
             )
+
+
+async def read_follow_ups(
+    spec: MappingSpec, source: SourceOrg, roots: Mapping[str, dict[str, Any]]
+) -> int:
+    """The follow-up extract (``migration.extract_plan``): after the root query, one query per
+    grandchild object per batch (per 200 parent ids), wave after wave, each row attached to its
+    customer's root row. Shared with ``verify``, so both see a customer alike. Returns the
+    number of queries made."""
+    calls = 0
+    for wave in waves(spec) if roots else []:
+        plans = [
+            (o, w, follow_up_queries(o, w)) for o in wave for w in [parent_owners(spec, o, roots)]
+        ]
+        answers = iter(
+            await asyncio.gather(
+                *(source.query_all(soql) for _, _, queries in plans for soql in queries)
+            )
+        )
+        for obj, owners, queries in plans:
+            calls += len(queries)
+            attach(obj, roots, owners, [row for _ in queries for row in next(answers)])
+    return calls
 
 
 @dataclass

@@ -60,6 +60,7 @@ from migration_app.salesforce.errors import (
 )
 from migration_app.worker.fault_points import FaultPoints
 from migration_app.worker.files import FileLoader, FileSettings
+from migration_app.worker.hierarchy import CrossCustomerReferences
 from migration_app.worker.migration_state import (
     MigrationState,
     finished,
@@ -112,6 +113,8 @@ class BatchProcessor:
         self.counts = counts if counts is not None else StateCounts()
         self._table_durable = table_durable
         self._faults = faults or FaultPoints()
+        #: Account.ParentId to another customer: pending until the parent completes
+        self.references = CrossCustomerReferences(runtime.audit, runtime.sf2, runtime.spec)
         self.pipeline = MigrationPipeline(
             runtime.spec,
             runtime.sf1,
@@ -120,6 +123,7 @@ class BatchProcessor:
             options=load_options(runtime.settings),
             reference=runtime.reference.snapshot,
             integration_username=runtime.settings.sf2.username,
+            migrated_parents=self.references.migrated_parents,
             files=_file_loader(runtime, self._faults),
         )
         self._in_flight: set[str] = set()
@@ -226,6 +230,7 @@ class BatchProcessor:
                 self._faults.reached("between-load-and-audit")
                 with metrics.BATCH_STAGE_SECONDS.labels(stage="audit").time():
                     await self._audit(outcomes)
+                    await self.references.fill(outcomes)  # pending references to these
                 with metrics.BATCH_STAGE_SECONDS.labels(stage="finish").time():
                     await self._finish(outcomes, sources, begun)
         finally:
@@ -419,6 +424,7 @@ class BatchProcessor:
         delays = backoff_delays(0.5, 10.0)
         while True:
             try:
+                await self.references.record(outcomes)  # before the runs say COMPLETED
                 await self.runtime.audit.record_runs(runs)
                 return
             except AuditUnavailable as exc:

@@ -39,14 +39,17 @@ def _picklist(name: str, values: list[str], restricted: bool = False) -> dict[st
     )
 
 
-def _ref(name: str, to: str, relationship: str, required: bool = False) -> dict[str, Any]:
+def _ref(
+    name: str, to: str | list[str], relationship: str, required: bool = False
+) -> dict[str, Any]:
     return _field(
         name,
         "reference",
         18,
-        referenceTo=[to],
+        referenceTo=[to] if isinstance(to, str) else to,
         relationshipName=relationship,
         nillable=not required,
+        polymorphicForeignKey=not isinstance(to, str),
     )
 
 
@@ -85,6 +88,8 @@ def _reference_fields(name: str, v2: bool) -> list[dict[str, Any]]:
             defaultedOnCreate=True,
         )
     ]
+    if name == "EmailMessage":  # no owner: it belongs to its Case
+        return []
     if name in ("Account", "Case"):
         fields.append(_ref("RecordTypeId", "RecordType", "RecordType"))
     return fields
@@ -112,6 +117,7 @@ def _account_fields(v2: bool) -> list[dict[str, Any]]:
     fields = [
         _field("Name", "string", 255, nillable=False),
         _field("Phone", "phone" if v2 else "string", 40),
+        _ref("ParentId", "Account", "Parent"),
         _field("BillingStreet", "textarea", 255),
         _field("BillingCity", "string", 40),
         _field("BillingPostalCode", "string", 20),
@@ -191,6 +197,50 @@ def build_v1_describe() -> dict[str, dict[str, Any]]:
                 _field("Serial_Number__c", "string", 30),
             ],
         ),
+        **_history(v2=False),
+    }
+
+
+def _history(v2: bool) -> dict[str, dict[str, Any]]:
+    """Task and EmailMessage as docs/orgs.md lists them (V2: restricted picklists and
+    Legacy_Id__c)."""
+    legacy = [_legacy_id()] if v2 else []
+    return {
+        "EmailMessage": _describe(
+            "EmailMessage",
+            [
+                *legacy,
+                _ref("ParentId", "Case", "Parent"),
+                _field("Subject", "string", 3000),
+                _field("HtmlBody", "textarea", 131072),
+                _field("TextBody", "textarea", 131072),
+                _field("FromAddress", "email", 255),
+                _field("FromName", "string", 1000),
+                _field("ToAddress", "string", 4000),
+                _field("CcAddress", "string", 4000),
+                _field("MessageDate", "datetime"),
+                _field("Incoming", "boolean", nillable=False),
+                {
+                    **_picklist("Status", ["0", "1", "2", "3", "4", "5"], restricted=v2),
+                    "nillable": False,
+                },
+            ],
+            v2=v2,
+        ),
+        "Task": _describe(
+            "Task",
+            [
+                *legacy,
+                _ref("WhatId", ["Account", "Case"], "What"),
+                _ref("WhoId", ["Contact"], "Who"),
+                _field("Subject", "string", 255),
+                _picklist("Status", ["Not Started", "In Progress", "Completed"], restricted=v2),
+                _picklist("Priority", ["High", "Normal", "Low"], restricted=v2),
+                _field("ActivityDate", "date"),
+                _field("Description", "textarea", 32000),
+            ],
+            v2=v2,
+        ),
     }
 
 
@@ -251,4 +301,5 @@ def build_v2_describe() -> dict[str, dict[str, Any]]:
             ],
             v2=True,
         ),
+        **_history(v2=True),
     }

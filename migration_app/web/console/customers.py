@@ -12,12 +12,16 @@ from urllib.parse import urlencode
 from faust.web import Blueprint, Request, Response
 
 import migration_app.audit.console_queries as queries
+from migration_app.audit import pending_references
 from migration_app.audit.errors import AuditError
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.web.console.actions import ACTIONS
 from migration_app.web.console.auth import Principal
 from migration_app.web.console.base import DB_TIMEOUT, ConsoleView, wants_json
 from migration_app.web.table_routing import ROUTING_UNAVAILABLE, at_owner
+
+#: pending references shown on a customer page (a business may have many sites)
+PENDING_SHOWN = 200
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +123,14 @@ class CustomerView(ConsoleView):
         id_source = "migration_record"
         verification = None
         history: list[dict[str, Any]] = []
+        pending: list[dict[str, Any]] = []  # references to or from it not set in V2 yet
         try:
             async with asyncio.timeout(DB_TIMEOUT):
                 runs = await queries.runs(audit, customer_id)
                 ids = await queries.id_map(audit, customer_id)
                 verification = await audit.latest_verification(customer_id)
                 history = await queries.actions(audit, customer_id)
+                pending = await pending_references.pending(audit, customer_id, PENDING_SHOWN)
         except (AuditError, TimeoutError) as exc:
             error = f"audit database unavailable ({type(exc).__name__})"
         if state is None and not runs and not error:
@@ -141,6 +147,7 @@ class CustomerView(ConsoleView):
                     "ids": ids,
                     "id_source": id_source,
                     "verification": verification,
+                    "pending_references": pending,
                 },
                 status=status,
                 headers={"Cache-Control": "no-store"},
@@ -165,6 +172,7 @@ class CustomerView(ConsoleView):
             v1_object={o.target: o.source for o in console.runtime.spec.objects},
             v2_object={o.source: o.target for o in console.runtime.spec.objects},
             verification=verification,
+            pending=pending,
             history=history,
             actions=list(ACTIONS.values()),
             done=request.query.get("done", ""),

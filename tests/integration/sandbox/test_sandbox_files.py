@@ -210,3 +210,27 @@ def test_seeded_v1_files_read_back(tmp_path) -> None:
             got = requests.get(f"{v1.url}{version['VersionData']}", headers=auth, timeout=5)
             assert hashlib.md5(got.content).hexdigest() == version["Checksum"]
             assert len(got.content) == version["ContentSize"]
+
+
+def test_multipart_is_not_bound_by_the_json_limits(
+    v2: SandboxThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file above the JSON limits goes through multipart/form-data (up to 2 GB)."""
+    monkeypatch.setattr(files, "JSON_BODY_MAX", 1000)
+    monkeypatch.setattr(files, "JSON_BLOB_MAX", 1000)
+    data = b"z" * 50_000
+    resp = requests.post(
+        f"{v2.url}{V}/sobjects/ContentVersion",
+        files=_multipart({"PathOnClient": "scan.jpg"}, data),
+        headers=_token(v2),
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    body = base64.b64encode(data).decode()
+    resp = requests.post(
+        f"{v2.url}{V}/sobjects/ContentVersion",
+        json={"PathOnClient": "scan.jpg", "VersionData": body},
+        headers=_token(v2),
+        timeout=10,
+    )
+    assert resp.status_code == 413

@@ -29,7 +29,7 @@ def test_packaged_mapping_passes(
     report = check_mapping(spec, v1_describe, v2_describe)
     assert report.ok
     assert problems(report.findings) == []
-    assert len(report.findings) == 34  # one ok row per field, reference, relationship, ext id
+    assert len(report.findings) == 57  # one ok row per field, reference, relationship, ext id
 
 
 def test_missing_source_field(
@@ -151,7 +151,19 @@ def test_render_is_a_table_with_verdict(
     lines = check_mapping(spec, v1_describe, v2_describe).render().splitlines()
     assert lines[0].split() == ["LEVEL", "OBJECT", "FIELD", "MESSAGE"]
     assert any(line.startswith("ERROR  Contact -> Contact") for line in lines)
-    assert lines[-1] == "FAIL: 1 error(s), 0 warning(s), 33 ok"
+    assert lines[-1] == "FAIL: 1 error(s), 0 warning(s), 56 ok"
+
+
+def test_a_polymorphic_type_v2_does_not_allow_is_an_error(
+    full_spec: MappingSpec,
+    v1_describe: dict[str, dict[str, Any]],
+    v2_describe: dict[str, dict[str, Any]],
+) -> None:
+    what = next(f for f in v2_describe["Task"]["fields"] if f["name"] == "WhatId")
+    what["referenceTo"] = ["Account"]  # V2 takes no Case in WhatId
+    report = check_mapping(full_spec, v1_describe, v2_describe)
+    errors = [(f.object, f.field, f.message) for f in report.findings if f.level == "error"]
+    assert errors == [("Task -> Task", "WhatId -> What", "V2 What does not reference Case")]
 
 
 def test_files_need_a_unique_external_id_on_v2_content_version(

@@ -302,5 +302,7 @@ def test_preflight_wants_createable_created_date_when_preserving_it(
         "Contact -> Contact",
         "Case -> Case",
         "Meter__c -> Meter_Point__c",
+        "EmailMessage -> EmailMessage",
+        "Task -> Task",
     }
     assert all("Set Audit Fields upon Record Creation" in f.message for f in errors)

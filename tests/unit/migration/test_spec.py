@@ -14,9 +14,24 @@ A2 = "001000000000002"
 
 
 def test_packaged_mapping_loads_in_load_order(spec: MappingSpec) -> None:
-    assert [o.source for o in spec.objects] == ["Account", "Contact", "Case", "Meter__c"]
-    assert [o.target for o in spec.objects] == ["Account", "Contact", "Case", "Meter_Point__c"]
-    assert [spec.level(o.source) for o in spec.objects] == [0, 1, 2, 1]
+    assert [o.source for o in spec.objects] == [
+        "Account",
+        "Contact",
+        "Case",
+        "Meter__c",
+        "EmailMessage",
+        "Task",
+    ]
+    assert [o.target for o in spec.objects] == [
+        "Account",
+        "Contact",
+        "Case",
+        "Meter_Point__c",
+        "EmailMessage",
+        "Task",
+    ]
+    assert [spec.level(o.source) for o in spec.objects] == [0, 1, 2, 1, 3, 3]
+    assert [o.source for o in spec.follow_ups] == ["EmailMessage", "Task"]
     assert {o.external_id for o in spec.objects} == {"Legacy_Id__c"}
 
 
@@ -55,7 +70,7 @@ def test_field_lists(spec: MappingSpec) -> None:
 def test_extract_soql_exact_text(spec: MappingSpec) -> None:
     assert spec.extract_soql([A1, A2, A1]) == (
         "SELECT Id, Name, Phone, BillingStreet, BillingCity, BillingPostalCode, BillingCountry, "
-        "Customer_Number__c, Account_Status__c, Tariff__c, "
+        "Customer_Number__c, Account_Status__c, Tariff__c, ParentId, "
         "(SELECT Id, FirstName, LastName, Email, Phone, Is_Primary__c, AccountId FROM Contacts), "
         "(SELECT Id, Subject, Description, Status, Priority, Origin, AccountId, ContactId "
         "FROM Cases), "

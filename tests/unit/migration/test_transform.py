@@ -39,9 +39,30 @@ def test_clean_account_payload(spec: MappingSpec, make_account: Factory) -> None
             "Tariff_Code__c": "FIX-12",
         }
     ]
-    assert list(plan.records_by_object) == ["Account", "Contact", "Case", "Meter_Point__c"]
-    assert plan.counts == {"Account": 1, "Contact": 0, "Case": 0, "Meter__c": 0}
-    assert plan.rejected == {"Account": 0, "Contact": 0, "Case": 0, "Meter__c": 0}
+    assert list(plan.records_by_object) == [
+        "Account",
+        "Contact",
+        "Case",
+        "Meter_Point__c",
+        "EmailMessage",
+        "Task",
+    ]
+    assert plan.counts == {
+        "Account": 1,
+        "Contact": 0,
+        "Case": 0,
+        "Meter__c": 0,
+        "EmailMessage": 0,
+        "Task": 0,
+    }
+    assert plan.rejected == {
+        "Account": 0,
+        "Contact": 0,
+        "Case": 0,
+        "Meter__c": 0,
+        "EmailMessage": 0,
+        "Task": 0,
+    }
 
 
 def test_children_reference_parents_by_external_id(
@@ -114,8 +135,22 @@ def test_full_customer_with_dirty_children(
         ("warning", "Meter__c", sf_id("a00", 3), "Fuel_Type__c", "UNMAPPABLE"),
     ]
     assert not plan.account_rejected
-    assert plan.counts == {"Account": 1, "Contact": 3, "Case": 2, "Meter__c": 3}
-    assert plan.rejected == {"Account": 0, "Contact": 1, "Case": 0, "Meter__c": 1}
+    assert plan.counts == {
+        "Account": 1,
+        "Contact": 3,
+        "Case": 2,
+        "Meter__c": 3,
+        "EmailMessage": 0,
+        "Task": 0,
+    }
+    assert plan.rejected == {
+        "Account": 0,
+        "Contact": 1,
+        "Case": 0,
+        "Meter__c": 1,
+        "EmailMessage": 0,
+        "Task": 0,
+    }
     assert plan.records_by_object["Account"][0]["Status__c"] is None
     contacts = plan.records_by_object["Contact"]
     assert [c["Legacy_Id__c"] for c in contacts] == [good["Id"], bad_email["Id"]]

@@ -34,7 +34,8 @@ async def test_batch_shares_one_query_and_one_call_per_object(spec) -> None:
     source, target = FakeSource([v1_account(ACC1), v1_account(ACC2)]), FakeTarget()
     outcomes = await CollectionsPipeline(spec, source, target).migrate(_requests(ACC1, ACC2))
     assert [o.status for o in outcomes] == [CustomerStatus.COMPLETED, CustomerStatus.COMPLETED]
-    assert len(source.queries) == 1
+    # the root query, and the tasks by the batch's account ids (no cases: no e-mail query)
+    assert len(source.queries) == 2 and " FROM Task WHERE WhatId IN (" in source.queries[1]
     assert target.calls == [("Account", 2), ("Contact", 2)]
     assert outcomes[0].v2_account_id == "V2" + ACC1
     assert outcomes[0].counts == {"Account": 1, "Contact": 1}
@@ -100,5 +101,5 @@ async def test_large_batches_extract_in_bounded_queries(spec) -> None:
     source = FakeSource([v1_account(i) for i in ids])
     outcomes = await CollectionsPipeline(spec, source, FakeTarget()).migrate(_requests(*ids))
     assert all(o.status == CustomerStatus.COMPLETED for o in outcomes)
-    assert len(source.queries) == 3
+    assert len(source.queries) == 3 + 3  # root queries, then the tasks by their account ids
     assert max(len(q) for q in source.queries) < 16_000

@@ -44,7 +44,8 @@ def test_describe_polymorphic_fields() -> None:
     for org in ("v1", "v2"):
         schema = Org(SandboxConfig(org=org)).schema
         task = {f["name"]: f for f in schema.objects["Task"].describe()["fields"]}
-        assert task["WhatId"]["referenceTo"] == ["Account", "Case"]
+        meters = ["Meter__c"] if org == "v1" else []
+        assert task["WhatId"]["referenceTo"] == ["Account", "Case", *meters]
         assert task["WhatId"]["relationshipName"] == "What"
         assert task["WhatId"]["polymorphicForeignKey"] is True
         assert task["WhoId"]["referenceTo"] == ["Contact"]
@@ -220,3 +221,21 @@ def test_seeded_tasks_and_threads() -> None:
     none = Store(v1_schema(), IdFactory("1S"))
     seed_v1(none, 50, 4, options=SeedOptions(task_rate=0, email_rate=0))
     assert none.counts()["Task"] == none.counts()["EmailMessage"] == 0
+
+
+def test_a_v1_task_on_a_meter_has_no_allowed_type_in_v2(v2: Org) -> None:
+    v1 = Org(SandboxConfig(org="v1"))
+    account = call(v1, "POST", "sobjects/Account", {"Name": "Acme"})[1]["id"]
+    meter = call(v1, "POST", "sobjects/Meter__c", {"Name": "M", "Account__c": account})[1]["id"]
+    status, body = call(v1, "POST", "sobjects/Task", {"Subject": "read it", "WhatId": meter})
+    assert status == 201, body
+    call(
+        v2,
+        "POST",
+        "sobjects/Meter_Point__c",
+        {"MPAN__c": "1", "Legacy_Id__c": "a0BA", "Account__r": {"Legacy_Id__c": "001A"}},
+    )
+    what = {"attributes": {"type": "Meter_Point__c"}, "Legacy_Id__c": "a0BA"}
+    status, body = call(v2, "PATCH", "sobjects/Task/Legacy_Id__c/00TM", {"What": what})
+    assert status == 400 and body[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    assert body[0]["message"].startswith("Related To ID: id value of incorrect type: a0B")
