@@ -154,6 +154,7 @@ def build(settings: Settings) -> Components:
         table_name=TABLE_NAME,
         replays=replays,
         customer_counts=counts.by_status,
+        concurrency=runtime.concurrency,  # each org's budget (salesforce/budget.py)
         live_secrets=runtime.access_tokens,  # the orgs' current sessions, scrubbed from /health
     )
     components = Components(

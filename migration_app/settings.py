@@ -96,6 +96,12 @@ class OrgSettings:
     security_token: Secret = setting(
         Secret(""), "{org} org security token (password auth)", secret=True
     )
+    concurrent_requests: int = setting(
+        20,
+        "{org} requests in flight at once across all workers (the org's concurrency budget, "
+        "leased in PostgreSQL; Salesforce allows 25 long-running requests per org, keep room "
+        "for other integrations; 0: no shared budget, each worker only bounded by its threads)",
+    )
 
     @property
     def flow(self) -> str:
@@ -105,6 +111,8 @@ class OrgSettings:
     def problems(self, org: str, *, dev_mode: bool) -> list[str]:
         """What the login flow needs, each problem naming its variable (never a value)."""
         problems: list[str] = []
+        if self.concurrent_requests < 0:
+            problems.append(f"{_env(org, 'concurrent_requests')}: must not be negative")
         url = urlsplit(self.url)
         if url.scheme not in ("http", "https") or not url.netloc:
             problems.append(f"{_env(org, 'url')}: expected an http(s) URL, got {self.url!r}")

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration_app.audit.concurrency_leases import usage as concurrency_usage
 from migration_app.audit.store import AuditStore
 
 #: A worker row older than this is ignored (the worker is gone; its partitions moved).
@@ -109,6 +110,8 @@ class Overview:
     queued: int | None
     api: dict[str, dict[str, int]]
     errors: list[str] = field(default_factory=list)
+    #: each org's concurrency budget across the live workers: {org: {in_use, held, limit, workers}}
+    concurrency: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def finished(self) -> int:
@@ -141,9 +144,13 @@ class Overview:
 
 
 async def overview(audit: AuditStore) -> Overview:
-    """Three queries, run concurrently on the pool; each uses an index (0010_console.sql)."""
-    counts, minutes, workers = await asyncio.gather(
-        audit.fetch(_LATEST_COUNTS), audit.fetch(_THROUGHPUT), audit.fetch(_WORKERS)
+    """Four queries, run concurrently on the pool; each uses an index (0010_console.sql) or
+    reads a table of a row per live worker (org_concurrency_member)."""
+    counts, minutes, workers, concurrency = await asyncio.gather(
+        audit.fetch(_LATEST_COUNTS),
+        audit.fetch(_THROUGHPUT),
+        audit.fetch(_WORKERS),
+        concurrency_usage(audit),
     )
     per_minute = [0] * 60
     for row in minutes:
@@ -174,6 +181,7 @@ async def overview(audit: AuditStore) -> Overview:
         workers=workers,
         queued=sum(lag.values()) if workers else None,
         api=api,
+        concurrency=concurrency,
     )
 
 

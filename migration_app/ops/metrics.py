@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from migration_app.ops.process import process_stats
@@ -101,6 +101,13 @@ FILE_API_CALLS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+REQUEST_LIMIT_EXCEEDED = Counter(
+    f"{PREFIX}_request_limit_exceeded",
+    "Salesforce calls the org refused with REQUEST_LIMIT_EXCEEDED (concurrent long-running "
+    "requests or the daily allocation); each is retried after a backoff, never failing a customer",
+    ["org"],
+    registry=REGISTRY,
+)
 RETRIES = Counter(f"{PREFIX}_retries", "Retries of transient failures", ["kind"], registry=REGISTRY)
 VERIFICATIONS = Counter(
     f"{PREFIX}_verifications",
@@ -121,6 +128,8 @@ LEAK_SUSPECT = Gauge(
 ConsumerLag = Callable[[], Mapping[tuple[str, int], int]]
 #: customers per status in the table partitions this worker owns (``state_counts``: O(partitions))
 CustomerCounts = Callable[[], Mapping[str, int]]
+#: each org's concurrency budget on this worker: {org: {limit, held, in_use, waiting, waits}}
+Concurrency = Callable[[], Mapping[str, Mapping[str, int]]]
 
 
 class RuntimeCollector(Collector):
@@ -131,6 +140,7 @@ class RuntimeCollector(Collector):
         self._lag: Callable[[], float | None] = lambda: None
         self._consumer_lag: ConsumerLag = dict
         self._customers: CustomerCounts = dict
+        self._concurrency: Concurrency = dict
 
     def bind(
         self,
@@ -139,11 +149,13 @@ class RuntimeCollector(Collector):
         lag: Callable[[], float | None] | None = None,
         consumer_lag: ConsumerLag | None = None,
         customers: CustomerCounts | None = None,
+        concurrency: Concurrency | None = None,
     ) -> None:
         self._loop = loop
         self._lag = lag or (lambda: None)
         self._consumer_lag = consumer_lag or dict
         self._customers = customers or dict
+        self._concurrency = concurrency or dict
 
     def unbind(self) -> None:
         self.bind()
@@ -184,6 +196,44 @@ class RuntimeCollector(Collector):
         for status, value in sorted(self._customers().items()):
             customers.add_metric([status], value)
         yield customers
+        yield from self._collect_concurrency()
+
+    def _collect_concurrency(self) -> Iterable[Metric]:
+        """Each org's concurrency budget (salesforce/budget.py) as this worker holds and uses it;
+        sum ``in_use`` over the workers for the org's total (always <= ``limit``)."""
+        families = {
+            "limit": GaugeMetricFamily(
+                f"{PREFIX}_org_concurrency_limit",
+                "The org's concurrency budget: requests in flight across all workers",
+                labels=["org"],
+            ),
+            "held": GaugeMetricFamily(
+                f"{PREFIX}_org_concurrency_held",
+                "Slots of the org's budget this worker leases",
+                labels=["org"],
+            ),
+            "in_use": GaugeMetricFamily(
+                f"{PREFIX}_org_concurrency_in_use",
+                "Requests to the org this worker has in flight (each holds a slot)",
+                labels=["org"],
+            ),
+            "waiting": GaugeMetricFamily(
+                f"{PREFIX}_org_concurrency_waiting",
+                "Calls of this worker waiting for a slot of the org's budget",
+                labels=["org"],
+            ),
+        }
+        waits = CounterMetricFamily(
+            f"{PREFIX}_org_concurrency_waits",
+            "Calls that found no free slot of the org's budget and waited",
+            labels=["org"],
+        )
+        for org, snapshot in sorted(self._concurrency().items()):
+            for key, family in families.items():
+                family.add_metric([org], snapshot.get(key, 0))
+            waits.add_metric([org], snapshot.get("waits", 0))
+        yield from families.values()
+        yield waits
 
 
 RUNTIME = RuntimeCollector()
@@ -204,6 +254,7 @@ __all__ = [
     "MIGRATIONS",
     "MIGRATION_DURATION",
     "REGISTRY",
+    "REQUEST_LIMIT_EXCEEDED",
     "RETRIES",
     "RUNTIME",
     "SALESFORCE_API_CALLS",

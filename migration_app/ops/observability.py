@@ -79,6 +79,7 @@ class Observability:
     audit_lookup: Callable[[str], Awaitable[Any]] | None = None
     consumer_lag: metrics.ConsumerLag | None = None
     customer_counts: metrics.CustomerCounts | None = None
+    concurrency: metrics.Concurrency | None = None
     monitor: AppMonitor | None = None
     loop: asyncio.AbstractEventLoop | None = None
     stats: RecentStats = field(default_factory=RecentStats)
@@ -95,6 +96,7 @@ class Observability:
             lag=lambda: self.lag.lag_seconds,
             consumer_lag=self.consumer_lag,
             customers=self.customer_counts,
+            concurrency=self.concurrency,
         )
         self.lag.start()
         self.watchdog.start()
@@ -209,6 +211,7 @@ def install(
     table_name: str = "migration_state",
     replays: ReplayCounter | None = None,
     customer_counts: metrics.CustomerCounts | None = None,
+    concurrency: metrics.Concurrency | None = None,
     live_secrets: Callable[[], Iterable[str | None]] | None = None,
 ) -> Observability:
     """Register the views, the kafka check, the events sensor and the start/stop service."""
@@ -222,6 +225,7 @@ def install(
     obs.audit_lookup = audit_lookup
     obs.consumer_lag = lambda: faust_introspection.consumer_lag(app)
     obs.customer_counts = customer_counts
+    obs.concurrency = concurrency
     obs.monitor_locals.update({"app": app, "tables": app.tables, "obs": obs})
 
     async def migration_state(customer_id: str) -> dict[str, Any] | None:

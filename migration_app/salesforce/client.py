@@ -5,6 +5,9 @@ client's own bounded thread pool (never on the event loop) over a requests.Sessi
 applies (connect, read) timeouts. Sessions are refreshed under a lock with a cap, because
 simple-salesforce's own refresh is not thread-safe and SFType recurses forever on a persistent 401.
 Every response's ``Sforce-Limit-Info`` is read so work can pause before the daily allocation ends.
+With an :class:`~migration_app.salesforce.budget.OrgBudget`, every request waits for one of the
+org's slots shared by all workers (``call`` is the one choke point), and an org answering
+``REQUEST_LIMIT_EXCEEDED`` is waited out with backoff, never counted against the retries.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.util import exception_handler
 
 from migration_app.backoff import backoff_delays
+from migration_app.salesforce.budget import OrgBudget
 from migration_app.salesforce.content import Download, MultipartBody, StreamTruncated
 from migration_app.salesforce.errors import (
     SalesforceAuthError,
     SalesforcePermanentError,
+    SalesforceRequestLimitError,
     SalesforceTransientError,
 )
 from migration_app.salesforce.http import HttpSettings, build_session
@@ -44,6 +49,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+#: Longest wait between two tries of a call refused for the daily allocation (the concurrent
+#: limit clears in seconds: its waits are capped at ``backoff_cap``).
+DAILY_LIMIT_BACKOFF_CAP = 60.0
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,15 @@ def endpoint_kind(method: str, url: str) -> str:
 class SalesforceClient:
     """One org, one long-lived client: created at start, closed at stop, shared by all work."""
 
-    def __init__(self, settings: SalesforceSettings, on_call: CallObserver | None = None) -> None:
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        on_call: CallObserver | None = None,
+        budget: OrgBudget | None = None,
+    ) -> None:
         self.settings = settings
+        #: the org's concurrency budget shared with the other workers (None: only max_workers)
+        self.budget = budget
         self.name = settings.name
         self._on_call = on_call
         self._executor: ThreadPoolExecutor | None = None
@@ -320,22 +335,47 @@ class SalesforceClient:
         """Health probe: one limits call (refreshes the remaining allocation), no retries, and a
         request timeout as short as the check's, so a hung org never pins an executor thread."""
         request_timeout = (min(self.settings.http.connect_timeout, probe_timeout), probe_timeout)
-        await self.call(lambda sf: sf.restful("limits/", timeout=request_timeout), retries=0)
+        call = self.call(
+            lambda sf: sf.restful("limits/", timeout=request_timeout), retries=0, priority=True
+        )
+        if self.budget is None:
+            await call
+            return
+        # first in the queue for a slot, and no longer than the probe may take
+        async with asyncio.timeout(probe_timeout):
+            await call
 
     # machinery -------------------------------------------------------------------------------
-    async def call(self, fn: Callable[[Salesforce], T], *, retries: int | None = None) -> T:
-        """Run ``fn(sf)`` in the executor; retry transient failures with capped jittered backoff."""
+    async def call(
+        self, fn: Callable[[Salesforce], T], *, retries: int | None = None, priority: bool = False
+    ) -> T:
+        """Run ``fn(sf)`` in the executor, holding one of the org's slots (budget) while it runs;
+        retry transient failures with capped jittered backoff (no slot held while waiting).
+        ``REQUEST_LIMIT_EXCEEDED`` is retried until the org takes the request (uncapped count,
+        capped delay): it says the org is busy, not that the request or the customer is wrong.
+        ``priority`` (health probes): first in line for a slot."""
         if self._executor is None:
             raise RuntimeError(f"Salesforce client {self.name} is not started")
-        loop = asyncio.get_running_loop()
         max_retries = self.settings.max_retries if retries is None else retries
         attempt = 0
         delays = backoff_delays(2 * self.settings.backoff_base, self.settings.backoff_cap)
+        limit_delays = None
         while True:
             try:
-                return await loop.run_in_executor(self._executor, self._call_sync, fn)
+                return await self._run(fn, priority=priority)
             except SalesforcePermanentError:
                 raise
+            except SalesforceRequestLimitError as exc:
+                if self._on_call:
+                    self._on_call(self.name, "request_limit_exceeded", 0)
+                if max_retries == 0:
+                    raise
+                if limit_delays is None:
+                    cap = self.settings.backoff_cap if exc.concurrent else DAILY_LIMIT_BACKOFF_CAP
+                    limit_delays = backoff_delays(2 * self.settings.backoff_base, cap)
+                delay = next(limit_delays)
+                log.warning("%s: %s; the org is full, retry in %.2fs", self.name, exc, delay)
+                await asyncio.sleep(delay)
             except SalesforceTransientError as exc:
                 if attempt >= max_retries:
                     raise
@@ -345,6 +385,23 @@ class SalesforceClient:
                 if self._on_call:
                     self._on_call(self.name, "retry", 0)
                 await asyncio.sleep(delay)
+
+    async def _run(self, fn: Callable[[Salesforce], T], *, priority: bool) -> T:
+        loop = asyncio.get_running_loop()
+        assert self._executor is not None
+        budget = self.budget
+        if budget is None:
+            return await loop.run_in_executor(self._executor, self._call_sync, fn)
+        await budget.acquire(priority=priority)
+        try:
+            future = self._executor.submit(self._call_sync, fn)
+        except BaseException:
+            budget.release()
+            raise
+        # The slot goes back when the thread is done with the request, not when the caller
+        # stops waiting for it (a cancelled probe's request may still be running).
+        future.add_done_callback(lambda _: _call_soon(loop, budget.release))
+        return await asyncio.wrap_future(future)
 
     def _call_sync(self, fn: Callable[[Salesforce], T]) -> T:
         relogins = 0
@@ -414,6 +471,14 @@ def _blob_headers(sf: Salesforce) -> dict[str, str]:
     return {**sf.headers, "Accept-Encoding": "identity"}
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """From any thread: run ``callback`` on ``loop`` (unless the loop is gone)."""
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:
+        pass  # the loop is closed: nothing waits for slots any more
+
+
 def duplicate_rule_headers(allow_save: bool) -> dict[str, str]:
     """Migrated data often trips duplicate rules written for new data; allowSave lets it in
     (rules set to "Block" still block: that is Salesforce's decision, not ours)."""
@@ -434,7 +499,14 @@ def _classify(org: str, exc: SalesforceError) -> Exception:
     status = getattr(exc, "status", None)
     content = getattr(exc, "content", None)
     codes = _error_codes(content)
-    if status is not None and (status >= 500 or "REQUEST_LIMIT_EXCEEDED" in codes):
+    if status is not None and "REQUEST_LIMIT_EXCEEDED" in codes:
+        concurrent = "Concurrent" in str(content)  # "ConcurrentPerOrgLongTxn Limit exceeded."
+        return SalesforceRequestLimitError(
+            f"{org}: HTTP {status} REQUEST_LIMIT_EXCEEDED"
+            + (" (concurrent long-running requests)" if concurrent else ""),
+            concurrent=concurrent,
+        )
+    if status is not None and status >= 500:
         return SalesforceTransientError(f"{org}: HTTP {status} {' '.join(codes)}".strip())
     return SalesforcePermanentError(
         f"{org}: HTTP {status} {' '.join(codes) or type(exc).__name__}", status, content

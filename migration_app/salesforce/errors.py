@@ -15,6 +15,16 @@ class SalesforceTransientError(RuntimeError):
     """Still failing after retries (5xx, timeouts, REQUEST_LIMIT_EXCEEDED): retry the work later."""
 
 
+class SalesforceRequestLimitError(SalesforceTransientError):
+    """``REQUEST_LIMIT_EXCEEDED``: the org refuses more requests for now (concurrent long-running
+    requests, "ConcurrentPerOrgLongTxn"; or the daily allocation). The client waits and retries
+    without a retry cap: the request is right, the org is full, the customer is not at fault."""
+
+    def __init__(self, message: str, *, concurrent: bool) -> None:
+        super().__init__(message)
+        self.concurrent = concurrent
+
+
 class SalesforcePermanentError(RuntimeError):
     """The request itself is wrong (4xx other than limits): retrying cannot help."""
 

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import socket
 from typing import Any
 
 from mode import Service
 
+from migration_app.audit.concurrency_leases import PostgresLeases
 from migration_app.audit.store import AuditStore
 from migration_app.backoff import backoff_delays
-from migration_app.client_config import audit_config, registry_config, salesforce_config
+from migration_app.client_config import ORGS, audit_config, registry_config, salesforce_config
 from migration_app.contracts.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT, load_schema
 from migration_app.migration.spec import MappingSpec, load_mapping
 from migration_app.ops import metrics
 from migration_app.registry.avro import AvroCodec
 from migration_app.registry.client import RegistryClient
+from migration_app.salesforce.budget import OrgBudget
 from migration_app.salesforce.client import SalesforceClient
 from migration_app.settings import Settings
 from migration_app.verify.execution import SampledVerifier
@@ -46,9 +50,30 @@ class Runtime(Service):
                 RESULT_SUBJECT: load_schema(RESULT_SUBJECT),
             },
         )
-        self.sf1 = SalesforceClient(salesforce_config(settings, "sf1"), on_call=self._count_call)
-        self.sf2 = SalesforceClient(salesforce_config(settings, "sf2"), on_call=self._count_call)
         self.audit = AuditStore(audit_config(settings))
+        #: each org's concurrency budget shared with the other workers (salesforce/budget.py)
+        holder = f"{self.worker_name}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.budgets = {
+            org: OrgBudget(
+                org,
+                limit=settings.org(org).concurrent_requests,
+                local_max=settings.sf_max_workers,
+                holder=holder,
+                leases=PostgresLeases(self.audit),
+            )
+            for org in ORGS
+            if settings.org(org).concurrent_requests > 0
+        }
+        self.sf1 = SalesforceClient(
+            salesforce_config(settings, "sf1"),
+            on_call=self._count_call,
+            budget=self.budgets.get("sf1"),
+        )
+        self.sf2 = SalesforceClient(
+            salesforce_config(settings, "sf2"),
+            on_call=self._count_call,
+            budget=self.budgets.get("sf2"),
+        )
         #: V2 users and record types for the transform (loaded before ready, then on a timer)
         self.reference = ReferenceCache(self.spec, self.sf2)
         self.verifier = SampledVerifier(
@@ -65,6 +90,9 @@ class Runtime(Service):
 
     def _count_call(self, org: str, endpoint: str, status: int) -> None:
         """Every Salesforce HTTP response: a metric, and the remaining daily allocation."""
+        if endpoint == "request_limit_exceeded":  # the org refused a call (the client retries)
+            metrics.REQUEST_LIMIT_EXCEEDED.labels(org=org).inc()
+            return
         metrics.SALESFORCE_API_CALLS.labels(org=org, endpoint=endpoint, status=str(status)).inc()
         client = self.sf1 if org == "sf1" else self.sf2
         if client.api_remaining is not None:
@@ -79,6 +107,8 @@ class Runtime(Service):
         await self.registry.start()
         await self.sf1.start()
         await self.sf2.start()
+        for budget in self.budgets.values():
+            budget.start()  # leases as soon as the audit database is there
         self.add_future(self._connect())
 
     async def _connect(self) -> None:
@@ -126,4 +156,10 @@ class Runtime(Service):
         await self.sf1.close()
         await self.sf2.close()
         await self.registry.close()
+        for budget in self.budgets.values():  # the clients' requests are over: slots back
+            await budget.stop()
         await self.audit.close()
+
+    def concurrency(self) -> dict[str, dict[str, int]]:
+        """Each org's budget as this worker sees it (/metrics)."""
+        return {org: budget.snapshot() for org, budget in self.budgets.items()}

@@ -37,6 +37,12 @@ METRICS = {
     "migration_app_file_bytes_uploaded_total",
     "migration_app_file_bytes_in_flight",
     "migration_app_file_api_calls_total",
+    "migration_app_request_limit_exceeded_total",
+    "migration_app_org_concurrency_limit",
+    "migration_app_org_concurrency_held",
+    "migration_app_org_concurrency_in_use",
+    "migration_app_org_concurrency_waiting",
+    "migration_app_org_concurrency_waits_total",
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 # Computed at scrape time by RuntimeCollector (only once bound to a running worker).
@@ -48,6 +54,11 @@ RUNTIME_GAUGES = {
     "migration_app_loop_lag_seconds",
     "migration_app_consumer_lag",
     "migration_app_customers",
+    "migration_app_org_concurrency_limit",
+    "migration_app_org_concurrency_held",
+    "migration_app_org_concurrency_in_use",
+    "migration_app_org_concurrency_waiting",
+    "migration_app_org_concurrency_waits_total",
 }
 
 

@@ -55,6 +55,7 @@ class OverviewJsonView(ConsoleView):
                 "queued": ov.queued,
                 "eta_seconds": ov.eta_seconds,
                 "api": ov.api,
+                "concurrency": ov.concurrency,
                 "workers": [w["worker"] for w in ov.workers],
                 "dependencies": await self.console.overview.dependencies(),
                 "errors": ov.errors,
