@@ -1,4 +1,4 @@
-"""The org concurrency budget's leases in PostgreSQL (``0030_org_concurrency.sql``); the logic
+"""The org concurrency budget's leases in PostgreSQL (``0050_org_concurrency.sql``); the logic
 that uses them is ``migration_app.salesforce.budget``.
 
 Each statement is one autocommit round trip on the audit pool, bounded by its timeouts (client

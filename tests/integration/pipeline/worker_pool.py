@@ -41,7 +41,7 @@ class WorkerPool:
         self._shared: ChildProcess | None = None
         self._exclusive: list[ChildProcess] = []
 
-    def _start(self, name: str, env: dict[str, str]) -> ChildProcess:
+    def _start(self, name: str, env: dict[str, str], ready_path: str = READY_PATH) -> ChildProcess:
         full_env = {
             **self.devstack.env(),
             **FAST_GROUP_ENV,
@@ -51,7 +51,7 @@ class WorkerPool:
             **env,
         }
         worker = worker_process(
-            full_env, web_port=free_port(), log_dir=self.log_dir, name=name, ready_path=READY_PATH
+            full_env, web_port=free_port(), log_dir=self.log_dir, name=name, ready_path=ready_path
         )
         worker.start()
         return worker
@@ -62,12 +62,14 @@ class WorkerPool:
             self._shared = self._start(f"shared{time.monotonic_ns()}", {})
         return self._shared
 
-    def exclusive(self, **env: str) -> ChildProcess:
-        """A fresh worker, the only one in the group (stopped by ``stop_exclusive``)."""
+    def exclusive(self, *, ready_path: str = READY_PATH, **env: str) -> ChildProcess:
+        """A fresh worker, the only one in the group (stopped by ``stop_exclusive``).
+        ``ready_path``: what its start waits for (``/health/live`` for a worker that may get
+        no partition, e.g. the fourth of a group whose assignor gives it none)."""
         if self._shared is not None:
             self._shared.stop()
             self._shared = None
-        worker = self._start(f"exclusive{len(self._exclusive)}", env)
+        worker = self._start(f"exclusive{len(self._exclusive)}", env, ready_path)
         self._exclusive.append(worker)
         return worker
 

@@ -1,4 +1,4 @@
--- 0030: one concurrency budget per Salesforce org across all workers (salesforce/budget.py).
+-- 0050: one concurrency budget per Salesforce org across all workers (salesforce/budget.py).
 -- A row per slot (0 .. limit-1) a worker holds; expires_at passed = free again, so a killed
 -- worker's slots come back on their own.
 CREATE TABLE org_concurrency_slot (
