@@ -12,8 +12,8 @@ Why leases in PostgreSQL, and not a share by owned partitions:
 - A partition share (``limit x owned / total``) needs no round trip, but during a rebalance the
   old owner's requests are still in flight while the new owner starts its own, so the sum
   overshoots exactly when workers come and go; idle partitions hold budget busy ones need; and a
-  worker with few partitions but big customers is starved. It also says nothing about requests
-  made outside the consumer group (rollback, verify run by a worker).
+  worker with few partitions but big customers is starved; and a partition count says nothing
+  about what a worker has in flight (its rollbacks, sampled verifies, reference data reads).
 - A lease is a row per slot (``org_concurrency_slot``: org, slot number < limit, holder,
   expires_at). Taking free slots is an ``UPDATE`` of rows picked ``FOR UPDATE SKIP LOCKED`` with
   ``expires_at <= now()``: PostgreSQL re-checks the condition on the latest row version, so two

@@ -7,7 +7,8 @@ simple-salesforce's own refresh is not thread-safe and SFType recurses forever o
 Every response's ``Sforce-Limit-Info`` is read so work can pause before the daily allocation ends.
 With an :class:`~migration_app.salesforce.budget.OrgBudget`, every request waits for one of the
 org's slots shared by all workers (``call`` is the one choke point), and an org answering
-``REQUEST_LIMIT_EXCEEDED`` is waited out with backoff, never counted against the retries.
+``REQUEST_LIMIT_EXCEEDED`` (ConcurrentPerOrgLongTxn) is waited out with backoff, never counted
+against the retries.
 """
 
 from __future__ import annotations
@@ -49,9 +50,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
-#: Longest wait between two tries of a call refused for the daily allocation (the concurrent
-#: limit clears in seconds: its waits are capped at ``backoff_cap``).
-DAILY_LIMIT_BACKOFF_CAP = 60.0
 
 
 @dataclass(frozen=True)
@@ -351,8 +349,9 @@ class SalesforceClient:
     ) -> T:
         """Run ``fn(sf)`` in the executor, holding one of the org's slots (budget) while it runs;
         retry transient failures with capped jittered backoff (no slot held while waiting).
-        ``REQUEST_LIMIT_EXCEEDED`` is retried until the org takes the request (uncapped count,
-        capped delay): it says the org is busy, not that the request or the customer is wrong.
+        ``REQUEST_LIMIT_EXCEEDED`` for concurrent long-running requests is retried until the org
+        takes the request (no retry cap, delays capped at ``backoff_cap``, no slot held while
+        waiting): the org is busy, neither the request nor the customer is wrong.
         ``priority`` (health probes): first in line for a slot."""
         if self._executor is None:
             raise RuntimeError(f"Salesforce client {self.name} is not started")
@@ -368,14 +367,21 @@ class SalesforceClient:
             except SalesforceRequestLimitError as exc:
                 if self._on_call:
                     self._on_call(self.name, "request_limit_exceeded", 0)
-                if max_retries == 0:
+                if exc.concurrent and max_retries > 0:
+                    if limit_delays is None:
+                        limit_delays = backoff_delays(
+                            2 * self.settings.backoff_base, self.settings.backoff_cap
+                        )
+                    delay = next(limit_delays)
+                    log.warning("%s: %s; the org is full, retry in %.2fs", self.name, exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                # the daily allocation: retried like any transient failure (the processor
+                # pauses new work under MIGRATION_SF_API_FLOOR before it runs out)
+                if attempt >= max_retries:
                     raise
-                if limit_delays is None:
-                    cap = self.settings.backoff_cap if exc.concurrent else DAILY_LIMIT_BACKOFF_CAP
-                    limit_delays = backoff_delays(2 * self.settings.backoff_base, cap)
-                delay = next(limit_delays)
-                log.warning("%s: %s; the org is full, retry in %.2fs", self.name, exc, delay)
-                await asyncio.sleep(delay)
+                attempt += 1
+                await asyncio.sleep(next(delays))
             except SalesforceTransientError as exc:
                 if attempt >= max_retries:
                     raise

@@ -16,9 +16,10 @@ class SalesforceTransientError(RuntimeError):
 
 
 class SalesforceRequestLimitError(SalesforceTransientError):
-    """``REQUEST_LIMIT_EXCEEDED``: the org refuses more requests for now (concurrent long-running
-    requests, "ConcurrentPerOrgLongTxn"; or the daily allocation). The client waits and retries
-    without a retry cap: the request is right, the org is full, the customer is not at fault."""
+    """``REQUEST_LIMIT_EXCEEDED``: the org refuses more requests for now. ``concurrent``: too
+    many long-running requests at once ("ConcurrentPerOrgLongTxn"), which the client waits out
+    without a retry cap (the org is busy, the customer is not at fault); otherwise the daily
+    allocation, retried like any transient failure."""
 
     def __init__(self, message: str, *, concurrent: bool) -> None:
         super().__init__(message)
