@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg2
+from aiokafka.errors import KafkaError
 from simple_salesforce import Salesforce
 
 from devstack.process import ChildProcess
@@ -57,7 +58,7 @@ class StackHarness:
             if reader is not None:
                 try:
                     self.run(reader.stop(), timeout=10)
-                except (TimeoutError, OSError) as exc:
+                except (TimeoutError, OSError, KafkaError, asyncio.CancelledError) as exc:
                     log.warning("harness reader did not stop cleanly: %r", exc)
         self.runner.close()
 

@@ -2,7 +2,10 @@
 and refuses a request arriving while 4 have run 0.2 s or more; four workers of load concurrency
 8 (up to 32 writes at once, 8 x the org's limit) share a budget of 4 leased in PostgreSQL. The
 sandbox counts the peak of requests in flight, and the test asserts it. (The same run with the
-budget off, MIGRATION_SF2_CONCURRENT_REQUESTS=0, peaked at 9 in flight and 2 refusals.)"""
+budget off, MIGRATION_SF2_CONCURRENT_REQUESTS=0, peaked at 9 in flight and 2 refusals.)
+
+Named to run after the other pipeline modules: it takes 12 customers from the shared pool, and
+the tests before it expect the customers they have always been given."""
 
 from __future__ import annotations
 
