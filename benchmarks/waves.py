@@ -83,6 +83,7 @@ def measure(stack: DevStack, opts: WavesOptions, strategy: str, n: int, root: Pa
     batch = opts.bulk_batch_size if strategy == "bulk" else opts.batch_size
     workers = []
     for i in range(n):
+        (root / f"w{i}").mkdir(parents=True, exist_ok=True)
         env = worker_env(stack, root / f"w{i}", batch, opts.batch_within)
         env["MIGRATION_LOAD_STRATEGY"] = strategy
         env["MIGRATION_LOAD_CONCURRENCY"] = str(LOAD_CONCURRENCY)
