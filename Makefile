@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test lint format bench bench-recovery bench-kill bench-counts bench-resync bench-files clean
+.PHONY: dev test lint format bench bench-waves bench-recovery bench-kill bench-counts bench-resync bench-files clean
 
 $(STAMP): pyproject.toml devstack/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench: $(STAMP)
 # Ready time and RSS after a kill -9 at 20,000 and 100,000 customers, memory:// vs rocksdb://
 # (ARGS="--million" adds 1,000,000), then the restarted worker's idle CPU-s/s and CPU ms per
 # /migrations/summary call; writes benchmarks/results/recovery.json.
+bench-waves: $(STAMP)
+	$(BIN)/python -m benchmarks.waves $(ARGS)
+
+# (above) large waves under the org cost model: graph, collections and bulk with 1, 2 and 4
+# workers against cost_model.capacity; writes benchmarks/results/waves.json.
+# ARGS="--customers 2000" for a quick run.
 bench-recovery: $(STAMP)
 	$(BIN)/python -m benchmarks.recovery $(ARGS)
 

@@ -39,6 +39,8 @@ class DevStackConfig:
     sandbox_latency_ms: int = 0
     sandbox_dirty_rate: float = 0.05
     sandbox_per_record_ms: float = 0.0  # server time per record saved (real orgs: triggers)
+    #: the sandboxes charge the org cost model's server time (``--cost-model``, its defaults)
+    sandbox_cost_model: bool = False
     #: V1 seed of files (None: the sandbox's defaults, docs/orgs.md "Files"): share of customers
     #: with files, a file's size range in KB "MIN:MAX", all files scaled to this many MB
     sandbox_file_rate: float | None = None
@@ -158,6 +160,7 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
                 if config.sandbox_per_record_ms
                 else []
             ),
+            *(["--cost-model"] if config.sandbox_cost_model else []),
             # the files' bytes live on disk, under the stack's state dir
             "--state-dir",
             str((config.state_dir / f"sandbox-{org}").resolve()),

@@ -51,6 +51,8 @@ def load_options(settings: Settings) -> LoadOptions:
         require_atomic=settings.require_atomic,
         allow_duplicate_save=settings.allow_duplicate_save,
         api_version=settings.sf_api_version,
+        bulk_threshold=settings.bulk_threshold,
+        bulk_deadline_s=settings.bulk_deadline,
     )
 
 

@@ -301,7 +301,15 @@ class Settings:
     )
     mapping_file: str = setting("", "Path of the V1->V2 mapping YAML (unset: packaged mapping)")
     load_strategy: str = setting(
-        "graph", "graph (one atomic Composite Graph per customer) or collections (README)"
+        "graph",
+        "graph (one atomic Composite Graph per customer), collections, bulk (Bulk API 2.0, "
+        "per customer all or nothing by compensation) or auto (README)",
+    )
+    bulk_threshold: int = setting(
+        2000, "auto: a batch with more records than this is loaded with bulk, else with graph"
+    )
+    bulk_deadline: float = setting(
+        600.0, "Seconds a Bulk API job may take before it is aborted (its records then fail)"
     )
     require_atomic: bool = setting(
         False, "Fail a customer too large for one graph instead of loading it with collections"
@@ -466,9 +474,10 @@ class Settings:
                 problems.append(f"{_env(name)}: must be at least 1")
         if not 0.0 <= self.verify_sample <= 1.0:
             problems.append(f"{_env('verify_sample')}: a share within [0, 1]")
-        if self.load_strategy not in ("graph", "collections"):
+        if self.load_strategy not in ("graph", "collections", "bulk", "auto"):
             problems.append(
-                f"{_env('load_strategy')}: graph or collections, got {self.load_strategy!r}"
+                f"{_env('load_strategy')}: graph, collections, bulk or auto, "
+                f"got {self.load_strategy!r}"
             )
         if not self.dev_mode:
             if not self.database_url:

@@ -306,6 +306,45 @@ class SalesforceClient:
 
         return await self.call(post, retries=0)
 
+    # Bulk API 2.0 ingest ----------------------------------------------------------------------
+    async def bulk_create_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST jobs/ingest``: an Open job (its ``id``, ``state``)."""
+        return await self.call(lambda sf: sf.restful("jobs/ingest", method="POST", json=body))
+
+    async def bulk_upload(self, job_id: str, csv_text: str) -> None:
+        """``PUT jobs/ingest/{id}/batches``: the job's one upload (text/csv). Not retried: a
+        second PUT on a job is refused, so a lost answer fails the call (the job is aborted)."""
+        data = csv_text.encode()
+
+        def put(sf: Salesforce) -> None:
+            sf._call_salesforce(
+                "PUT",
+                f"{sf.base_url}jobs/ingest/{job_id}/batches",
+                data=data,
+                headers={"Content-Type": "text/csv"},
+            )
+
+        await self.call(put, retries=0)
+
+    async def bulk_set_state(self, job_id: str, state: str) -> dict[str, Any]:
+        """``PATCH jobs/ingest/{id}``: ``UploadComplete`` or ``Aborted``."""
+        return await self.call(
+            lambda sf: sf.restful(f"jobs/ingest/{job_id}", method="PATCH", json={"state": state})
+        )
+
+    async def bulk_job(self, job_id: str) -> dict[str, Any]:
+        """``GET jobs/ingest/{id}``: state, numberRecordsProcessed, numberRecordsFailed."""
+        return await self.call(lambda sf: sf.restful(f"jobs/ingest/{job_id}"))
+
+    async def bulk_results(self, job_id: str, kind: str) -> str:
+        """A job's ``successfulResults``, ``failedResults`` or ``unprocessedrecords`` CSV."""
+
+        def get(sf: Salesforce) -> str:
+            url = f"{sf.base_url}jobs/ingest/{job_id}/{kind}/"
+            return sf._call_salesforce("GET", url, headers={"Accept": "text/csv"}).text
+
+        return await self.call(get)
+
     async def tooling_query(self, soql: str) -> list[dict[str, Any]]:
         """A Tooling API query (setup metadata such as ValidationRule); first page only."""
         result = await self.call(lambda sf: sf.restful("tooling/query", params={"q": soql}))

@@ -2,8 +2,9 @@
 
 Why: the order of durable writes is this worker's correctness argument (``processor``), and a
 kill from outside lands wherever a timer happens to put it. A test arms one point
-(``between-load-and-audit``, ``between-result-and-state`` or ``during-file-upload``: half-way
-through a streamed file upload; optionally ``@N`` for the N-th time
+(``between-load-and-audit``, ``between-result-and-state``, ``during-file-upload``: half-way
+through a streamed file upload, or ``during-bulk-job``: a Bulk API job uploaded and closed,
+its results not read; optionally ``@N`` for the N-th time
 it is reached) and the worker sends itself SIGKILL exactly there: no handler runs, no buffer is
 flushed, as with an OOM kill or a node loss. Unarmed (the default, and always in production)
 ``reached`` is a no-op.
@@ -18,7 +19,9 @@ import signal
 log = logging.getLogger(__name__)
 
 #: the points the code defines (a setting naming another one is refused at start)
-POINTS = frozenset({"between-load-and-audit", "between-result-and-state", "during-file-upload"})
+POINTS = frozenset(
+    {"between-load-and-audit", "between-result-and-state", "during-file-upload", "during-bulk-job"}
+)
 
 
 def parse(spec: str) -> tuple[str, int]:

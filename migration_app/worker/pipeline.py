@@ -23,6 +23,9 @@ Two load strategies (``MIGRATION_LOAD_STRATEGY``):
 * ``collections``: sObject Collections upserts shared across the batch's customers, parents
   before children, ``allOrNone`` false. Fewer constraints, no atomicity: a customer whose
   Contact fails keeps its Account in V2.
+* ``bulk``: Bulk API 2.0 ingest jobs, one per object per level per batch; per customer all or
+  nothing by compensation (``worker/bulk_load.py``). ``auto``: bulk for a batch writing more
+  than ``MIGRATION_BULK_THRESHOLD`` records, graph otherwise.
 
 Files (the mapping's ``files:``) load after the records commit (``worker/files.py``); a customer
 is COMPLETED only when they are in V2 too.
@@ -69,6 +72,7 @@ from migration_app.migration.write_plan import (
 from migration_app.ops import metrics
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 from migration_app.salesforce.users import user_id_of
+from migration_app.worker.bulk_load import BulkLoad, JobJournal
 from migration_app.worker.files import FileLoader
 
 EXTRACT_IDS_PER_QUERY = 200
@@ -191,6 +195,10 @@ class MigrationPipeline:
         self._integration_user_id: str | None = None
         #: which of these V1 root ids are migrated (the ledger; None: none known)
         self.migrated_parents = migrated_parents
+        #: where Bulk API jobs are recorded before their upload (crash safety: ``bulk_load``)
+        self.bulk_journal: JobJournal | None = None
+        #: the worker's fault points (``during-bulk-job``)
+        self.fault_reached: Callable[[str], None] | None = None
 
     async def migrate(self, requests: Sequence[MigrationRequest]) -> list[CustomerOutcome]:
         started = time.time()
@@ -382,10 +390,28 @@ class MigrationPipeline:
     async def _load(
         self, writes: list[CustomerWrites], outcomes: dict[str, CustomerOutcome]
     ) -> None:
-        if self.options.strategy == "collections":
+        strategy = self.options.strategy_for(sum(len(w.writes) for w in writes))
+        if strategy == "collections":
             await self._load_collections(writes, outcomes)
+        elif strategy == "bulk":
+            await self._load_bulk(writes, outcomes)
         else:
             await self._load_graphs(writes, outcomes)
+
+    async def _load_bulk(
+        self, writes: list[CustomerWrites], outcomes: dict[str, CustomerOutcome]
+    ) -> None:
+        """Bulk API 2.0 jobs, per customer all or nothing by compensation (``bulk_load``)."""
+        load = BulkLoad(
+            self.spec,
+            self.target,  # type: ignore[arg-type]
+            _ledger,
+            slots=self._load_slots,
+            deadline_s=self.options.bulk_deadline_s,
+            journal=self.bulk_journal,
+            reached=self.fault_reached,
+        )
+        await load.load(writes, outcomes)
 
     # composite graph ---------------------------------------------------------------------------
     async def _load_graphs(

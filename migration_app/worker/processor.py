@@ -35,6 +35,7 @@ from typing import Any
 
 from faust.types import EventT, TableT, TopicT
 
+from migration_app.audit.bulk_jobs import BulkJobJournal
 from migration_app.audit.errors import AuditUnavailable
 from migration_app.audit.records import RunRecord
 from migration_app.backoff import backoff_delays
@@ -126,6 +127,8 @@ class BatchProcessor:
             migrated_parents=self.references.migrated_parents,
             files=_file_loader(runtime, self._faults),
         )
+        self.pipeline.bulk_journal = BulkJobJournal(runtime.audit)
+        self.pipeline.fault_reached = self._faults.reached
         self._in_flight: set[str] = set()
         self._released = asyncio.Condition()
         self._restated: set[str] = set()

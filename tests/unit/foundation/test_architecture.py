@@ -123,7 +123,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("instruments", ("ops.metrics", "ops.process", "ops.redaction")),
     ("clients", ("salesforce", "registry", "audit", "client_config")),
     # the load strategies and the V2 reference data: used by the worker, verify and rollback
-    ("load", ("worker.pipeline", "worker.reference_cache", "worker.files", "worker.file_budget")),
+    (
+        "load",
+        (
+            "worker.pipeline",
+            "worker.bulk_load",
+            "worker.reference_cache",
+            "worker.files",
+            "worker.file_budget",
+        ),
+    ),
     # plan + execution (the worker runs verify's and rollback's; resync's runs in its command)
     ("verify/rollback", ("verify", "rollback", "resync")),
     ("worker", ("worker",)),

@@ -1,0 +1,223 @@
+"""The bulk load strategy with an in-memory V2 that runs ingest jobs as Bulk API 2.0 does (per
+record, results as CSV in no guaranteed order): levels, compensation, resends, crash recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from typing import Any
+
+import pytest
+
+from migration_app.contracts.customer_status import CustomerStatus
+from migration_app.migration.bulk_plan import parse_sf_error, to_csv
+from migration_app.migration.load_options import LoadOptions
+from migration_app.migration.spec import load_mapping
+from migration_app.worker.bulk_load import BulkLoad
+from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
+from tests.support.mapping import field_rules_only
+from tests.unit.worker.pipeline_fakes import ACC1, ACC2, FakeSource, v1_account
+
+
+class FakeBulkOrg:
+    """V2 as (object, external id) -> (id, record); ``fail`` maps a legacy id to an error code."""
+
+    def __init__(self, fail: dict[str, str] | None = None, taken: set[str] | None = None) -> None:
+        self.v2: dict[tuple[str, str], dict[str, Any]] = {}
+        self.fail = fail or {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.deleted: list[str] = []
+        self.aborted: list[str] = []
+        for legacy in taken or ():
+            obj = "Account" if legacy.startswith("001") else "Contact"
+            self.v2[(obj, legacy)] = {"Id": "OLD" + legacy}
+
+    async def query_all(self, soql: str) -> list[dict[str, Any]]:
+        return []
+
+    async def bulk_create_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = f"750{len(self.jobs):015d}"
+        self.jobs[job_id] = {**body, "state": "Open", "results": {}}
+        return {"id": job_id, "state": "Open"}
+
+    async def bulk_upload(self, job_id: str, csv_text: str) -> None:
+        self.jobs[job_id]["data"] = csv_text
+
+    async def bulk_set_state(self, job_id: str, state: str) -> dict[str, Any]:
+        job = self.jobs[job_id]
+        if state == "Aborted":
+            self.aborted.append(job_id)
+            job["state"] = "Aborted"
+        else:
+            self._run(job)
+        return {"id": job_id, "state": job["state"]}
+
+    def _run(self, job: dict[str, Any]) -> None:
+        ok, bad = [], []
+        for row in reversed(list(csv.DictReader(io.StringIO(job["data"])))):  # any order
+            legacy = row["Legacy_Id__c"]
+            key = (job["object"], legacy)
+            if legacy in self.fail:
+                bad.append({"sf__Id": "", "sf__Error": f"{self.fail[legacy]}:rejected:Email --"})
+                bad[-1].update(row)
+            elif job["operation"] == "insert" and key in self.v2:
+                error = "DUPLICATE_VALUE:duplicate value found: Legacy_Id__c duplicates value:--"
+                bad.append({"sf__Id": "", "sf__Error": error, **row})
+            else:
+                created = key not in self.v2
+                v2_id = self.v2.setdefault(key, {"Id": "V2" + legacy})["Id"]
+                ok.append({"sf__Id": v2_id, "sf__Created": str(created).lower(), **row})
+        job["results"] = {"successfulResults": ok, "failedResults": bad}
+        job["state"] = "JobComplete"
+
+    async def bulk_job(self, job_id: str) -> dict[str, Any]:
+        return {"id": job_id, "state": self.jobs[job_id]["state"]}
+
+    async def bulk_results(self, job_id: str, kind: str) -> str:
+        rows = self.jobs[job_id]["results"].get(kind) or []
+        if not rows:
+            return ""
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+
+    async def delete_collection(self, ids):
+        self.deleted += ids
+        for key, rec in list(self.v2.items()):
+            if rec["Id"] in ids:
+                del self.v2[key]
+        return [{"id": i, "success": True, "errors": []} for i in ids]
+
+
+class Journal:
+    def __init__(self, unsettled: list[str] = ()) -> None:
+        self.recorded: list[str] = []
+        self.open = list(unsettled)
+        self.settled: list[tuple[str, str]] = []
+
+    async def record(self, job_id, object_name, operation, customer_ids, correlation_ids=()):
+        self.recorded.append(job_id)
+
+    async def unsettled(self, customer_ids):
+        return list(self.open)
+
+    async def settle(self, job_ids, outcome):
+        self.settled += [(j, outcome) for j in job_ids]
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return field_rules_only(load_mapping())
+
+
+def _pipeline(spec, org, journal=None) -> MigrationPipeline:
+    pipeline = MigrationPipeline(
+        spec,
+        FakeSource([v1_account(ACC1), v1_account(ACC2)]),
+        org,  # type: ignore[arg-type]
+        options=LoadOptions(strategy="bulk"),
+    )
+    pipeline.bulk_journal = journal
+    return pipeline
+
+
+def _requests(*ids: str) -> list[MigrationRequest]:
+    return [MigrationRequest(i, f"corr-{i}", 1) for i in ids]
+
+
+async def test_a_batch_goes_out_as_one_insert_job_per_object_parents_first(spec) -> None:
+    org, journal = FakeBulkOrg(), Journal()
+    outcomes = await _pipeline(spec, org, journal).migrate(_requests(ACC1, ACC2))
+    assert [o.status for o in outcomes] == [CustomerStatus.COMPLETED] * 2
+    assert [(j["object"], j["operation"]) for j in org.jobs.values()] == [
+        ("Account", "insert"),
+        ("Contact", "insert"),
+    ]
+    assert "Account.Legacy_Id__c" in org.jobs["750000000000000001"]["data"].splitlines()[0]
+    assert outcomes[0].counts == {"Account": 1, "Contact": 1}
+    assert {e.action for o in outcomes for e in o.records} == {"created"}
+    assert journal.recorded == list(org.jobs) and len(journal.settled) == 2
+
+
+async def test_a_rejected_contact_fails_its_customer_and_deletes_what_was_created(spec) -> None:
+    contact2 = "003" + ACC2[3:]
+    org = FakeBulkOrg(fail={contact2: "FIELD_CUSTOM_VALIDATION_EXCEPTION"})
+    outcomes = await _pipeline(spec, org).migrate(_requests(ACC1, ACC2))
+    by_id = {o.customer_id: o for o in outcomes}
+    assert by_id[ACC1].status == CustomerStatus.COMPLETED
+    failed = by_id[ACC2]
+    assert failed.status == CustomerStatus.FAILED
+    assert "Contact" in failed.error and "FIELD_CUSTOM_VALIDATION_EXCEPTION" in failed.error
+    issue = next(i for i in failed.issues if i.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    assert (issue.object, issue.legacy_id, issue.field) == ("Contact", contact2, "Email")
+    assert org.deleted == ["V2" + ACC2]  # its Account, created by this attempt
+    assert ("Account", ACC2) not in org.v2 and ("Account", ACC1) in org.v2
+    assert failed.records == [] and failed.counts == {}
+    assert any(i.code == "BULK_COMPENSATED" for i in failed.issues)
+
+
+async def test_an_insert_meeting_its_external_id_is_resent_as_an_upsert(spec) -> None:
+    org = FakeBulkOrg(taken={ACC1})
+    outcomes = await _pipeline(spec, org).migrate(_requests(ACC1))
+    assert outcomes[0].status == CustomerStatus.COMPLETED
+    assert [(j["object"], j["operation"]) for j in org.jobs.values()] == [
+        ("Account", "insert"),
+        ("Account", "upsert"),
+        ("Contact", "insert"),
+    ]
+    assert "CreatedDate" not in org.jobs["750000000000000001"]["data"].splitlines()[0]
+    actions = {(e.object, e.action) for e in outcomes[0].records}
+    assert actions == {("Account", "uncertain"), ("Contact", "created")}
+
+
+async def test_an_unsettled_job_of_a_killed_attempt_is_aborted_and_settled_first(spec) -> None:
+    org = FakeBulkOrg()
+    old = (await org.bulk_create_job({"object": "Account", "operation": "insert"}))["id"]
+    org.jobs[old]["state"] = "InProgress"
+
+    async def ends(job_id: str, state: str) -> dict[str, Any]:  # an abort ends the job
+        org.aborted.append(job_id)
+        org.jobs[job_id]["state"] = "Aborted"
+        return {"state": "Aborted"}
+
+    org.bulk_set_state = ends  # type: ignore[method-assign]
+    journal = Journal(unsettled=[old])
+    load = BulkLoad(spec, org, lambda *a: None, slots=asyncio.Semaphore(2), journal=journal)
+    await load.recover([ACC1])
+    assert org.aborted == [old]
+    assert journal.settled == [(old, "abandoned (Aborted)")]
+
+
+def test_csv_has_relationship_polymorphic_null_and_boolean_cells() -> None:
+    text = to_csv(
+        [
+            {"attributes": {"type": "Task"}, "Legacy_Id__c": "00T1", "Done__c": True,
+             "What": {"attributes": {"type": "Case"}, "Legacy_Id__c": "5001"}, "Phone": None},
+            {"attributes": {"type": "Task"}, "Legacy_Id__c": "00T2",
+             "Account": {"Legacy_Id__c": "0011"}},
+        ]
+    )  # fmt: skip
+    assert text.splitlines() == [
+        "Legacy_Id__c,Done__c,Case:What.Legacy_Id__c,Phone,Account.Legacy_Id__c",
+        "00T1,true,5001,#N/A,",
+        "00T2,,,,0011",
+    ]
+
+
+def test_sf_error_is_read_as_code_message_and_fields() -> None:
+    assert parse_sf_error("REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --") == (
+        "REQUIRED_FIELD_MISSING",
+        "Required fields are missing: [Name]",
+        ("Name",),
+    )
+    assert parse_sf_error("INVALID_EMAIL_ADDRESS:bad:Email,Phone --")[2] == ("Email", "Phone")
+    assert parse_sf_error("UNKNOWN_EXCEPTION:boom: --") == ("UNKNOWN_EXCEPTION", "boom", ())
+
+
+def test_auto_takes_bulk_above_the_threshold() -> None:
+    options = LoadOptions(strategy="auto", bulk_threshold=2000)
+    assert options.strategy_for(2000) == "graph" and options.strategy_for(2001) == "bulk"
+    assert LoadOptions(strategy="collections").strategy_for(10**6) == "collections"
