@@ -1,4 +1,4 @@
-"""The bulk strategy's job journal in the audit database (``sql/0050_bulk_jobs.sql``): every
+"""The bulk strategy's job journal in the audit database (``sql/0060_bulk_jobs.sql``): every
 Bulk API 2.0 job is recorded before its upload and settled once its results are taken, so a
 worker killed mid-job leaves the job findable by the next attempt of any of its customers
 (``worker/bulk_load.py`` says what that attempt does with it)."""

@@ -1,4 +1,4 @@
--- 0050: the Bulk API 2.0 ingest jobs the worker created (the bulk load strategy,
+-- 0060: the Bulk API 2.0 ingest jobs the worker created (the bulk load strategy,
 -- migration_app.worker.bulk_load), recorded before their data is uploaded, so an attempt killed
 -- mid-job leaves its job findable: the next attempt of any of its customers aborts it if it is
 -- still running and waits for it to end before loading (migration_app.audit.bulk_jobs).
