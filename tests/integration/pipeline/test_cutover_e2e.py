@@ -58,7 +58,10 @@ def test_first_load_keeps_v1_created_dates_and_an_agents_edit_survives_a_re_migr
             f"WHERE {path} IN ({soql_in(completed)})",
             "Legacy_Id__c",
         )
-        assert v1 and v2 == v1, (v1_object, v1, v2)
+        # Every record the load created carries V1's date (a dirty V1 record the transform
+        # rejected is not in V2: compare what V2 holds).
+        assert v2 and set(v2) <= set(v1), (v1_object, v1, v2)
+        assert {k: v1[k] for k in v2} == v2, (v1_object, v1, v2)
 
     # An agent edits a migrated Contact in V2.
     contacts = harness.sf2.query_all(
