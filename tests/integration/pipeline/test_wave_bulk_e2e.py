@@ -1,7 +1,13 @@
 """The ``bulk`` load strategy (Bulk API 2.0) end to end, with a real worker, broker, registry,
 PostgreSQL and sandbox: customers migrate to MATCH through ingest jobs; a customer with a
 Contact V2 rejects is compensated (what the attempt created deleted) and FAILED, absent from V2;
-a worker killed while a job runs leaves no duplicate and no lost customer."""
+a worker killed while a job runs leaves no duplicate and no lost customer.
+
+Named to run after the other modules of this directory: they take customers from the shared pool
+in file order, and some of them (test_cutover_e2e's CreatedDate check, test_files_e2e,
+test_service_history_e2e) pass only with the customers they get when nothing runs before them
+(e.g. the cutover test assumes every V1 Contact of its four customers reaches V2, which a dirty
+Contact breaks)."""
 
 from __future__ import annotations
 
