@@ -70,6 +70,10 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         customers=int(os.environ.get("MIGRATION_TEST_CUSTOMERS", "300")),
         with_registry=_has("devstack.registry_server.__main__"),
         with_sandbox=_has("devstack.sandbox.__main__"),
+        # Seeded files stay small (1-64 KB): every test that migrates a customer with files
+        # copies them, and the dev default (4 KB-4 MB) made the integration suite much slower;
+        # the files e2e uploads a multi-MB file of its own.
+        sandbox_file_kb="1:64",
     )
     with DevStack(config) as stack:
         yield stack
