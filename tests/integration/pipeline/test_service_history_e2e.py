@@ -90,14 +90,23 @@ def _check_history_linked(harness, ids: list[str]) -> None:
     v2_id = {k: row["Id"] for rows in legacy.values() for k, row in rows.items()}
     v2_tasks = _v2_by_legacy(harness, "Task", [t["Id"] for t in v1_tasks], "WhatId, WhoId")
     v2_mails = _v2_by_legacy(harness, "EmailMessage", [m["Id"] for m in v1_mails], "ParentId")
-    assert set(v2_tasks) == {t["Id"] for t in v1_tasks}
-    assert set(v2_mails) == {m["Id"] for m in v1_mails}
+    # A customer of the pool may hold dirty data: a Case or Contact the transform rejected is
+    # not in V2, so its e-mails and tasks are not either, and a task's Who on a rejected Contact
+    # is dropped (a warning). Every record whose parent landed must be there, linked.
+    landed_tasks = {t["Id"] for t in v1_tasks if t["WhatId"] in v2_id}
+    landed_mails = {m["Id"] for m in v1_mails if m["ParentId"] in v2_id}
+    assert landed_tasks and landed_mails, (v1_tasks, v1_mails, v2_id)
+    assert set(v2_tasks) == landed_tasks
+    assert set(v2_mails) == landed_mails
     for task in v1_tasks:
+        if task["Id"] not in landed_tasks:
+            continue
         got = v2_tasks[task["Id"]]
         assert got["WhatId"] == v2_id[task["WhatId"]], (task, got)
-        assert got["WhoId"] == (v2_id[task["WhoId"]] if task["WhoId"] else None), (task, got)
+        assert got["WhoId"] == (v2_id.get(task["WhoId"]) if task["WhoId"] else None), (task, got)
     for mail in v1_mails:
-        assert v2_mails[mail["Id"]]["ParentId"] == v2_id[mail["ParentId"]], mail
+        if mail["Id"] in landed_mails:
+            assert v2_mails[mail["Id"]]["ParentId"] == v2_id[mail["ParentId"]], mail
 
 
 def test_emails_and_tasks_arrive_linked_to_their_case_account_and_contact_graph(
