@@ -13,8 +13,13 @@ from migration_app.settings import Settings
 
 
 async def test_health_errors_never_show_a_live_access_token(devstack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings.from_env(devstack.env())
     settings = dataclasses.replace(
-        Settings.from_env(devstack.env()), data_dir=str(tmp_path), monitor_enabled=False
+        settings,
+        data_dir=str(tmp_path),
+        monitor_enabled=False,
+        # the client is used without the runtime, which would lease the org budget's slots
+        sf1=dataclasses.replace(settings.sf1, concurrent_requests=0),
     )
     components = build(settings)
     sf1 = components.runtime.sf1
