@@ -76,7 +76,9 @@ async def test_refused_calls_are_waited_out_beyond_the_retry_cap(org: SandboxThr
     results = await _burst(_client(org, calls, budget=None))
     assert all(len(rows) == 2 for rows in results)
     stats = admin(org, "GET", "concurrency")
-    assert stats["rejected"] > 0 and stats["peak_long_running"] == LIMIT  # the org was full
+    # the org was full: it refuses new requests at the limit, but requests admitted below it
+    # may all cross the long-running threshold later (more of them on a loaded machine)
+    assert stats["rejected"] > 0 and stats["peak_long_running"] >= LIMIT
     # more refusals than max_retries=1 would allow, and not one call failed
     assert calls["request_limit_exceeded:0"] == stats["rejected"]
     assert calls["query:403"] == stats["rejected"]
