@@ -225,6 +225,14 @@ class MappingSpec:
         """
         return self._levels[source]
 
+    def root_reference(self, obj: ObjectSpec) -> ReferenceMap | None:
+        """A child's plain lookup to the root (``Contact.AccountId``): how its records are
+        traced to their customer in V1 and in V2; None for the root or a child without one."""
+        for ref in obj.references:
+            if ref.parent == self.root.source and not ref.polymorphic and not ref.across_customers:
+                return ref
+        return None
+
     def conflict_policy(self, source: str) -> str:
         """The on_conflict policy for one object (one policy for the mapping today)."""
         return self.on_conflict

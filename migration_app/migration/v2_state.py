@@ -41,10 +41,8 @@ class V2Record:
 
 def root_reference(spec: MappingSpec, obj: ObjectSpec) -> str | None:
     """The V2 relationship from a child object to the root (``Account``), or None."""
-    for ref in obj.references:
-        if ref.parent == spec.root.source and not ref.polymorphic and not ref.across_customers:
-            return ref.relationship
-    return None
+    ref = spec.root_reference(obj)
+    return ref.relationship if ref is not None else None
 
 
 def state_queries(

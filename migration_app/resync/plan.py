@@ -159,10 +159,8 @@ def root_lookup(spec: MappingSpec, obj: ObjectSpec) -> str | None:
     root on a child (``Contact.AccountId``); None for a child without one (not checkable)."""
     if obj is spec.root:
         return "Id"
-    for ref in obj.references:
-        if ref.parent == spec.root.source and not ref.polymorphic and not ref.across_customers:
-            return ref.source
-    return None
+    ref = spec.root_reference(obj)
+    return ref.source if ref is not None else None
 
 
 def change_queries(spec: MappingSpec, since: datetime) -> list[tuple[ObjectSpec, str]]:

@@ -111,9 +111,9 @@ def v2_path(obj: ObjectSpec, spec: MappingSpec) -> str:
     """The SOQL path from a V2 record to its customer's Account external id."""
     if obj is spec.root:
         return obj.external_id
-    for ref in obj.references:
-        if ref.parent == spec.root.source and not ref.polymorphic and not ref.across_customers:
-            return f"{ref.relationship}.{ref.parent_external_id}"
+    ref = spec.root_reference(obj)
+    if ref is not None:
+        return f"{ref.relationship}.{ref.parent_external_id}"
     raise ValueError(f"{obj.target} has no reference to {spec.root.target}")
 
 
