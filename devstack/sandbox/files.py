@@ -112,6 +112,7 @@ class FileStore:
         self.root = Path(root)
         self.dir = self.root / "files"
         self.incoming = self.root / "incoming"
+        self.aborted_uploads = 0  # uploads cut short and removed; tests wait on it
         for folder in (self.dir, self.incoming):
             folder.mkdir(parents=True, exist_ok=True)
             for stale in folder.iterdir():
@@ -142,9 +143,14 @@ class FileStore:
                     md5.update(chunk)
                     out.write(chunk)
         except BaseException:
-            path.unlink(missing_ok=True)
+            self.discard_upload(path)
             raise
         return Blob(path, size, md5.hexdigest())
+
+    def discard_upload(self, path: Path) -> None:
+        """Remove an upload cut short (a closed connection, a size limit) and count it."""
+        path.unlink(missing_ok=True)
+        self.aborted_uploads += 1
 
     def keep(self, blob: Blob, rid: str) -> None:
         """The upload becomes the version's file."""

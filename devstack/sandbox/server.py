@@ -311,7 +311,7 @@ async def _write_part(part: BodyPartReader, store: files.FileStore) -> files.Blo
                 md5.update(chunk)
                 out.write(chunk)
     except BaseException:
-        path.unlink(missing_ok=True)
+        store.discard_upload(path)
         raise
     return files.Blob(path, size, md5.hexdigest())
 
