@@ -84,10 +84,18 @@ class Literal:
 
 
 @dataclass(frozen=True)
+class SemiJoin:
+    """`Id IN (SELECT AccountId FROM Contact WHERE ...)`: a semi-join (IN) or anti-join (NOT IN)
+    subquery selecting one Id or reference field; the evaluator runs it first."""
+
+    query: Query
+
+
+@dataclass(frozen=True)
 class Comparison:
     path: str
     op: str  # = != < <= > >= in notin like
-    value: Literal | tuple[Literal, ...]
+    value: Literal | tuple[Literal, ...] | SemiJoin
 
 
 @dataclass(frozen=True)
@@ -322,16 +330,23 @@ class _Parser:
             return Comparison(path, "like", value)
         if tok.kind == "ident" and tok.lower == "not" and self.at_kw("in"):
             self.next()
-            return Comparison(path, "notin", self.literal_list())
+            return Comparison(path, "notin", self.in_operand())
         if tok.kind == "ident" and tok.lower == "in":
-            return Comparison(path, "in", self.literal_list())
+            return Comparison(path, "in", self.in_operand())
         self.fail(tok, "expecting a comparison operator")
         raise AssertionError  # unreachable
 
+    def in_operand(self) -> tuple[Literal, ...] | SemiJoin:
+        """The right side of IN / NOT IN: a list of literals or a semi-join subquery."""
+        if (tok := self.peek(1)) is not None and tok.kind == "ident" and tok.lower == "select":
+            self.expect("(")
+            sub = self.query(nested=True)
+            self.expect(")")
+            return SemiJoin(sub)
+        return self.literal_list()
+
     def literal_list(self) -> tuple[Literal, ...]:
         self.expect("(")
-        if self.at_kw("select"):
-            self.fail(self.peek(), "semi-join subqueries are not supported")
         values = [self.literal()]
         while (tok := self.peek()) is not None and tok.text == ",":
             self.next()
@@ -361,4 +376,52 @@ def parse(text: str) -> Query:
     q = parser.query()
     if (tok := parser.peek()) is not None:
         parser.fail(tok, "expecting end of query")
+    check_semi_joins(q)
     return q
+
+
+#: Salesforce's limit on semi-join and anti-join subqueries per WHERE clause (SOQL reference,
+#: "Semi-Join and Anti-Join Restrictions": "No more than two IN or NOT IN statements per WHERE
+#: clause")
+MAX_SEMI_JOINS = 2
+
+
+def check_semi_joins(q: Query) -> None:
+    """Where Salesforce allows a semi-join: only as a top-level conjunct of the outer query's
+    WHERE (never under OR or NOT, never inside another semi-join or a child subquery), at most
+    two of them. The OR and nesting texts are the ones Salesforce answers (as quoted by users);
+    the texts for "more than two" and "nested in a semi-join" are not confirmed from the docs."""
+    where = q.where
+    if where is None:
+        top: list[Expr] = []
+    else:
+        top = list(where.items) if isinstance(where, BoolOp) and where.op == "and" else [where]
+    joins = [c for c in top if isinstance(c, Comparison) and isinstance(c.value, SemiJoin)]
+    if len(joins) > MAX_SEMI_JOINS:
+        raise malformed_query(f"Maximum {MAX_SEMI_JOINS} semi join sub-selects are allowed")
+    for item in top:
+        if isinstance(item, BoolOp) and item.op == "or" and _has_semi_join(item):
+            raise malformed_query("Semi join sub-selects are not allowed with the 'OR' operator")
+        if not (isinstance(item, Comparison)) and _has_semi_join(item):
+            raise malformed_query(
+                "Semi join sub-selects are only allowed at the top level WHERE expressions and "
+                "not in nested WHERE expressions."
+            )
+    for join in joins:
+        assert isinstance(join.value, SemiJoin)
+        if join.value.query.where is not None and _has_semi_join(join.value.query.where):
+            raise malformed_query("Nesting of semi join sub-selects is not supported")
+    for sub in q.fields:
+        if isinstance(sub, Query) and sub.where is not None and _has_semi_join(sub.where):
+            raise malformed_query(
+                "Semi join sub-selects are only allowed at the top level WHERE expressions and "
+                "not in nested WHERE expressions."
+            )
+
+
+def _has_semi_join(expr: Expr) -> bool:
+    if isinstance(expr, Comparison):
+        return isinstance(expr.value, SemiJoin)
+    if isinstance(expr, Not):
+        return _has_semi_join(expr.item)
+    return any(_has_semi_join(e) for e in expr.items)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from . import ids
 from .errors import SfError
 from .schema import FieldDef, ObjectDef
-from .soql import BoolOp, Comparison, Count, Expr, Literal, Not, Query
+from .soql import BoolOp, Comparison, Count, Expr, Literal, Not, Query, SemiJoin
 from .store import Store
 
 Row = dict
@@ -105,7 +105,49 @@ class Evaluator:
                 "after the entity name. Please reference your WSDL or the describe "
                 "call for the appropriate names."
             )
+        if q.where is not None:
+            q = replace(q, where=self._resolve_semi_joins(obj, q.where))
         return self._compile_level(q, obj)
+
+    def _resolve_semi_joins(self, obj: ObjectDef, expr: Expr) -> Expr:
+        """Run each semi-join subquery (``soql.check_semi_joins`` placed them at the top level)
+        and put the ids it selected in its place, so the index plan serves the outer query."""
+        if isinstance(expr, BoolOp):
+            return BoolOp(expr.op, tuple(self._resolve_semi_joins(obj, e) for e in expr.items))
+        if isinstance(expr, Comparison) and isinstance(expr.value, SemiJoin):
+            return replace(expr, value=self._semi_join_ids(obj, expr.path, expr.value.query))
+        return expr
+
+    def _semi_join_ids(self, obj: ObjectDef, path: str, sub: Query) -> tuple[Literal, ...]:
+        """The values of the one Id or reference field the subquery selects. Salesforce requires
+        an Id or reference on both sides; the error texts here are not confirmed from its docs."""
+        _, left = self._getter(obj, path)
+        if left.type not in ("id", "reference"):
+            raise SfError(
+                400,
+                "MALFORMED_QUERY",
+                f"Semi join sub-selects are only allowed on Id or reference fields: {left.name}",
+            )
+        sub_obj = self.schema.get(sub.sobject)
+        if sub_obj is None:
+            raise _invalid_type(f"sObject type '{sub.sobject}' is not supported.")
+        if len(sub.fields) != 1 or not isinstance(sub.fields[0], str):
+            raise SfError(
+                400,
+                "MALFORMED_QUERY",
+                "Semi join sub-selects must select exactly one Id or reference field",
+            )
+        getter, selected = self._getter(sub_obj, sub.fields[0])
+        if selected.type not in ("id", "reference"):
+            raise SfError(
+                400,
+                "MALFORMED_QUERY",
+                f"Semi join sub-selects must select an Id or reference field, not {selected.name}",
+            )
+        inner = self._compile_level(sub, sub_obj)
+        rows = self._rows(sub_obj.name, inner.include_deleted)
+        values = dict.fromkeys(getter(rows[rid]) for rid in self.run(inner))
+        return tuple(Literal("string", v) for v in values if isinstance(v, str))
 
     def run(self, cq: CompiledQuery) -> list[str]:
         """Ids of the matching rows, sorted, offset and limited."""

@@ -72,3 +72,89 @@ def test_validation_resolves_parent_external_id(store: Store) -> None:
     with pytest.raises(SfError) as err:
         validation.prepare(store, obj, {"LastName": None}, "update", "003")
     assert err.value.code == "REQUIRED_FIELD_MISSING"
+
+
+# -- semi-joins and anti-joins ----------------------------------------------------------------
+def test_semi_join_selects_children_of_the_accounts(store: Store) -> None:
+    accounts = [store.find_by("Account", "Legacy_Id__c", f"L{i}")[0] for i in (2, 3)]
+    in_list = ",".join(f"'{a}'" for a in accounts)
+    recs = _run(
+        store,
+        "SELECT LastName FROM Contact WHERE Id IN "
+        f"(SELECT Id FROM Contact WHERE AccountId IN ({in_list})) AND Primary__c = false",
+    )
+    assert sorted(r["LastName"] for r in recs) == ["C21", "C31", "C32"]
+
+
+def test_semi_join_on_a_reference_and_anti_join(store: Store) -> None:
+    with_primary = _run(
+        store,
+        "SELECT Legacy_Id__c FROM Account WHERE Id IN "
+        "(SELECT AccountId FROM Contact WHERE Primary__c = true)",
+    )
+    assert sorted(r["Legacy_Id__c"] for r in with_primary) == ["L1", "L2", "L3", "L4"]
+    without = _run(
+        store,
+        "SELECT Legacy_Id__c FROM Account WHERE Id NOT IN (SELECT AccountId FROM Contact)",
+    )
+    assert [r["Legacy_Id__c"] for r in without] == ["L0"]
+
+
+def test_semi_join_selecting_nothing_matches_nothing(store: Store) -> None:
+    assert (
+        _run(
+            store,
+            "SELECT Id FROM Contact WHERE AccountId IN "
+            "(SELECT Id FROM Account WHERE Legacy_Id__c = 'none')",
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("soql", "message"),
+    [
+        (
+            "SELECT Id FROM Account WHERE Name = 'x' OR Id IN (SELECT AccountId FROM Contact)",
+            "not allowed with the 'OR' operator",
+        ),
+        (
+            "SELECT Id FROM Account WHERE NOT (Id IN (SELECT AccountId FROM Contact))",
+            "only allowed at the top level",
+        ),
+        (
+            "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact) AND Id IN "
+            "(SELECT AccountId FROM Contact) AND Id IN (SELECT AccountId FROM Contact)",
+            "Maximum 2 semi join",
+        ),
+        (
+            "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact WHERE "
+            "AccountId IN (SELECT Id FROM Account))",
+            "Nesting of semi join",
+        ),
+        (
+            "SELECT Id, (SELECT Id FROM Contacts WHERE Id IN (SELECT Id FROM Contact)) "
+            "FROM Account",
+            "only allowed at the top level",
+        ),
+    ],
+)
+def test_semi_join_placement_is_checked(soql: str, message: str) -> None:
+    with pytest.raises(SfError) as refused:
+        parse(soql)
+    assert refused.value.code == "MALFORMED_QUERY"
+    assert message in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "soql",
+    [
+        "SELECT Id FROM Account WHERE Name IN (SELECT AccountId FROM Contact)",
+        "SELECT Id FROM Account WHERE Id IN (SELECT LastName FROM Contact)",
+        "SELECT Id FROM Account WHERE Id IN (SELECT Id, AccountId FROM Contact)",
+    ],
+)
+def test_semi_join_needs_ids_on_both_sides(store: Store, soql: str) -> None:
+    with pytest.raises(SfError) as refused:
+        _run(store, soql)
+    assert refused.value.code == "MALFORMED_QUERY"

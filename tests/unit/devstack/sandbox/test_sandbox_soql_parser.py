@@ -99,7 +99,7 @@ def test_order_limit_offset_count() -> None:
         "SELECT Id FROM A WHERE x = 'unterminated",
         "SELECT Id FROM A WHERE x = 'bad \\q escape'",
         "SELECT (SELECT (SELECT Id FROM C) FROM B) FROM A",
-        "SELECT Id FROM A WHERE x IN (SELECT y FROM B)",
+        "SELECT Id FROM A WHERE x IN (SELECT y FROM B) OR x = null",
         "SELECT Id,, Name FROM A",
     ],
 )
