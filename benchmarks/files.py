@@ -8,15 +8,16 @@
    size), the API calls per file (the worker's ``migration_app_file_api_calls_total`` over its
    files, and every call of both orgs over the files), and that every file is in V2 with V1's
    Checksum.
-2. ``no_files``: a second fresh stack of --no-files-customers (2,000) without files: four rounds
-   of a quarter each, alternating a worker whose mapping has no ``files:`` section (the code
-   before files, in effect) and one with the packaged mapping (files on, none to copy):
-   customers/s and API calls per customer of both, so the cost of files for customers without
-   files shows.
+2. ``no_files``: a second fresh stack of --no-files-customers (3,000) without files, for graph
+   and for collections, two rounds each (one in each order) of three workers: the packaged
+   mapping (files on, none to copy), one without its ``files:`` section (the code before files,
+   in effect), and one without anything issue 27 added (files, e-mails, tasks, the account
+   hierarchy: the mapping before it). Customers/s and API calls per customer of each, so the
+   cost of files for customers without files shows, and what e-mails and tasks add.
 
 Writes benchmarks/results/files.json. Run: .venv/bin/python -m benchmarks.files
 [--customers 1000] [--files-total-mb 500] [--file-rate 0.5] [--file-kb MIN:MAX] [--latency-ms 50]
-[--timeout 1800] [--no-files-customers 2000]
+[--timeout 1800] [--no-files-customers 3000]
 [--only files|no_files]
 """
 
@@ -57,8 +58,8 @@ MB = 1024 * 1024
 @dataclasses.dataclass(frozen=True)
 class Options:
     customers: int = 1000
-    #: customers of the no-files comparison (four alternating rounds of a quarter each)
-    no_files_customers: int = 2000
+    #: customers of the no-files comparison (twelve rounds: 2 strategies x 3 mappings x 2)
+    no_files_customers: int = 3000
     files_total_mb: float = 500.0
     file_rate: float = 0.5
     #: a file's size range in KB "MIN:MAX" before the scaling to files_total_mb (None: the
@@ -90,6 +91,19 @@ def without_files(mapping_text: str) -> str:
     """The mapping YAML without its ``files:`` section (the code's behaviour before files)."""
     document = yaml.safe_load(mapping_text)
     document.pop("files", None)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def before_issue_27(mapping_text: str) -> str:
+    """The mapping YAML without files, follow-up objects (e-mails, tasks) and references across
+    customers (the account hierarchy): what the mapping held before issue 27."""
+    document = yaml.safe_load(mapping_text)
+    document.pop("files", None)
+    document["objects"] = [o for o in document["objects"] if "extract_by" not in o]
+    for obj in document["objects"]:
+        refs = [r for r in obj.get("references") or [] if not r.get("across_customers")]
+        if "references" in obj:
+            obj["references"] = refs
     return yaml.safe_dump(document, sort_keys=False)
 
 
@@ -258,16 +272,24 @@ def run_files(opts: Options, root: Path) -> dict[str, Any]:
 
 
 def run_no_files(opts: Options, root: Path) -> dict[str, Any]:
-    """Customers without files: the mapping without ``files:`` against the packaged one, in
-    alternating rounds on one stack (without, with, with, without), so the order of the runs
-    and the stack warming up weigh on both alike."""
+    """Customers without files, per load strategy: the packaged mapping against the mapping
+    without ``files:`` and the mapping before issue 27, in alternating rounds on one stack (one
+    round in each order), so the order of the runs and the stack warming up weigh on all alike."""
     state_dir = root / "no-files"
     state_dir.mkdir(parents=True, exist_ok=True)
-    bare = state_dir / "mapping-without-files.yaml"
-    bare.write_text(without_files(default_mapping_path().read_text()))
+    packaged = default_mapping_path().read_text()
+    mappings: dict[str, dict[str, str]] = {"mapping_with_files": {}}
+    for name, shape in (
+        ("mapping_without_files", without_files),
+        ("mapping_before_issue_27", before_issue_27),
+    ):
+        path = state_dir / f"{name}.yaml"
+        path.write_text(shape(packaged))
+        mappings[name] = {"MIGRATION_MAPPING_FILE": str(path)}
     variants = {
-        "mapping_without_files": {"MIGRATION_MAPPING_FILE": str(bare)},
-        "mapping_with_files": {},
+        f"{strategy}/{name}": {**env, "MIGRATION_LOAD_STRATEGY": strategy}
+        for strategy in ("graph", "collections")
+        for name, env in mappings.items()
     }
     totals: dict[str, dict[str, Any]] = {
         name: {"customers": 0, "seconds": 0.0, "calls": 0, "rounds": [], "peak_rss_mb": 0.0}
@@ -279,11 +301,11 @@ def run_no_files(opts: Options, root: Path) -> dict[str, Any]:
         )
         with DevStack(config) as stack:
             ids = SandboxAdmin(stack.sf1.url).customers()  # type: ignore[union-attr]
-            quarter = len(ids) // 4
-            order = ["mapping_without_files", "mapping_with_files"]
+            order = list(variants)
             order += list(reversed(order))
+            size = len(ids) // len(order)
             for n, name in enumerate(order):
-                chunk = ids[n * quarter : (n + 1) * quarter]
+                chunk = ids[n * size : (n + 1) * size]
                 got = migrate_with_worker(stack, state_dir, chunk, opts.timeout_s, variants[name])
                 text = got.pop("metrics")
                 total = totals[name]
@@ -343,7 +365,7 @@ def print_table(report: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="benchmarks.files", description=__doc__)
     p.add_argument("--customers", type=int, default=1000)
-    p.add_argument("--no-files-customers", type=int, default=2000)
+    p.add_argument("--no-files-customers", type=int, default=3000)
     p.add_argument("--files-total-mb", type=float, default=500.0)
     p.add_argument("--file-rate", type=float, default=0.5)
     p.add_argument("--file-kb", default=None, metavar="MIN:MAX")

@@ -46,6 +46,9 @@ class DevStackConfig:
     sandbox_file_rate: float | None = None
     sandbox_file_kb: str | None = None
     sandbox_files_total_mb: float | None = None
+    #: V1 accepts an Account.ParentId loop (A -> B -> A), which Salesforce refuses: for tests of
+    #: what the worker does with one (V2 refuses it, as Salesforce does)
+    sandbox_v1_hierarchy_loops: bool = False
     with_registry: bool = True
     with_sandbox: bool = True
 
@@ -185,6 +188,8 @@ def _seed_file_args(config: DevStackConfig, org: str) -> list[str]:
     ):
         if value is not None:
             args += [flag, str(value)]
+    if config.sandbox_v1_hierarchy_loops:
+        args.append("--allow-hierarchy-loops")
     return args
 
 

@@ -132,14 +132,16 @@ class FileCopy:
         return fields
 
 
-def link_queries(entity_ids: Iterable[str]) -> list[str]:
-    """V1 ``ContentDocumentLink`` rows of these records (Salesforce requires a filter on
-    LinkedEntityId or ContentDocumentId for this object)."""
-    return _in_queries(
-        "SELECT ContentDocumentId, LinkedEntityId FROM ContentDocumentLink "
-        "WHERE LinkedEntityId IN ({ids})",
-        entity_ids,
-    )
+def linked_documents(
+    entities: Mapping[str, tuple[str, LinkTarget]], link_rows: Iterable[Mapping[str, Any]]
+) -> set[str]:
+    """The ContentDocument Ids linked to one of ``entities`` (compared on 15 characters)."""
+    known = {key[:15] for key in entities}
+    return {
+        str(row["ContentDocumentId"])
+        for row in link_rows
+        if row.get("ContentDocumentId") and str(row.get("LinkedEntityId") or "")[:15] in known
+    }
 
 
 def version_queries(document_ids: Iterable[str]) -> list[str]:

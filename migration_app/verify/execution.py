@@ -21,12 +21,11 @@ from mode import Service
 from migration_app.audit.errors import AuditError
 from migration_app.migration.chunks import chunked
 from migration_app.migration.customer_transform import CustomerPlan, transform_customer
-from migration_app.migration.extract_plan import waves
+from migration_app.migration.extract_plan import file_entities, file_link_queries, waves
 from migration_app.migration.files_plan import (
     FileCopy,
     FilesSpec,
-    LinkTarget,
-    link_queries,
+    linked_documents,
     plan_files,
     v2_version_queries,
     version_queries,
@@ -179,17 +178,11 @@ async def _verify_files(
 ) -> None:
     """Each customer's V1 files against V2's by external id, Checksum compared (two V1 queries
     and one V2 query per 200 ids, as the worker reads them)."""
-    entities: dict[str, tuple[str, LinkTarget]] = {}
-    for name in files.linked_to:
-        obj = spec.object(name)
-        for cid, plan in plans.items():
-            for record in plan.records_by_object.get(obj.target, ()):
-                legacy = str(record[obj.external_id])
-                entities[legacy] = (cid, LinkTarget(obj.target, legacy))
+    entities = file_entities(spec, files.linked_to, plans)
     if not entities:
         return
-    links = await _rows(source, link_queries(entities))
-    documents = {str(r["ContentDocumentId"]) for r in links if r.get("ContentDocumentId")}
+    links = await _rows(source, file_link_queries(spec, plans, entities))
+    documents = linked_documents(entities, links)
     versions = await _rows(source, version_queries(documents)) if documents else []
     expected = plan_files(entities, links, versions, files.linked_to)
     if not expected:

@@ -39,6 +39,7 @@ from migration_app.backoff import backoff_delays
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.chunks import chunked
 from migration_app.migration.customer_transform import CustomerPlan
+from migration_app.migration.extract_plan import file_entities, file_link_queries
 from migration_app.migration.files_plan import (
     BASE64,
     BLOB_FIELD,
@@ -48,7 +49,7 @@ from migration_app.migration.files_plan import (
     FileCopy,
     FilesSpec,
     LinkTarget,
-    link_queries,
+    linked_documents,
     missing_links,
     plan_files,
     transfer_kind,
@@ -168,22 +169,16 @@ class FileLoader:
     # V1 --------------------------------------------------------------------------------------
     def entities(self, plans: Mapping[str, CustomerPlan]) -> dict[str, tuple[str, LinkTarget]]:
         """V1 Id -> (customer, link target) of every record whose files migrate."""
-        out: dict[str, tuple[str, LinkTarget]] = {}
-        for source in self.files.linked_to:
-            obj = self.spec.object(source)
-            for cid, plan in plans.items():
-                for record in plan.records_by_object.get(obj.target, ()):
-                    legacy = str(record[obj.external_id])
-                    out[legacy] = (cid, LinkTarget(obj.target, legacy))
-        return out
+        return file_entities(self.spec, self.files.linked_to, plans)
 
     async def extract(self, plans: Mapping[str, CustomerPlan]) -> FileBatch:
-        """V1's files of these customers: links, then latest versions (a query per 200 ids)."""
+        """V1's files of these customers: links (one query per linked object and batch), then
+        the latest versions of their documents (a query per 200)."""
         batch = FileBatch(self.entities(plans))
         if not batch.entities:
             return batch
-        links = await self._query(self.source, link_queries(batch.entities))
-        documents = {str(r["ContentDocumentId"]) for r in links if r.get("ContentDocumentId")}
+        links = await self._query(self.source, file_link_queries(self.spec, plans, batch.entities))
+        documents = linked_documents(batch.entities, links)
         versions = await self._query(self.source, version_queries(documents)) if documents else []
         batch.files = plan_files(batch.entities, links, versions, self.files.linked_to)
         return batch

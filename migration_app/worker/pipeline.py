@@ -727,13 +727,13 @@ async def read_follow_ups(
     spec: MappingSpec, source: SourceOrg, roots: Mapping[str, dict[str, Any]]
 ) -> int:
     """The follow-up extract (``migration.extract_plan``): after the root query, one query per
-    grandchild object per batch (per 200 parent ids), wave after wave, each row attached to its
-    customer's root row. Shared with ``verify``, so both see a customer alike. Returns the
-    number of queries made."""
+    grandchild object and parent per batch (a semi-join through the parent), wave after wave,
+    each row attached to its customer's root row. Shared with ``verify``, so both see a
+    customer alike. Returns the number of queries made."""
     calls = 0
     for wave in waves(spec) if roots else []:
         plans = [
-            (o, w, follow_up_queries(o, w)) for o in wave for w in [parent_owners(spec, o, roots)]
+            (o, parent_owners(spec, o, roots), follow_up_queries(spec, o, roots)) for o in wave
         ]
         answers = iter(
             await asyncio.gather(

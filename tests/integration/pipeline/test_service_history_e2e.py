@@ -1,7 +1,8 @@
 """E-mails, tasks and account hierarchies against the sandbox orgs, end to end (issue 27):
 e-mails and tasks arrive linked to the right V2 Case, Account and Contact (graph and
 collections); a task whose WhatId type V2 does not allow is refused by the sandbox and reported
-by the worker; a site migrated before its parent business ends linked once the parent arrives."""
+by the worker; a site migrated before its parent business ends linked once the parent arrives;
+a hierarchy loop (A -> B -> A) never deadlocks."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from migration_app.migration.spec import MappingSpec, default_mapping_path, load
 from migration_app.verify.execution import verify_customers
 from tests.integration.pipeline.orgs import soql_in
 from tests.integration.pipeline.worker_probes import get_json
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -234,3 +236,50 @@ def test_a_site_migrated_before_its_parent_ends_linked_once_the_parent_arrives(
     assert (linked["Parent"] or {}).get("Legacy_Id__c") == parent, linked
     (done,) = _pending(harness, site)
     assert done["resolved_at"] is not None and done["last_error"] is None, done
+
+
+def test_a_hierarchy_loop_never_deadlocks(harness, customer_pool, shared_worker) -> None:
+    """A -> B -> A in V1 (the test stack's V1 accepts the loop Salesforce refuses), migrated in
+    one batch: both complete; V2 takes one of the two references and refuses the other (a loop),
+    which stays listed as pending with V2's error instead of blocking either customer."""
+    parents = {
+        r["ParentId"]
+        for r in harness.sf1.query_all("SELECT ParentId FROM Account WHERE ParentId != null")[
+            "records"
+        ]
+    }
+    free = [c for c in customer_pool.free if c not in parents]
+    rows = harness.sf1.query_all(
+        f"SELECT Id FROM Account WHERE ParentId = null AND Id IN ({soql_in(free[:20])})"
+    )["records"]
+    a, b = [r["Id"] for r in rows[:2]]
+    customer_pool.free = [c for c in customer_pool.free if c not in (a, b)]
+    harness.sf1.Account.update(a, {"ParentId": b})
+    harness.sf1.Account.update(b, {"ParentId": a})
+
+    states = harness.migrate(shared_worker, [a, b], timeout=90)
+    assert {states[c]["status"] for c in (a, b)} == {"COMPLETED"}, states
+
+    def parents_in_v2() -> dict[str, str | None]:
+        rows = harness.sf2.query_all(
+            f"SELECT Legacy_Id__c, Parent.Legacy_Id__c FROM Account WHERE Legacy_Id__c IN "
+            f"({soql_in([a, b])})"
+        )["records"]
+        return {r["Legacy_Id__c"]: (r["Parent"] or {}).get("Legacy_Id__c") for r in rows}
+
+    def settled() -> list[dict[str, Any]] | None:
+        """The pending rows once the fill after the batch has tried both references."""
+        rows = _pending(harness, a) + _pending(harness, b)
+        tried = [r for r in rows if r["resolved_at"] is not None or r["last_error"]]
+        return rows if len(tried) == 2 else None
+
+    rows = wait_for(settled, timeout=60)
+    parent_of = parents_in_v2()
+    linked = [c for c in (a, b) if parent_of.get(c)]
+    assert len(linked) == 1, parent_of  # one reference written; the other would close the loop
+    (child,) = linked
+    other = b if child == a else a
+    assert parent_of[child] == other
+    (waiting,) = [r for r in rows if r["legacy_id"] == other]
+    assert waiting["parent_legacy_id"] == child and waiting["resolved_at"] is None, waiting
+    assert "FIELD_INTEGRITY_EXCEPTION" in (waiting["last_error"] or ""), waiting

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.files import metric_sum, rate, without_files
+from benchmarks.files import before_issue_27, metric_sum, rate, without_files
 from migration_app.migration.spec import default_mapping_path, parse_mapping
 
 METRICS = """# HELP migration_app_file_api_calls_total Salesforce calls made for files
@@ -28,6 +28,16 @@ def test_the_mapping_without_files_is_the_same_mapping_less_its_files() -> None:
     full = parse_mapping(text)
     assert bare.files is None and full.files is not None
     assert bare.objects == full.objects
+
+
+def test_the_mapping_before_issue_27_has_no_service_history() -> None:
+    text = default_mapping_path().read_text()
+    before = parse_mapping(before_issue_27(text))
+    full = parse_mapping(text)
+    assert before.files is None and not before.follow_ups
+    assert [o.source for o in before.objects] == ["Account", "Contact", "Case", "Meter__c"]
+    assert not any(r.across_customers for o in before.objects for r in o.references)
+    assert before.object("Case") == full.object("Case")
 
 
 def test_rate() -> None:

@@ -12,12 +12,13 @@ from migration_app.migration.files_plan import (
     MULTIPART,
     FilesSpecError,
     LinkTarget,
-    link_queries,
+    linked_documents,
     missing_links,
     parse_files_spec,
     plan_files,
     transfer_kind,
     v2_version_queries,
+    version_queries,
 )
 from migration_app.migration.spec import MappingError, load_mapping, parse_mapping
 
@@ -103,12 +104,21 @@ def test_a_document_shared_by_two_customers_is_one_file_for_both() -> None:
 
 
 def test_queries_are_chunked_and_refuse_what_is_not_an_id() -> None:
-    ids = [f"001A{n:011d}AAA" for n in range(450)]
-    queries = link_queries(ids)
-    assert len(queries) == 3 and all("LinkedEntityId IN (" in q for q in queries)
+    ids = [f"069A{n:011d}AAA" for n in range(450)]
+    queries = version_queries(ids)
+    assert len(queries) == 3 and all("ContentDocumentId IN (" in q for q in queries)
     assert "Legacy_Id__c IN ('068" in v2_version_queries("Legacy_Id__c", ["068A00000000001AAA"])[0]
     with pytest.raises(ValueError, match="not a Salesforce id"):
-        link_queries(["x') OR Id != ('"])
+        version_queries(["x') OR Id != ('"])
+
+
+def test_only_documents_linked_to_migrated_records_are_read() -> None:
+    links = [
+        {"ContentDocumentId": "069A00000000001AAA", "LinkedEntityId": ACC},
+        # a semi-join's Case the transform rejected: not one of the entities
+        {"ContentDocumentId": "069A00000000002AAA", "LinkedEntityId": "500A00000000009AAA"},
+    ]
+    assert linked_documents(_entities(), links) == {"069A00000000001AAA"}
 
 
 def test_small_files_go_base64_and_never_above_salesforces_limit() -> None:

@@ -14,6 +14,8 @@ from migration_app.migration.customer_transform import transform_customer
 from migration_app.migration.extract_plan import (
     IDS_PER_QUERY,
     attach,
+    file_entities,
+    file_link_queries,
     follow_up_key,
     follow_up_queries,
     parent_owners,
@@ -132,29 +134,78 @@ def test_mapping_errors_name_the_object(old: str, new: str, message: str) -> Non
 
 
 # extract plan ----------------------------------------------------------------------------------
-def test_follow_ups_are_one_query_per_object_per_batch_by_their_parents_ids(
-    spec: MappingSpec,
-) -> None:
+def test_a_small_batch_reads_follow_ups_by_their_parents_ids(spec: MappingSpec) -> None:
     roots = {ACC[:15]: root(), ACC2[:15]: root(ACC2, cases=[CASE2])}
     (wave,) = waves(spec)
     assert [o.source for o in wave] == ["EmailMessage", "Task"]
     mail, task = wave
     owners = parent_owners(spec, mail, roots)
     assert owners == {CASE[:15]: ACC[:15], CASE2[:15]: ACC2[:15]}
-    (soql,) = follow_up_queries(mail, owners)
+    (soql,) = follow_up_queries(spec, mail, roots)
     assert soql == (
-        "SELECT Id, Subject, ParentId FROM EmailMessage "
-        f"WHERE ParentId IN ('{CASE[:15]}','{CASE2[:15]}')"
+        f"SELECT Id, Subject, ParentId FROM EmailMessage WHERE ParentId IN ('{CASE}','{CASE2}')"
     )
-    task_owners = parent_owners(spec, task, roots)
-    assert set(task_owners) == {ACC[:15], ACC2[:15], CASE[:15], CASE2[:15]}
-    (task_soql,) = follow_up_queries(task, task_owners)
-    assert task_soql.startswith("SELECT Id, Subject, WhatId, WhoId FROM Task WHERE WhatId IN (")
-    many = {f"500{n:012d}": ACC[:15] for n in range(IDS_PER_QUERY + 1)}
-    assert len(follow_up_queries(mail, many)) == 2  # chunked, never per record
-    assert follow_up_queries(mail, {}) == []
+    (task_soql,) = follow_up_queries(spec, task, roots)  # both parents' ids in one list
+    assert task_soql == (
+        "SELECT Id, Subject, WhatId, WhoId FROM Task WHERE WhatId IN "
+        f"('{ACC}','{ACC2}','{CASE}','{CASE2}')"
+    )
+
+
+def test_a_full_batch_reads_follow_ups_through_the_root(spec: MappingSpec) -> None:
+    """200 customers with 3 Cases each: 600 Case ids would take 3 queries, 800 Account and
+    Case ids 4; through the root it is one query per parent."""
+    roots = {
+        f"001{n:012d}": root(f"001{n:012d}", cases=[f"500{n:09d}{k:03d}" for k in range(3)])
+        for n in range(IDS_PER_QUERY)
+    }
+    in_roots = ",".join(f"'001{n:012d}'" for n in range(IDS_PER_QUERY))
+    (soql,) = follow_up_queries(spec, spec.object("EmailMessage"), roots)
+    assert soql == (
+        "SELECT Id, Subject, ParentId FROM EmailMessage WHERE ParentId IN "
+        f"(SELECT Id FROM Case WHERE AccountId IN ({in_roots}))"
+    )
+    by_account, by_case = follow_up_queries(spec, spec.object("Task"), roots)
+    select = "SELECT Id, Subject, WhatId, WhoId FROM Task WHERE "
+    assert by_account == select + f"WhatId IN ({in_roots})"
+    # Salesforce refuses a semi-join under OR: the Case parent is a query of its own
+    assert by_case == select + f"WhatId IN (SELECT Id FROM Case WHERE AccountId IN ({in_roots}))"
+
+
+def test_follow_up_queries_skip_absent_parents_and_check_ids(spec: MappingSpec) -> None:
+    mail, task = spec.object("EmailMessage"), spec.object("Task")
+    many = {f"001{n:012d}": root(f"001{n:012d}", cases=[]) for n in range(IDS_PER_QUERY + 1)}
+    assert follow_up_queries(spec, mail, many) == []  # no Case in the batch: nothing to ask
+    assert len(follow_up_queries(spec, task, many)) == 2  # chunked, never per record
+    assert follow_up_queries(spec, mail, {}) == []
     with pytest.raises(ValueError, match="not a Salesforce id"):
-        follow_up_queries(mail, {"x' OR Id != '": ACC})
+        follow_up_queries(spec, task, {"x": root("x' OR Id != '")})
+
+
+def test_file_links_are_read_per_linked_object_through_the_root(spec: MappingSpec) -> None:
+    class Plan:
+        def __init__(self, account: str, cases: list[str]) -> None:
+            self.records_by_object = {
+                "Account": [{"Legacy_Id__c": account}],
+                "Case": [{"Legacy_Id__c": c} for c in cases],
+            }
+
+    plans = {"a": Plan(ACC, [CASE]), "b": Plan(ACC2, [CASE2])}
+    entities = file_entities(spec, ["Account", "Case"], plans)
+    assert entities[CASE][0] == "a" and entities[ACC2][0] == "b"
+    select = "SELECT ContentDocumentId, LinkedEntityId FROM ContentDocumentLink WHERE "
+    assert file_link_queries(spec, plans, entities) == [
+        select + f"LinkedEntityId IN ('{ACC}','{ACC2}','{CASE}','{CASE2}')"
+    ]
+    full = {
+        f"001{n:012d}": Plan(f"001{n:012d}", [f"500{n:09d}{k:03d}" for k in range(3)])
+        for n in range(IDS_PER_QUERY)
+    }
+    by_account, by_case = file_link_queries(
+        spec, full, file_entities(spec, ["Account", "Case"], full)
+    )
+    assert by_account.startswith(select + "LinkedEntityId IN ('001")
+    assert by_case.startswith(select + "LinkedEntityId IN (SELECT Id FROM Case WHERE AccountId")
 
 
 def test_rows_are_attached_to_the_customer_owning_their_parent(spec: MappingSpec) -> None:
