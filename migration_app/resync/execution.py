@@ -3,7 +3,8 @@ last COMPLETED migration, decide (and, by policy, carry out) what a V1 deletion 
 record it. The plan is ``resync.plan``; ``resync.command`` enqueues the re-migrations.
 
 API calls: finding the changes is one ``queryAll`` per mapped V1 object per page (plus the
-login), whatever the number of migrated customers. Deciding deletions (``--deleted delete``)
+login, and for e-mails and tasks on Cases one per 200 changed Cases' parents), whatever the
+number of migrated customers. Deciding deletions (``--deleted delete``)
 adds one V2 query for the integration user's Id and one per object per 200 records deleted in
 V1, then one sObject Collections delete per 200. Never a call per customer or per record.
 """
@@ -41,6 +42,8 @@ from migration_app.resync.plan import (
     deletion_order,
     iso,
     judge_deletions,
+    owner_queries,
+    owners_of,
     parse_check_rows,
     plan_deletions,
     plan_resync,
@@ -93,7 +96,13 @@ async def find_changes(
     answers = await asyncio.gather(
         *(source.query_all(soql, include_deleted=True) for _, soql in queries)
     )
-    changes = changed_records(spec, zip((obj for obj, _ in queries), answers, strict=True))
+    by_object = list(zip((obj for obj, _ in queries), answers, strict=True))
+    lookups = owner_queries(spec, by_object)
+    parents = await asyncio.gather(
+        *(source.query_all(soql, include_deleted=True) for _, soql in lookups)
+    )
+    owners = owners_of(zip((lookup for lookup, _ in lookups), parents, strict=True))
+    changes = changed_records(spec, by_object, owners)
     rows = await resync_queries.baselines(audit, baseline_ids(changes))
     baselines = [Baseline(r["customer_id"], r["since"], r["latest_status"]) for r in rows]
     migrated = [b.customer_id for b in baselines if b.migrated]

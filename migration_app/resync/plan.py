@@ -5,7 +5,9 @@ Finding the changes costs one SOQL per mapped V1 object per page of 2,000 change
 whatever the number of customers: ``SystemModstamp`` is indexed, and the ``queryAll`` resource
 returns the records changed since T and those deleted since T (``IsDeleted`` tells them apart)
 in one answer. Each changed record belongs to its customer through its reference to the root
-(``Contact.AccountId``), or is the root itself.
+(``Contact.AccountId``), or is the root itself. A follow-up record (an e-mail on a Case, a task
+on an Account or a Case) belongs to the customer of its parent: the root itself, or a root child
+whose own lookup to the root one more query per 200 parents reads (``owner_queries``).
 
 A customer's baseline is the ``started_at`` of its last COMPLETED attempt: that attempt read V1
 after it started, so a change after it may have been missed, a change before it was migrated.
@@ -156,11 +158,32 @@ def parse_datetime(text: str) -> datetime:
 
 def root_lookup(spec: MappingSpec, obj: ObjectSpec) -> str | None:
     """The V1 field holding the customer's (root) Id: ``Id`` on the root, the lookup to the
-    root on a child (``Contact.AccountId``); None for a child without one (not checkable)."""
+    root on a child (``Contact.AccountId``); None for any other object."""
     if obj is spec.root:
         return "Id"
     ref = spec.root_reference(obj)
     return ref.source if ref is not None else None
+
+
+def follow_up_parents(spec: MappingSpec, obj: ObjectSpec) -> list[ObjectSpec] | None:
+    """A follow-up object's parents when each is the root or a root child with a lookup to it
+    (its records are traced to their customer through the parent); None otherwise."""
+    if obj.follow_up is None:
+        return None
+    parents = [spec.object(name) for name in obj.follow_up.parents]
+    if all(p is spec.root or root_lookup(spec, p) is not None for p in parents):
+        return parents
+    return None
+
+
+def _type_path(obj: ObjectSpec) -> str | None:
+    """``What.Type`` for a polymorphic follow-up field (which parent a row points at); None
+    when the field has one parent."""
+    assert obj.follow_up is not None
+    if len(obj.follow_up.parents) < 2:
+        return None
+    ref = next(r for r in obj.references if r.source == obj.follow_up.field)
+    return f"{ref.relationship}.Type"
 
 
 def change_queries(spec: MappingSpec, since: datetime) -> list[tuple[ObjectSpec, str]]:
@@ -170,30 +193,110 @@ def change_queries(spec: MappingSpec, since: datetime) -> list[tuple[ObjectSpec,
     queries = []
     for obj in spec.objects:
         lookup = root_lookup(spec, obj)
-        if lookup is None:
+        if lookup is not None:
+            fields = ["Id", *([lookup] if lookup != "Id" else []), "SystemModstamp", "IsDeleted"]
+        elif follow_up_parents(spec, obj) is not None:
+            assert obj.follow_up is not None
+            type_path = _type_path(obj)
+            fields = ["Id", obj.follow_up.field, *([type_path] if type_path else [])]
+            fields += ["SystemModstamp", "IsDeleted"]
+        else:
             continue
-        fields = ["Id", *([lookup] if lookup != "Id" else []), "SystemModstamp", "IsDeleted"]
         soql = f"SELECT {', '.join(fields)} FROM {obj.source} WHERE SystemModstamp > {literal}"
         queries.append((obj, soql))
     return queries
 
 
 def unchecked_objects(spec: MappingSpec) -> list[str]:
-    """Mapped V1 objects whose records cannot be traced to a customer (no lookup to the root)."""
-    return [obj.source for obj in spec.objects if root_lookup(spec, obj) is None]
+    """Mapped V1 objects whose records cannot be traced to a customer."""
+    return [
+        obj.source
+        for obj in spec.objects
+        if root_lookup(spec, obj) is None and follow_up_parents(spec, obj) is None
+    ]
+
+
+def _parent_of(spec: MappingSpec, obj: ObjectSpec, row: Mapping[str, Any]) -> tuple[str, str]:
+    """(parent V1 object, parent Id) of a follow-up row; ("", "") without a parent."""
+    assert obj.follow_up is not None
+    parent_id = row.get(obj.follow_up.field)
+    if not isinstance(parent_id, str) or not parent_id:
+        return "", ""
+    type_path = _type_path(obj)
+    if type_path is None:
+        return obj.follow_up.parents[0], parent_id
+    relationship = row.get(type_path.split(".")[0])
+    kind = relationship.get("Type") if isinstance(relationship, Mapping) else None
+    return (str(kind), parent_id) if kind in obj.follow_up.parents else ("", "")
+
+
+def owner_queries(
+    spec: MappingSpec, answers: Iterable[tuple[ObjectSpec, Iterable[Mapping[str, Any]]]]
+) -> list[tuple[str, str]]:
+    """(lookup field, SOQL): for follow-up rows whose parent is a root child, that child's
+    lookup to the root, one query per object per 200 parents (run through ``queryAll``: the
+    parent may be deleted)."""
+    wanted: dict[str, set[str]] = {}
+    for obj, rows in answers:
+        if obj.follow_up is None:
+            continue
+        for row in rows:
+            parent, parent_id = _parent_of(spec, obj, row)
+            if parent and spec.object(parent) is not spec.root:
+                wanted.setdefault(parent, set()).add(parent_id)
+    queries = []
+    for parent, ids in wanted.items():
+        lookup = root_lookup(spec, spec.object(parent))
+        if lookup is None:
+            continue
+        for chunk in chunked(_checked_ids(ids), IDS_PER_QUERY):
+            in_list = ",".join(f"'{i}'" for i in chunk)
+            queries.append((lookup, f"SELECT Id, {lookup} FROM {parent} WHERE Id IN ({in_list})"))
+    return queries
+
+
+def owners_of(answers: Iterable[tuple[str, Iterable[Mapping[str, Any]]]]) -> dict[str, str]:
+    """Parent Id (15 characters) -> its customer, from (lookup field, rows) of the answers of
+    ``owner_queries``."""
+    out = {}
+    for lookup, rows in answers:
+        for row in rows:
+            customer, parent_id = row.get(lookup), row.get("Id")
+            if isinstance(customer, str) and customer and isinstance(parent_id, str):
+                out[parent_id[:15]] = customer
+    return out
+
+
+def _checked_ids(ids: Iterable[str]) -> list[str]:
+    unique = sorted(set(ids))
+    for value in unique:
+        if not is_salesforce_id(value):
+            raise ValueError(f"not a Salesforce id: {value!r}")
+    return unique
 
 
 def changed_records(
-    spec: MappingSpec, answers: Iterable[tuple[ObjectSpec, Iterable[Mapping[str, Any]]]]
+    spec: MappingSpec,
+    answers: Iterable[tuple[ObjectSpec, Iterable[Mapping[str, Any]]]],
+    owners: Mapping[str, str] | None = None,
 ) -> list[ChangedRecord]:
     """The queries' rows as ChangedRecords; a row without a customer (a Contact with no
-    Account) belongs to nobody we migrate and is dropped."""
+    Account, an e-mail whose Case ``owners`` does not know) belongs to nobody we migrate and
+    is dropped. ``owners``: ``owners_of`` the answers of ``owner_queries``."""
     out = []
     for obj, rows in answers:
         lookup = root_lookup(spec, obj)
-        assert lookup is not None, obj.source
         for row in rows:
-            customer = row.get(lookup)
+            if lookup is not None:
+                customer = row.get(lookup)
+            else:
+                parent, parent_id = _parent_of(spec, obj, row)
+                if not parent:
+                    continue
+                if spec.object(parent) is spec.root:
+                    customer = parent_id
+                else:
+                    customer = (owners or {}).get(parent_id[:15])
             stamp = row.get("SystemModstamp")
             if not customer or not stamp or not row.get("Id"):
                 continue

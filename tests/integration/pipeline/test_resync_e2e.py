@@ -97,7 +97,21 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     assert len(with_two) >= 3 and len(completed) >= 5, (states, contacts)
     modified, deleted, kept = with_two[:3]  # Contact changed; Contact deleted; deleted but edited
     renamed = next(cid for cid in completed if cid not in (modified, deleted, kept))
-    untouched = [cid for cid in completed if cid not in (modified, deleted, kept, renamed)]
+    # a task on one of a customer's Cases: traced to the customer through the Case
+    others = [cid for cid in completed if cid not in (modified, deleted, kept, renamed)]
+    case_tasks = harness.sf1.query_all(
+        "SELECT Id, WhatId FROM Task WHERE WhatId IN "
+        f"(SELECT Id FROM Case WHERE AccountId IN ({soql_in(others)}))"
+    )["records"]
+    case_owner = {
+        r["Id"]: r["AccountId"]
+        for r in harness.sf1.query_all(
+            f"SELECT Id, AccountId FROM Case WHERE AccountId IN ({soql_in(others)})"
+        )["records"]
+    }
+    assert case_tasks, "no task on a Case among the migrated customers"
+    task, tasked = case_tasks[0]["Id"], case_owner[case_tasks[0]["WhatId"]]
+    untouched = [cid for cid in others if cid != tasked]
 
     # People at work: an agent's V1 edits and deletions (a session as that person: the sandbox
     # stamps SystemModstamp and LastModifiedById on each write)...
@@ -109,6 +123,7 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     agent_v1.Contact.delete(contacts[deleted][0])
     agent_v1.Contact.delete(contacts[kept][0])
     agent_v1.Account.update(not_migrated, {"BillingCity": "Not Migrated"})
+    agent_v1.Task.update(task, {"Subject": "Resynced task"})
     # ... and an agent's edit in V2 of a record V1 then deleted: it must stay.
     edited = _v2_contact(harness, contacts[kept][0])
     assert edited is not None
@@ -117,7 +132,7 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     # --dry-run lists exactly the changed customers, with what changed; enqueues nothing.
     report = _resync_json(devstack, "--dry-run")
     changed = {c["customer_id"]: c for c in report["customers"]}
-    assert set(changed) == {modified, renamed, deleted, kept}, report
+    assert set(changed) == {modified, renamed, deleted, kept, tasked}, report
     assert report["enqueued"] == [] and report["dry_run"] is True
     assert not_migrated in report["not_migrated"]
     assert not set(untouched) & set(changed)
@@ -126,8 +141,10 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     assert by_id[renamed]["change"] == "modified" and by_id[renamed]["object"] == "Account"
     assert by_id[contacts[deleted][0]]["change"] == "deleted"
     assert by_id[contacts[deleted][0]]["v2"]["decision"] == KEEP_REPORTED  # the default policy
-    mapping = load_mapping()  # e-mails and tasks cannot be traced to a customer: not queried
-    assert report["api_calls"]["find_queries"] == len(mapping.objects) - len(mapping.follow_ups)
+    assert by_id[task]["object"] == "Task" and by_id[task]["change"] == "modified"
+    # one queryAll per mapped object, and one for the changed task's Case (its Account)
+    assert report["api_calls"]["find_queries"] == len(load_mapping().objects) + 1
+    assert report["unchecked_objects"] == []
     assert report["checked_customers"] >= len(completed)
     text = _cli(devstack, "resync", "--dry-run", "--deleted", "delete")
     assert text.returncode == 0, text.stderr
@@ -165,6 +182,8 @@ def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     assert ok, text
     lines = {line.split()[0]: line.split()[1] for line in text.splitlines() if line[:3] == "001"}
     assert lines == {modified: "MATCH", renamed: "MATCH", deleted: "MATCH"}, text
+    v2_task = harness.sf2.query(f"SELECT Subject FROM Task WHERE Legacy_Id__c = '{task}'")
+    assert v2_task["records"][0]["Subject"] == "Resynced task"
     _, text = harness.run(run_verify(settings, [kept]), timeout=90)
     assert "UNEXPECTED" in text, text
 

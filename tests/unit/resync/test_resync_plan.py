@@ -30,6 +30,8 @@ from migration_app.resync.plan import (
     check_queries,
     deletion_order,
     judge_deletions,
+    owner_queries,
+    owners_of,
     parse_check_rows,
     parse_datetime,
     plan_deletions,
@@ -59,7 +61,7 @@ def change(obj: str, v1_id: str, customer: str, seconds: float, kind: str = MODI
 
 def test_one_query_all_per_mapped_object_reads_the_lookup_to_the_customer(spec) -> None:
     queries = change_queries(spec, T0)
-    assert [(obj.source, soql) for obj, soql in queries] == [
+    assert [(obj.source, soql) for obj, soql in queries[:4]] == [
         (
             "Account",
             "SELECT Id, SystemModstamp, IsDeleted FROM Account "
@@ -81,8 +83,14 @@ def test_one_query_all_per_mapped_object_reads_the_lookup_to_the_customer(spec) 
             "WHERE SystemModstamp > 2026-12-01T12:00:00Z",
         ),
     ]
-    # e-mails and tasks hang off a Case or a polymorphic WhatId: named, not queried
-    assert unchecked_objects(spec) == ["EmailMessage", "Task"]
+    # e-mails and tasks hang off a Case or a polymorphic WhatId: their parent, and its type
+    assert [soql for obj, soql in queries[4:]] == [
+        "SELECT Id, ParentId, SystemModstamp, IsDeleted FROM EmailMessage "
+        "WHERE SystemModstamp > 2026-12-01T12:00:00Z",
+        "SELECT Id, WhatId, What.Type, SystemModstamp, IsDeleted FROM Task "
+        "WHERE SystemModstamp > 2026-12-01T12:00:00Z",
+    ]
+    assert unchecked_objects(spec) == []
 
 
 def test_an_object_without_a_lookup_to_the_root_is_named_not_queried(spec) -> None:
@@ -90,6 +98,7 @@ def test_an_object_without_a_lookup_to_the_root_is_named_not_queried(spec) -> No
     orphan = replace(case, references=(ReferenceMap("ContactId", "Contact", "Contact", "X"),))
     narrowed = MappingSpec(objects=tuple(orphan if o is case else o for o in spec.objects))
     assert "Case" not in [obj.source for obj, _ in change_queries(narrowed, T0)]
+    # e-mails and tasks on Cases can no longer be traced to a customer either
     assert unchecked_objects(narrowed) == ["Case", "EmailMessage", "Task"]
 
 
@@ -135,6 +144,30 @@ def test_rows_become_changes_of_their_customer_and_orphans_are_dropped(spec) -> 
         ("Account", ACC2, ACC2, MODIFIED),
     ]
     assert baseline_ids(found) == [ACC1, ACC1[:15], ACC2, ACC2[:15]]
+
+
+def test_emails_and_tasks_belong_to_the_customer_of_their_parent(spec) -> None:
+    mail, task = spec.object("EmailMessage"), spec.object("Task")
+    case1, case2 = "5001S0000000001AAA", "5001S0000000002AAA"
+    stamp = "2026-12-01T12:00:05.000+0000"
+    mails = [{"Id": "02s1S0000000001AAA", "ParentId": case1, "SystemModstamp": stamp}]
+    tasks = [
+        {"Id": "00T1S0000000001AAA", "WhatId": ACC2, "What": {"Type": "Account"},
+         "SystemModstamp": stamp, "IsDeleted": True},
+        {"Id": "00T1S0000000002AAA", "WhatId": case2, "What": {"Type": "Case"},
+         "SystemModstamp": stamp},
+        {"Id": "00T1S0000000003AAA", "WhatId": None, "What": None, "SystemModstamp": stamp},
+    ]  # fmt: skip
+    answers = [(mail, mails), (task, tasks)]
+    ((lookup, soql),) = owner_queries(spec, answers)  # one query for both Cases
+    assert (lookup, soql) == ("AccountId", f"SELECT Id, AccountId FROM Case WHERE Id IN "
+                                           f"('{case1}','{case2}')")  # fmt: skip
+    owners = owners_of([(lookup, [{"Id": case1, "AccountId": ACC1}])])  # case2: not found
+    found = changed_records(spec, answers, owners)
+    assert [(c.object, c.v1_id, c.customer_id, c.change) for c in found] == [
+        ("EmailMessage", "02s1S0000000001AAA", ACC1, MODIFIED),
+        ("Task", "00T1S0000000001AAA", ACC2, DELETED),
+    ]
 
 
 def test_each_customer_is_judged_against_its_own_last_completed_start() -> None:
