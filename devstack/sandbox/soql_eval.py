@@ -385,6 +385,8 @@ class Evaluator:
             if f is None:
                 continue
             lits = c.value if isinstance(c.value, tuple) else (c.value,)
+            if any(isinstance(lit, Literal) and lit.kind == "null" for lit in lits):
+                continue  # the indexes hold no nulls: `ParentId = null` is a scan
             keys = [_norm_literal(f, lit, for_like=False) for lit in lits]
             if f.name == "Id":
                 return lambda keys=keys: [k for k in dict.fromkeys(keys) if k]  # type: ignore[misc]

@@ -88,30 +88,29 @@ def _v2_contact(harness, legacy_id: str) -> dict | None:
 def test_resync_finds_exactly_the_changed_customers_and_brings_them_to_match(
     harness, customer_pool, shared_worker, devstack
 ) -> None:
-    ids = customer_pool.take(8)
-    not_migrated = ids.pop()  # never enqueued: its V1 change is "not migrated yet"
-    states = harness.migrate(shared_worker, ids, timeout=120)
-    completed = [cid for cid in ids if states[cid]["status"] == "COMPLETED"]
-    contacts = _v1_contacts(harness, completed)  # those the migration wrote to V2
-    with_two = [cid for cid in completed if len(contacts.get(cid, [])) >= 2]
-    assert len(with_two) >= 3 and len(completed) >= 5, (states, contacts)
-    modified, deleted, kept = with_two[:3]  # Contact changed; Contact deleted; deleted but edited
-    renamed = next(cid for cid in completed if cid not in (modified, deleted, kept))
-    # a task on one of a customer's Cases: traced to the customer through the Case
-    others = [cid for cid in completed if cid not in (modified, deleted, kept, renamed)]
+    # a customer with a task on one of its Cases: traced to the customer through the Case
+    free = customer_pool.free
     case_tasks = harness.sf1.query_all(
         "SELECT Id, WhatId FROM Task WHERE WhatId IN "
-        f"(SELECT Id FROM Case WHERE AccountId IN ({soql_in(others)}))"
+        f"(SELECT Id FROM Case WHERE AccountId IN ({soql_in(free[:150])}))"
     )["records"]
-    case_owner = {
-        r["Id"]: r["AccountId"]
-        for r in harness.sf1.query_all(
-            f"SELECT Id, AccountId FROM Case WHERE AccountId IN ({soql_in(others)})"
-        )["records"]
-    }
-    assert case_tasks, "no task on a Case among the migrated customers"
-    task, tasked = case_tasks[0]["Id"], case_owner[case_tasks[0]["WhatId"]]
-    untouched = [cid for cid in others if cid != tasked]
+    assert case_tasks, "no task on a Case among the pool's customers"
+    task = case_tasks[0]["Id"]
+    tasked = harness.sf1.query(
+        f"SELECT AccountId FROM Case WHERE Id = '{case_tasks[0]['WhatId']}'"
+    )["records"][0]["AccountId"]
+    customer_pool.free = [c for c in free if c != tasked]
+    ids = [*customer_pool.take(8), tasked]
+    not_migrated = ids.pop(0)  # never enqueued: its V1 change is "not migrated yet"
+    states = harness.migrate(shared_worker, ids, timeout=120)
+    completed = [cid for cid in ids if states[cid]["status"] == "COMPLETED"]
+    assert tasked in completed, states
+    contacts = _v1_contacts(harness, completed)  # those the migration wrote to V2
+    with_two = [c for c in completed if len(contacts.get(c, [])) >= 2 and c != tasked]
+    assert len(with_two) >= 3 and len(completed) >= 6, (states, contacts)
+    modified, deleted, kept = with_two[:3]  # Contact changed; Contact deleted; deleted but edited
+    renamed = next(c for c in completed if c not in (modified, deleted, kept, tasked))
+    untouched = [c for c in completed if c not in (modified, deleted, kept, renamed, tasked)]
 
     # People at work: an agent's V1 edits and deletions (a session as that person: the sandbox
     # stamps SystemModstamp and LastModifiedById on each write)...

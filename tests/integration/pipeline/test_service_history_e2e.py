@@ -252,6 +252,7 @@ def test_a_hierarchy_loop_never_deadlocks(harness, customer_pool, shared_worker)
     rows = harness.sf1.query_all(
         f"SELECT Id FROM Account WHERE ParentId = null AND Id IN ({soql_in(free[:20])})"
     )["records"]
+    assert len(rows) >= 2, (free[:20], rows)
     a, b = [r["Id"] for r in rows[:2]]
     customer_pool.free = [c for c in customer_pool.free if c not in (a, b)]
     harness.sf1.Account.update(a, {"ParentId": b})

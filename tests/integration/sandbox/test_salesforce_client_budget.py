@@ -71,15 +71,40 @@ async def _burst(client: SalesforceClient, n: int = 8) -> list[list[dict]]:
         await client.close()
 
 
+async def _until_long_running(sandbox: SandboxThread, n: int, within: float = 15.0) -> None:
+    """Poll the org until ``n`` requests have run past its long-running threshold."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (await asyncio.to_thread(admin, sandbox, "GET", "concurrency"))["long_running"] < n:
+        assert loop.time() < deadline, f"the org never had {n} long-running requests"
+        await asyncio.sleep(0.02)
+
+
 async def test_refused_calls_are_waited_out_beyond_the_retry_cap(org: SandboxThread) -> None:
+    """LIMIT slow calls fill the org; three more arrive while it is full and are refused again
+    and again (far beyond max_retries=1), and all three succeed once the first ones end."""
     calls: Counter[str] = Counter()
-    results = await _burst(_client(org, calls, budget=None))
+    client = _client(org, calls, budget=None)
+    await client.start()
+    admin(org, "POST", "faults", {"latency_ms": 2000})
+    try:
+        async with asyncio.timeout(60):
+            first = [
+                asyncio.create_task(client.query_all("SELECT Id FROM Account"))
+                for _ in range(LIMIT)
+            ]
+            await _until_long_running(org, LIMIT)
+            late = [
+                asyncio.create_task(client.query_all("SELECT Id FROM Account")) for _ in range(3)
+            ]
+            results = await asyncio.gather(*first, *late)
+    finally:
+        admin(org, "POST", "faults", {"latency_ms": 0})
+        await client.close()
     assert all(len(rows) == 2 for rows in results)
     stats = admin(org, "GET", "concurrency")
-    # the org was full: it refuses new requests at the limit, but requests admitted below it
-    # may all cross the long-running threshold later (more of them on a loaded machine)
-    assert stats["rejected"] > 0 and stats["peak_long_running"] >= LIMIT
-    # more refusals than max_retries=1 would allow, and not one call failed
+    # a client capped at max_retries=1 would have failed after 2 refusals per late call
+    assert stats["rejected"] > 2 * len(late) and stats["peak_long_running"] >= LIMIT
     assert calls["request_limit_exceeded:0"] == stats["rejected"]
     assert calls["query:403"] == stats["rejected"]
 
@@ -107,7 +132,7 @@ async def test_a_health_probe_is_not_retried_on_a_refusal(org: SandboxThread) ->
     try:
         admin(org, "POST", "faults", {"latency_ms": 1500})
         slow = [asyncio.create_task(client.query_all("SELECT Id FROM Account")) for _ in range(3)]
-        await asyncio.sleep(0.6)  # three long-running requests: the org is full
+        await _until_long_running(org, LIMIT)  # the org is full
         with pytest.raises(SalesforceRequestLimitError):
             await client.ping(probe_timeout=5.0)
         admin(org, "POST", "faults", {"latency_ms": 0})

@@ -158,3 +158,9 @@ def test_semi_join_needs_ids_on_both_sides(store: Store, soql: str) -> None:
     with pytest.raises(SfError) as refused:
         _run(store, soql)
     assert refused.value.code == "MALFORMED_QUERY"
+
+
+def test_a_null_filter_on_an_indexed_reference_scans(store: Store) -> None:
+    orphan = store.insert("Contact", {"LastName": "Orphan"})
+    recs = _run(store, "SELECT Id FROM Contact WHERE AccountId = null AND LastName != 'x'")
+    assert [r["Id"] for r in recs] == [orphan]
