@@ -30,11 +30,18 @@ The same refinements as the collections path: an insert met by ``DUPLICATE_VALUE
 id (the record is in V2 after all: a lost answer, an interrupted attempt) is resent in an upsert
 job without audit fields (ledger: ``uncertain``); an insert refused only for the audit fields (V2
 lacks "Set Audit Fields upon Record Creation") is resent without them.
+
+A level ends whole or not at all: when one of its jobs fails or is aborted (or a call of one
+raises), the level's other jobs still running are aborted and waited for until they end
+(``LevelHalt``); their records left unprocessed fail their customers, who are then compensated
+like the others. Without it a sibling kept writing while its customers were being failed, or
+(a call that raised) while the batch's compensation ran, leaving records behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -44,7 +51,13 @@ from typing import Any, Protocol
 
 from migration_app.backoff import backoff_delays
 from migration_app.contracts.customer_status import CustomerStatus
-from migration_app.migration.bulk_plan import BulkJobPlan, RowResult, parse_results, plan_jobs
+from migration_app.migration.bulk_plan import (
+    UNPROCESSED,
+    BulkJobPlan,
+    RowResult,
+    parse_results,
+    plan_jobs,
+)
 from migration_app.migration.chunks import chunked
 from migration_app.migration.issues import CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
 from migration_app.migration.spec import MappingSpec
@@ -58,6 +71,8 @@ RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedrecords")
 DUPLICATE_VALUE = "DUPLICATE_VALUE"
 INVALID_FOR_UPDATE = "INVALID_FIELD_FOR_INSERT_UPDATE"
 NO_RESULT = "NO_RESULT"
+#: a record whose job was not sent because a sibling job of its level had failed
+LEVEL_HALTED = "BULK_LEVEL_HALTED"
 COMPENSATED = "BULK_COMPENSATED"
 UPDATE_KEPT = "BULK_UPDATE_KEPT"
 COMPENSATION_INCOMPLETE = "COMPENSATION_INCOMPLETE"
@@ -93,6 +108,29 @@ class JobJournal(Protocol):
     async def unsettled(self, customer_ids: Sequence[str]) -> list[str]: ...
 
     async def settle(self, job_ids: Sequence[str], outcome: str) -> None: ...
+
+
+class LevelHalt:
+    """Set once a job of a level failed or was aborted: the level's other jobs stop (why: the
+    module docstring). The first reason is kept, for the audit of the records it cost."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._event = asyncio.Event()
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the level is halted meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
 
 
 class BulkLoad:
@@ -133,7 +171,7 @@ class BulkLoad:
                 levels[job.level].append(job)
             for level in sorted(levels):
                 live = [j for j in (_without_failed(j, outcomes) for j in levels[level]) if j]
-                await asyncio.gather(*(self._job(j, outcomes, transient) for j in live))
+                await self._level(live, outcomes, transient)
         except BaseException:
             # the batch fails as a whole and will be retried: undo what it created
             await asyncio.shield(self._compensate(list(outcomes.values()), whole_batch=True))
@@ -146,11 +184,30 @@ class BulkLoad:
                 f"bulk record errors worth retrying: {sorted(set(transient))}"
             )
 
+    async def _level(
+        self, jobs: list[BulkJobPlan], outcomes: dict[str, Any], transient: list[str]
+    ) -> None:
+        """A level's jobs at once; if one raises, the others are halted and waited for before
+        the error propagates (the batch's compensation must not race a job still writing)."""
+        halt = LevelHalt()
+        tasks = [asyncio.ensure_future(self._job(j, outcomes, transient, halt)) for j in jobs]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException as exc:
+            halt.set(f"a sibling job's call failed ({type(exc).__name__})")
+            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+            raise
+
     # one job -----------------------------------------------------------------------------------
     async def _job(
-        self, job: BulkJobPlan, outcomes: dict[str, Any], transient: list[str], resends: int = 0
+        self,
+        job: BulkJobPlan,
+        outcomes: dict[str, Any],
+        transient: list[str],
+        halt: LevelHalt,
+        resends: int = 0,
     ) -> None:
-        rows = await self._run(job)
+        rows = await self._run(job, halt)
         owner = job.owner_of()
         records = {str(r[job.external_id_field]): r for r in job.records}
         answered: set[str] = set()
@@ -205,7 +262,7 @@ class BulkLoad:
                         customer_ids=tuple(c for _, c in pairs),
                     )
                 )
-        await asyncio.gather(*(self._job(j, outcomes, transient, resends + 1) for j in again))
+        await asyncio.gather(*(self._job(j, outcomes, transient, halt, resends + 1) for j in again))
 
     def _fail(self, outcome: Any, job: BulkJobPlan, source: str, row: RowResult) -> None:
         outcome.fail(
@@ -221,8 +278,11 @@ class BulkLoad:
             ),
         )
 
-    async def _run(self, job: BulkJobPlan) -> list[RowResult]:
-        """Create, upload, close, wait; the job's result rows."""
+    async def _run(self, job: BulkJobPlan, halt: LevelHalt) -> list[RowResult]:
+        """Create, upload, close, wait; the job's result rows. Not sent once the level is
+        halted; a job that fails or is aborted halts its level."""
+        if halt.is_set():
+            return [_halted(job, legacy, halt) for legacy in job.owner_of()]
         async with self._slots:
             info = await self.target.bulk_create_job(job.job_body())
         job_id = str(info["id"])
@@ -234,15 +294,20 @@ class BulkLoad:
             async with self._slots:
                 await self.target.bulk_upload(job_id, job.csv())
                 await self.target.bulk_set_state(job_id, "UploadComplete")
-        except BaseException:
+            if self._reached is not None:
+                self._reached("during-bulk-job")
+            state = await self._wait(job_id, halt)
+        except BaseException:  # a call kept failing, or cancelled: the job must not run on
             await asyncio.shield(self._abort(job_id))
             raise
-        if self._reached is not None:
-            self._reached("during-bulk-job")
-        state = await self._wait(job_id)
-        if state == "Failed":
-            log.warning("bulk job %s (%s %s) failed", job_id, job.operation, job.object)
-        return await self.results(job_id, job.external_id_field)
+        halted_by = halt.reason  # before this job's own end halts the level
+        if state in ("Failed", "Aborted"):
+            log.warning("bulk job %s (%s %s) %s", job_id, job.operation, job.object, state)
+            halt.set(f"bulk job {job_id} ({job.operation} {job.object}) ended {state}")
+        rows = await self.results(job_id, job.external_id_field)
+        if state == "Aborted" and halted_by is not None:
+            rows = [_aborted_by(row, halted_by) for row in rows]
+        return rows
 
     async def results(self, job_id: str, external_id_field: str) -> list[RowResult]:
         async with self._slots:
@@ -254,22 +319,33 @@ class BulkLoad:
             rows += parse_results(text, kind, external_id_field)
         return rows
 
-    async def _wait(self, job_id: str) -> str:
-        """Poll with capped backoff until the job ends; past the deadline abort it."""
+    async def _wait(self, job_id: str, halt: LevelHalt | None = None) -> str:
+        """Poll with capped backoff until the job ends; once its level is halted abort it and
+        poll on until it has ended; past the deadline abort it."""
         deadline = time.monotonic() + self.deadline_s
         delays = backoff_delays(self.poll_base_s, self.poll_cap_s)
+        aborted = False
         while True:
             info = await self.target.bulk_job(job_id)
             state = str(info.get("state"))
             if state in TERMINAL:
                 return state
+            if halt is not None and halt.is_set() and not aborted:
+                log.warning("bulk job %s still %s: aborted (%s)", job_id, state, halt.reason)
+                await self._abort(job_id)
+                aborted = True
+                continue
             if time.monotonic() >= deadline:
                 log.warning(
                     "bulk job %s still %s after %.0fs: aborted", job_id, state, self.deadline_s
                 )
                 await self._abort(job_id)
                 return "Aborted"
-            await asyncio.sleep(min(next(delays), max(0.0, deadline - time.monotonic())))
+            delay = min(next(delays), max(0.0, deadline - time.monotonic()))
+            if halt is None or aborted:
+                await asyncio.sleep(delay)
+            else:
+                await halt.nap(delay)
 
     async def _abort(self, job_id: str) -> None:
         try:
@@ -402,6 +478,18 @@ def _without_failed(job: BulkJobPlan, outcomes: dict[str, Any]) -> BulkJobPlan |
         records=tuple(job.records[i] for i in keep),
         customer_ids=tuple(job.customer_ids[i] for i in keep),
     )
+
+
+def _halted(job: BulkJobPlan, legacy_id: str, halt: LevelHalt) -> RowResult:
+    message = f"not sent: {halt.reason}; the level's other jobs were stopped"
+    return RowResult(legacy_id, False, code=LEVEL_HALTED, message=message)
+
+
+def _aborted_by(row: RowResult, reason: str) -> RowResult:
+    """An unprocessed row of a job aborted because its level was halted: say why."""
+    if row.code != UNPROCESSED:
+        return row
+    return replace(row, message=f"not processed: the job was aborted because {reason}")
 
 
 def _duplicate(row: RowResult, external_id_field: str) -> bool:
