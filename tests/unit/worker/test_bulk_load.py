@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.bulk_plan import parse_sf_error, to_csv
+from migration_app.migration.issues import ERROR, WARNING
 from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import load_mapping
 from migration_app.salesforce.errors import SalesforceTransientError
@@ -308,3 +310,102 @@ async def test_a_sibling_that_raises_stops_the_level_before_the_batch_is_compens
     meter_job = next(i for i, j in org.jobs.items() if j["object"] == "Meter_Point__c")
     assert org.aborted == [meter_job] and org.jobs[meter_job]["state"] == "Aborted"
     assert org.v2 == {}  # its Meter was taken into the ledger, so compensated with the rest
+
+
+INTEGRATION_USER = "005000000000001AAA"
+PERSON = "005000000000009AAA"
+
+
+class GuardedBulkOrg(FakeBulkOrg):
+    """V2 also answers the conflict guard's reads; ``changed`` records were last modified by a
+    person after our write."""
+
+    def __init__(self, taken: set[str], changed: set[str]) -> None:
+        super().__init__(taken=taken)
+        self.changed = changed
+        self.queries: list[str] = []
+
+    async def query_all(self, soql: str) -> list[dict[str, Any]]:
+        self.queries.append(soql)
+        if " FROM User " in soql:
+            return [{"Id": INTEGRATION_USER}]
+        obj = soql.split(" FROM ", 1)[1].split(" ", 1)[0]
+        return [
+            {
+                "Id": rec["Id"],
+                "Legacy_Id__c": legacy,
+                "LastModifiedById": PERSON if legacy in self.changed else INTEGRATION_USER,
+                "LastModifiedDate": "2026-11-30T09:00:00.000+0000",
+                "LastModifiedBy": {"Username": "agent@v2.example"},
+            }
+            for (o, legacy), rec in self.v2.items()
+            if o == obj and f"'{legacy}'" in soql
+        ]
+
+
+def _guarded_pipeline(spec, org: GuardedBulkOrg, policy: str) -> MigrationPipeline:
+    pipeline = MigrationPipeline(
+        replace(spec, on_conflict=policy),
+        FakeSource([v1_account(ACC1), v1_account(ACC2)]),
+        org,  # type: ignore[arg-type]
+        options=LoadOptions(strategy="bulk"),
+        integration_username="integration@v2.example",
+    )
+    return pipeline
+
+
+def _operations(org: FakeBulkOrg) -> list[tuple[str, str]]:
+    return [(j["object"], j["operation"]) for j in org.jobs.values()]
+
+
+async def test_a_duplicate_changed_by_a_person_is_kept_under_keep_v2(spec) -> None:
+    org = GuardedBulkOrg(taken={ACC1}, changed={ACC1})
+    outcomes = await _guarded_pipeline(spec, org, "keep_v2").migrate(_requests(ACC1, ACC2))
+    assert [o.status for o in outcomes] == [CustomerStatus.COMPLETED] * 2
+    # one read of the duplicates (Account by external id), no upsert over the person's change
+    reads = [q for q in org.queries if " FROM Account " in q]
+    assert len(reads) == 1 and f"Legacy_Id__c IN ('{ACC1}')" in reads[0]
+    assert _operations(org) == [("Account", "insert"), ("Contact", "insert")]
+    assert org.v2[("Account", ACC1)] == {"Id": "OLD" + ACC1}
+    conflict = next(i for i in outcomes[0].issues if i.code == "CONFLICT")
+    assert (conflict.severity, conflict.legacy_id) == (WARNING, ACC1)
+    assert "agent@v2.example" in conflict.message and "on_conflict: keep_v2" in conflict.message
+    assert outcomes[0].counts == {"Account": 1, "Contact": 1}
+    assert {(e.object, e.action) for e in outcomes[0].records} == {("Contact", "created")}
+
+
+async def test_a_duplicate_changed_by_a_person_fails_its_customer_under_fail_customer(
+    spec,
+) -> None:
+    org = GuardedBulkOrg(taken={ACC1}, changed={ACC1})
+    outcomes = await _guarded_pipeline(spec, org, "fail_customer").migrate(_requests(ACC1, ACC2))
+    by_id = {o.customer_id: o for o in outcomes}
+    assert by_id[ACC2].status == CustomerStatus.COMPLETED
+    failed = by_id[ACC1]
+    assert failed.status == CustomerStatus.FAILED and failed.error.startswith(f"Account {ACC1}")
+    conflict = next(i for i in failed.issues if i.code == "CONFLICT")
+    assert conflict.severity == ERROR and "on_conflict: fail_customer" in conflict.message
+    assert ("Contact", "003" + ACC1[3:]) not in org.v2  # nothing more of it was sent
+    assert org.v2[("Account", ACC1)] == {"Id": "OLD" + ACC1}
+
+
+async def test_a_duplicate_changed_by_a_person_is_written_over_under_overwrite(spec) -> None:
+    org = GuardedBulkOrg(taken={ACC1}, changed={ACC1})
+    outcomes = await _guarded_pipeline(spec, org, "overwrite").migrate(_requests(ACC1))
+    assert outcomes[0].status == CustomerStatus.COMPLETED
+    assert _operations(org) == [
+        ("Account", "insert"),
+        ("Account", "upsert"),
+        ("Contact", "insert"),
+    ]
+    conflict = next(i for i in outcomes[0].issues if i.code == "CONFLICT")
+    assert conflict.severity == WARNING and "written over it" in conflict.message
+    assert ("Account", "uncertain") in {(e.object, e.action) for e in outcomes[0].records}
+
+
+async def test_a_duplicate_last_written_by_us_is_upserted_without_a_conflict(spec) -> None:
+    org = GuardedBulkOrg(taken={ACC1}, changed=set())
+    outcomes = await _guarded_pipeline(spec, org, "fail_customer").migrate(_requests(ACC1))
+    assert outcomes[0].status == CustomerStatus.COMPLETED
+    assert ("Account", "upsert") in _operations(org)
+    assert not any(i.code == "CONFLICT" for i in outcomes[0].issues)
