@@ -8,7 +8,6 @@ from pathlib import Path
 from faust.cli import argument, option
 
 from migration_app.cli.base import SettingsCommand
-from migration_app.client_config import salesforce_config
 from migration_app.settings import Settings
 
 
@@ -46,11 +45,8 @@ class enqueue(SettingsCommand):
 
 
 async def _v1_account_ids(settings: Settings) -> list[str]:
-    from migration_app.salesforce.client import SalesforceClient
+    from migration_app.salesforce.org_clients import org_clients
 
-    client = SalesforceClient(salesforce_config(settings, "sf1"))
-    await client.start()
-    try:
-        return [r["Id"] for r in await client.query_all("SELECT Id FROM Account ORDER BY Id")]
-    finally:
-        await client.close()
+    async with org_clients(settings, ("sf1",), role="cli-enqueue") as orgs:
+        rows = await orgs["sf1"].query_all("SELECT Id FROM Account ORDER BY Id")
+    return [r["Id"] for r in rows]

@@ -60,23 +60,10 @@ def state_queries(
         if not is_salesforce_id(customer_id):
             raise ValueError(f"not a Salesforce id: {customer_id!r}")
     queries = []
-    fields = ", ".join((*STATE_FIELDS, "{external_id}", "LastModifiedBy.Username"))
     for obj in spec.objects:
         if obj is spec.root or root_reference(spec, obj) is not None:
             continue
-        legacy = sorted(set((own_ids or {}).get(obj.target, ())))
-        for record_id in legacy:
-            if not is_salesforce_id(record_id):
-                raise ValueError(f"not a Salesforce id: {record_id!r}")
-        for part in chunked(legacy, ROOTS_PER_QUERY):
-            in_list = ",".join(f"'{i}'" for i in part)
-            select = fields.format(external_id=obj.external_id)
-            queries.append(
-                (
-                    obj.target,
-                    f"SELECT {select} FROM {obj.target} WHERE {obj.external_id} IN ({in_list})",
-                )
-            )
+        queries += record_queries(obj, (own_ids or {}).get(obj.target, ()))
     for chunk in chunked(ids, ROOTS_PER_QUERY):
         in_list = ",".join(f"'{i}'" for i in chunk)
         for obj in spec.objects:
@@ -91,6 +78,23 @@ def state_queries(
             queries.append(
                 (obj.target, f"SELECT {fields} FROM {obj.target} WHERE {key} IN ({in_list})")
             )
+    return queries
+
+
+def record_queries(obj: ObjectSpec, legacy_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """(V2 object, SOQL) pairs that read these records of one object by their external ids,
+    ``ROOTS_PER_QUERY`` per query: follow-ups without a lookup to the root, and records a bulk
+    insert met as DUPLICATE_VALUE (``worker/bulk_load.py``)."""
+    legacy = sorted(set(legacy_ids))
+    for record_id in legacy:
+        if not is_salesforce_id(record_id):
+            raise ValueError(f"not a Salesforce id: {record_id!r}")
+    select = ", ".join((*STATE_FIELDS, obj.external_id, "LastModifiedBy.Username"))
+    queries = []
+    for part in chunked(legacy, ROOTS_PER_QUERY):
+        in_list = ",".join(f"'{i}'" for i in part)
+        where = f"{obj.external_id} IN ({in_list})"
+        queries.append((obj.target, f"SELECT {select} FROM {obj.target} WHERE {where}"))
     return queries
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from migration_app.migration.customer_transform import CustomerPlan
 from migration_app.migration.issues import CONFLICT, CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
-from migration_app.migration.spec import FAIL_CUSTOMER, KEEP_V2, OVERWRITE, MappingSpec
+from migration_app.migration.spec import FAIL_CUSTOMER, KEEP_V2, OVERWRITE, MappingSpec, ObjectSpec
 from migration_app.migration.v2_state import V2Record
 
 #: fields Salesforce accepts on create only (with "Set Audit Fields upon Record Creation")
@@ -81,40 +81,60 @@ def plan_writes(
         for record in plan.records_by_object.get(obj.target, ()):
             legacy = str(record[obj.external_id])
             found = existing.get((obj.target, legacy)) if existing is not None else None
-            if found is None:
-                out.writes.append(RecordWrite(obj.target, legacy, dict(record), create=True))
-                continue
-            if integration_user_id and found.changed_by_someone_else(integration_user_id):
-                policy = spec.conflict_policy(obj.source)
-                if policy == KEEP_V2:
-                    out.issues.append(_conflict(obj.source, legacy, found, policy))
-                    out.kept[obj.target] = out.kept.get(obj.target, 0) + 1
-                    continue
-                if policy == OVERWRITE:
-                    out.issues.append(_conflict(obj.source, legacy, found, policy))
-                else:
-                    issue = _conflict(obj.source, legacy, found, policy, ERROR)
-                    out.issues.append(issue)
-                    out.failure = out.failure or f"{obj.target} {legacy}: {issue.message}"
-                    continue
-            if AUDIT_FIELDS & record.keys():
-                out.issues.append(
-                    Issue(
-                        WARNING,
-                        obj.source,
-                        legacy,
-                        "CreatedDate",
-                        CREATED_DATE_NOT_SET,
-                        KEPT_CREATED_DATE,
-                    )
-                )
-            out.writes.append(
-                RecordWrite(obj.target, legacy, without_audit_fields(record), create=False)
-            )
+            decision = decide(spec, obj, record, found, integration_user_id)
+            out.issues.extend(decision.issues)
+            if decision.failure is not None:
+                out.failure = out.failure or decision.failure
+            elif decision.write is None:
+                out.kept[obj.target] = out.kept.get(obj.target, 0) + 1
+            else:
+                out.writes.append(decision.write)
     if out.failure is not None:
         out.writes.clear()
         out.kept.clear()
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One record under the conflict guard: its write, or none (``failure`` set: the customer
+    fails; else V2's version is kept), with the issues to audit."""
+
+    write: RecordWrite | None
+    issues: tuple[Issue, ...] = ()
+    failure: str | None = None
+
+
+def decide(
+    spec: MappingSpec,
+    obj: ObjectSpec,
+    record: Mapping[str, Any],
+    found: V2Record | None,
+    integration_user_id: str | None,
+) -> Decision:
+    """What one record becomes given what V2 holds of it (``found``; None: not in V2). Shared
+    by ``plan_writes`` and the bulk load's re-read after DUPLICATE_VALUE, so both apply the
+    same ``on_conflict`` and audit it alike."""
+    legacy = str(record[obj.external_id])
+    if found is None:
+        return Decision(RecordWrite(obj.target, legacy, dict(record), create=True))
+    issues: list[Issue] = []
+    if integration_user_id and found.changed_by_someone_else(integration_user_id):
+        policy = spec.conflict_policy(obj.source)
+        if policy == KEEP_V2:
+            return Decision(None, (_conflict(obj.source, legacy, found, policy),))
+        if policy != OVERWRITE:
+            issue = _conflict(obj.source, legacy, found, policy, ERROR)
+            return Decision(None, (issue,), f"{obj.target} {legacy}: {issue.message}")
+        issues.append(_conflict(obj.source, legacy, found, policy))
+    if AUDIT_FIELDS & record.keys():
+        issues.append(
+            Issue(
+                WARNING, obj.source, legacy, "CreatedDate", CREATED_DATE_NOT_SET, KEPT_CREATED_DATE
+            )
+        )
+    write = RecordWrite(obj.target, legacy, without_audit_fields(record), create=False)
+    return Decision(write, tuple(issues))
 
 
 #: what each on_conflict policy did, for the CONFLICT issue's message

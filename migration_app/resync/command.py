@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from migration_app.audit.store import AuditStore
-from migration_app.client_config import audit_config, salesforce_config
+from migration_app.client_config import audit_config
 from migration_app.migration.spec import load_mapping
 from migration_app.resync.execution import (
     Found,
@@ -37,7 +37,7 @@ from migration_app.resync.plan import (
     iso,
     parse_datetime,
 )
-from migration_app.salesforce.client import SalesforceClient
+from migration_app.salesforce.org_clients import org_clients
 from migration_app.settings import Settings
 from migration_app.worker.publisher import publish
 
@@ -71,43 +71,40 @@ async def run_resync(
 
     spec = load_mapping(settings.mapping_file or None)
     store = AuditStore(audit_config(settings, pool_max=1))
-    sf1 = SalesforceClient(salesforce_config(settings, "sf1"), on_call=count)
-    sf2 = SalesforceClient(salesforce_config(settings, "sf2"), on_call=count)
     errors: list[str] = []
     enqueued: list[str] = []
     await store.start()
-    await sf1.start()
-    await sf2.start()
     try:
-        found = await find_changes(spec, sf1, store, since=after, requeue_after_s=requeue_after_s)
-        find_calls = Counter(calls)
-        deletions = await decide_deletions(
-            spec,
-            found.plan,
-            store,
-            sf2,
-            policy=deleted,
-            integration_username=settings.sf2.username,
-        )
-        if not dry_run:
-            if deleted == DELETE:
-                await apply_deletions(spec, deletions, sf2)
-            errors += [
-                f"{d.customer_id}: {deletion_text(d)}"
-                for d in deletions
-                if d.decision == DELETE_FAILED
-            ]
-            ids = found.plan.to_enqueue
-            if ids:
-                try:
-                    await publish(settings, ids, force=True, requested_by=ACTOR)
-                    enqueued = ids
-                except Exception as exc:  # broker or registry down: nothing was enqueued
-                    errors.append(f"enqueue failed: {type(exc).__name__}: {exc}")
-            await record(store, found.plan, deletions, enqueued, actor=ACTOR)
+        async with org_clients(settings, role="cli-resync", on_call=count) as orgs:
+            found = await find_changes(
+                spec, orgs["sf1"], store, since=after, requeue_after_s=requeue_after_s
+            )
+            find_calls = Counter(calls)
+            deletions = await decide_deletions(
+                spec,
+                found.plan,
+                store,
+                orgs["sf2"],
+                policy=deleted,
+                integration_username=settings.sf2.username,
+            )
+            if not dry_run:
+                if deleted == DELETE:
+                    await apply_deletions(spec, deletions, orgs["sf2"])
+                errors += [
+                    f"{d.customer_id}: {deletion_text(d)}"
+                    for d in deletions
+                    if d.decision == DELETE_FAILED
+                ]
+                ids = found.plan.to_enqueue
+                if ids:
+                    try:
+                        await publish(settings, ids, force=True, requested_by=ACTOR)
+                        enqueued = ids
+                    except Exception as exc:  # broker or registry down: nothing was enqueued
+                        errors.append(f"enqueue failed: {type(exc).__name__}: {exc}")
+                await record(store, found.plan, deletions, enqueued, actor=ACTOR)
     finally:
-        await sf1.close()
-        await sf2.close()
         await store.close()
     report = Report(found, deletions, enqueued, dry_run, deleted, after, errors, find_calls, calls)
     return not errors, (json.dumps(report.to_json(), indent=2) if as_json else report.render())

@@ -8,10 +8,10 @@ from collections import Counter
 from datetime import datetime
 
 from migration_app.audit.store import AuditStore
-from migration_app.client_config import audit_config, salesforce_config
+from migration_app.client_config import audit_config
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import load_mapping
-from migration_app.salesforce.client import SalesforceClient
+from migration_app.salesforce.org_clients import org_clients
 from migration_app.settings import Settings
 from migration_app.verify.execution import audit_rows, verify_customers
 from migration_app.verify.plan import GOOD_VERDICTS, SEVERITY
@@ -36,11 +36,7 @@ async def run_verify(
 
     spec = load_mapping(settings.mapping_file or None)
     store = AuditStore(audit_config(settings, pool_max=1))
-    sf1 = SalesforceClient(salesforce_config(settings, "sf1"), on_call=count)
-    sf2 = SalesforceClient(salesforce_config(settings, "sf2"), on_call=count)
     await store.start()
-    await sf1.start()
-    await sf2.start()
     try:
         ids = list(customer_ids)
         if all_completed or sample:
@@ -54,13 +50,12 @@ async def run_verify(
             ids = random.sample(ids, sample)
         if not ids:
             return False, "verify: give customer ids, --all or --sample N"
-        verdicts = await verify_customers(
-            ids, spec, sf1, sf2, integration_username=settings.sf2.username
-        )
+        async with org_clients(settings, role="cli-verify", on_call=count) as orgs:
+            verdicts = await verify_customers(
+                ids, spec, orgs["sf1"], orgs["sf2"], integration_username=settings.sf2.username
+            )
         await store.record_verifications(audit_rows(verdicts, "cli"))
     finally:
-        await sf1.close()
-        await sf2.close()
         await store.close()
     ok = all(v.verdict in GOOD_VERDICTS for v in verdicts)
     api_calls = sum(calls.values())

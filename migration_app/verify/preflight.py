@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from migration_app.client_config import ORGS, salesforce_config
 from migration_app.migration.mapping_check import (
     PreflightReport,
     check_mapping,
@@ -17,6 +16,7 @@ from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec, load_mapping
 from migration_app.salesforce.client import SalesforceClient
 from migration_app.salesforce.errors import SalesforcePermanentError, SalesforceTransientError
+from migration_app.salesforce.org_clients import org_clients
 from migration_app.settings import Settings
 from migration_app.worker.reference_cache import reference_queries
 
@@ -24,12 +24,10 @@ from migration_app.worker.reference_cache import reference_queries
 async def run_preflight(settings: Settings) -> tuple[bool, str]:
     """(ok, report): both orgs described, the mapping checked against what they hold."""
     spec = load_mapping(settings.mapping_file or None)
-    clients = {org: SalesforceClient(salesforce_config(settings, org)) for org in ORGS}
     describes: dict[str, dict[str, dict]] = {"sf1": {}, "sf2": {}}
     lines = []
-    try:
+    async with org_clients(settings, role="cli-preflight") as clients:
         for org, client in clients.items():
-            await client.start()
             objects = [o.source if org == "sf1" else o.target for o in spec]
             if spec.files is not None:
                 objects.append("ContentVersion")
@@ -65,9 +63,6 @@ async def run_preflight(settings: Settings) -> tuple[bool, str]:
                 await check_reference_data(spec, clients["sf1"], clients["sf2"], report)
             except (SalesforcePermanentError, SalesforceTransientError) as exc:
                 lines.append(f"cannot read users and record types: {exc}")
-    finally:
-        for client in clients.values():
-            await client.close()
     if any("cannot" in line for line in lines) or not all(describes.values()):
         return False, "\n".join([*lines, "preflight FAILED: an org is unreachable or unusable"])
     verdict = "preflight OK" if report.ok else "preflight FAILED"

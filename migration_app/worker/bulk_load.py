@@ -26,29 +26,51 @@ leaves the record, in the ledger as ``created`` so ``rollback`` can delete it la
 record this attempt created is deleted before the error propagates: the retry starts from V2 as
 it was.
 
-The same refinements as the collections path: an insert met by ``DUPLICATE_VALUE`` on the external
-id (the record is in V2 after all: a lost answer, an interrupted attempt) is resent in an upsert
-job without audit fields (ledger: ``uncertain``); an insert refused only for the audit fields (V2
-lacks "Set Audit Fields upon Record Creation") is resent without them.
+An insert met by ``DUPLICATE_VALUE`` on the external id (the record is in V2 after all: a lost
+answer, an interrupted attempt) is decided as the graph path decides it: those records are read
+from V2 (one query per object per 200, ``v2_state``) and put under the conflict guard
+(``write_plan.decide``, the mapping's ``on_conflict``): resent in an upsert job without audit
+fields (ledger: ``uncertain``), kept as V2 has them, or their customer failed, with the same
+``CONFLICT`` issues. An insert refused only for the audit fields (V2 lacks "Set Audit Fields upon
+Record Creation") is resent without them.
+
+A level ends whole or not at all: when one of its jobs fails or is aborted (or a call of one
+raises), the level's other jobs still running are aborted and waited for until they end
+(``LevelHalt``); their records left unprocessed fail their customers, who are then compensated
+like the others. Without it a sibling kept writing while its customers were being failed, or
+(a call that raised) while the batch's compensation ran, leaving records behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from migration_app.backoff import backoff_delays
 from migration_app.contracts.customer_status import CustomerStatus
-from migration_app.migration.bulk_plan import BulkJobPlan, RowResult, parse_results, plan_jobs
+from migration_app.migration.bulk_plan import (
+    UNPROCESSED,
+    BulkJobPlan,
+    RowResult,
+    parse_results,
+    plan_jobs,
+)
 from migration_app.migration.chunks import chunked
 from migration_app.migration.issues import CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
 from migration_app.migration.spec import MappingSpec
-from migration_app.migration.write_plan import AUDIT_FIELDS, CustomerWrites, without_audit_fields
+from migration_app.migration.v2_state import V2Record
+from migration_app.migration.write_plan import (
+    AUDIT_FIELDS,
+    CustomerWrites,
+    decide,
+    without_audit_fields,
+)
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 
 log = logging.getLogger(__name__)
@@ -58,6 +80,8 @@ RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedrecords")
 DUPLICATE_VALUE = "DUPLICATE_VALUE"
 INVALID_FOR_UPDATE = "INVALID_FIELD_FOR_INSERT_UPDATE"
 NO_RESULT = "NO_RESULT"
+#: a record whose job was not sent because a sibling job of its level had failed
+LEVEL_HALTED = "BULK_LEVEL_HALTED"
 COMPENSATED = "BULK_COMPENSATED"
 UPDATE_KEPT = "BULK_UPDATE_KEPT"
 COMPENSATION_INCOMPLETE = "COMPENSATION_INCOMPLETE"
@@ -76,6 +100,14 @@ class BulkTarget(Protocol):
 
 #: (outcome, V2 object, legacy id, {"id", "created"}): the pipeline's ledger rule
 Ledger = Callable[[Any, str, str, dict[str, Any]], None]
+#: what V2 holds of some records, by (V2 object, legacy id), and the integration user's Id
+#: (None: no conflict guard)
+V2State = tuple[Mapping[tuple[str, str], V2Record], str | None]
+#: (V2 object, legacy ids) -> their V2State: the pipeline's read of V2 (``v2_state``)
+Reread = Callable[[str, list[str]], Awaitable[V2State]]
+#: a record V2 holds (DUPLICATE_VALUE says so) that its re-read did not return (sharing hides
+#: it, or it was deleted since): nothing for the guard to compare, so it is upserted
+UNSEEN = V2Record(id="", last_modified_by_id=None)
 
 
 class JobJournal(Protocol):
@@ -95,6 +127,29 @@ class JobJournal(Protocol):
     async def settle(self, job_ids: Sequence[str], outcome: str) -> None: ...
 
 
+class LevelHalt:
+    """Set once a job of a level failed or was aborted: the level's other jobs stop (why: the
+    module docstring). The first reason is kept, for the audit of the records it cost."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._event = asyncio.Event()
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the level is halted meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+
+
 class BulkLoad:
     """One batch's bulk load (``load``); a new instance per batch."""
 
@@ -110,6 +165,7 @@ class BulkLoad:
         poll_cap_s: float = 2.0,
         journal: JobJournal | None = None,
         reached: Callable[[str], None] | None = None,
+        reread: Reread | None = None,
     ) -> None:
         self.spec = spec
         self.target = target
@@ -120,6 +176,7 @@ class BulkLoad:
         self.poll_cap_s = poll_cap_s
         self._journal = journal
         self._reached = reached
+        self._reread = reread
         self._settle: list[str] = []  # this batch's jobs, settled once their outcome is taken
         self.jobs_sent = 0
         self.compensated: list[str] = []
@@ -133,7 +190,7 @@ class BulkLoad:
                 levels[job.level].append(job)
             for level in sorted(levels):
                 live = [j for j in (_without_failed(j, outcomes) for j in levels[level]) if j]
-                await asyncio.gather(*(self._job(j, outcomes, transient) for j in live))
+                await self._level(live, outcomes, transient)
         except BaseException:
             # the batch fails as a whole and will be retried: undo what it created
             await asyncio.shield(self._compensate(list(outcomes.values()), whole_batch=True))
@@ -146,15 +203,34 @@ class BulkLoad:
                 f"bulk record errors worth retrying: {sorted(set(transient))}"
             )
 
+    async def _level(
+        self, jobs: list[BulkJobPlan], outcomes: dict[str, Any], transient: list[str]
+    ) -> None:
+        """A level's jobs at once; if one raises, the others are halted and waited for before
+        the error propagates (the batch's compensation must not race a job still writing)."""
+        halt = LevelHalt()
+        tasks = [asyncio.ensure_future(self._job(j, outcomes, transient, halt)) for j in jobs]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException as exc:
+            halt.set(f"a sibling job's call failed ({type(exc).__name__})")
+            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+            raise
+
     # one job -----------------------------------------------------------------------------------
     async def _job(
-        self, job: BulkJobPlan, outcomes: dict[str, Any], transient: list[str], resends: int = 0
+        self,
+        job: BulkJobPlan,
+        outcomes: dict[str, Any],
+        transient: list[str],
+        halt: LevelHalt,
+        resends: int = 0,
     ) -> None:
-        rows = await self._run(job)
+        rows = await self._run(job, halt)
         owner = job.owner_of()
         records = {str(r[job.external_id_field]): r for r in job.records}
         answered: set[str] = set()
-        as_upsert: list[tuple[dict[str, Any], str]] = []
+        duplicates: list[tuple[dict[str, Any], str]] = []
         as_insert: list[tuple[dict[str, Any], str]] = []
         source = self.spec.by_target(job.object).source
         root = self.spec.root.target
@@ -175,7 +251,7 @@ class BulkLoad:
             record = records[row.legacy_id]
             if resends < MAX_RESENDS and job.create and _duplicate(row, job.external_id_field):
                 outcome.found_after_duplicate = True
-                as_upsert.append((without_audit_fields(record), customer_id))
+                duplicates.append((record, customer_id))
                 continue
             if (
                 resends < MAX_RESENDS
@@ -194,6 +270,7 @@ class BulkLoad:
             if legacy not in answered:
                 row = RowResult(legacy, False, code=NO_RESULT, message="no result row for it")
                 self._fail(outcomes[customer_id], job, source, row)
+        as_upsert = await self._guarded(job, duplicates, outcomes) if duplicates else []
         again = []
         for pairs, create in ((as_upsert, False), (as_insert, True)):
             if pairs:
@@ -205,7 +282,36 @@ class BulkLoad:
                         customer_ids=tuple(c for _, c in pairs),
                     )
                 )
-        await asyncio.gather(*(self._job(j, outcomes, transient, resends + 1) for j in again))
+        await asyncio.gather(*(self._job(j, outcomes, transient, halt, resends + 1) for j in again))
+
+    async def _guarded(
+        self,
+        job: BulkJobPlan,
+        duplicates: list[tuple[dict[str, Any], str]],
+        outcomes: dict[str, Any],
+    ) -> list[tuple[dict[str, Any], str]]:
+        """Records an insert met as DUPLICATE_VALUE, re-read and decided as the graph path
+        decides them (``write_plan.decide``): the (record, customer) pairs to upsert; the others
+        are kept as V2 has them (``keep_v2``) or fail their customer (``fail_customer``)."""
+        existing: Mapping[tuple[str, str], V2Record] = {}
+        user_id = None
+        if self._reread is not None:
+            legacy = [str(r[job.external_id_field]) for r, _ in duplicates]
+            existing, user_id = await self._reread(job.object, legacy)
+        obj = self.spec.by_target(job.object)
+        upserts = []
+        for record, customer_id in duplicates:
+            outcome = outcomes[customer_id]
+            found = existing.get((job.object, str(record[job.external_id_field])), UNSEEN)
+            decision = decide(self.spec, obj, record, found, user_id)
+            outcome.issues.extend(decision.issues)
+            if decision.failure is not None:
+                outcome.fail(decision.failure)
+            elif decision.write is None:  # kept: counted, as plan_writes counts it
+                outcome.counts[job.object] = outcome.counts.get(job.object, 0) + 1
+            else:
+                upserts.append((decision.write.record, customer_id))
+        return upserts
 
     def _fail(self, outcome: Any, job: BulkJobPlan, source: str, row: RowResult) -> None:
         outcome.fail(
@@ -221,8 +327,11 @@ class BulkLoad:
             ),
         )
 
-    async def _run(self, job: BulkJobPlan) -> list[RowResult]:
-        """Create, upload, close, wait; the job's result rows."""
+    async def _run(self, job: BulkJobPlan, halt: LevelHalt) -> list[RowResult]:
+        """Create, upload, close, wait; the job's result rows. Not sent once the level is
+        halted; a job that fails or is aborted halts its level."""
+        if halt.is_set():
+            return [_halted(job, legacy, halt) for legacy in job.owner_of()]
         async with self._slots:
             info = await self.target.bulk_create_job(job.job_body())
         job_id = str(info["id"])
@@ -234,15 +343,20 @@ class BulkLoad:
             async with self._slots:
                 await self.target.bulk_upload(job_id, job.csv())
                 await self.target.bulk_set_state(job_id, "UploadComplete")
-        except BaseException:
+            if self._reached is not None:
+                self._reached("during-bulk-job")
+            state = await self._wait(job_id, halt)
+        except BaseException:  # a call kept failing, or cancelled: the job must not run on
             await asyncio.shield(self._abort(job_id))
             raise
-        if self._reached is not None:
-            self._reached("during-bulk-job")
-        state = await self._wait(job_id)
-        if state == "Failed":
-            log.warning("bulk job %s (%s %s) failed", job_id, job.operation, job.object)
-        return await self.results(job_id, job.external_id_field)
+        halted_by = halt.reason  # before this job's own end halts the level
+        if state in ("Failed", "Aborted"):
+            log.warning("bulk job %s (%s %s) %s", job_id, job.operation, job.object, state)
+            halt.set(f"bulk job {job_id} ({job.operation} {job.object}) ended {state}")
+        rows = await self.results(job_id, job.external_id_field)
+        if state == "Aborted" and halted_by is not None:
+            rows = [_aborted_by(row, halted_by) for row in rows]
+        return rows
 
     async def results(self, job_id: str, external_id_field: str) -> list[RowResult]:
         async with self._slots:
@@ -254,22 +368,33 @@ class BulkLoad:
             rows += parse_results(text, kind, external_id_field)
         return rows
 
-    async def _wait(self, job_id: str) -> str:
-        """Poll with capped backoff until the job ends; past the deadline abort it."""
+    async def _wait(self, job_id: str, halt: LevelHalt | None = None) -> str:
+        """Poll with capped backoff until the job ends; once its level is halted abort it and
+        poll on until it has ended; past the deadline abort it."""
         deadline = time.monotonic() + self.deadline_s
         delays = backoff_delays(self.poll_base_s, self.poll_cap_s)
+        aborted = False
         while True:
             info = await self.target.bulk_job(job_id)
             state = str(info.get("state"))
             if state in TERMINAL:
                 return state
+            if halt is not None and halt.is_set() and not aborted:
+                log.warning("bulk job %s still %s: aborted (%s)", job_id, state, halt.reason)
+                await self._abort(job_id)
+                aborted = True
+                continue
             if time.monotonic() >= deadline:
                 log.warning(
                     "bulk job %s still %s after %.0fs: aborted", job_id, state, self.deadline_s
                 )
                 await self._abort(job_id)
                 return "Aborted"
-            await asyncio.sleep(min(next(delays), max(0.0, deadline - time.monotonic())))
+            delay = min(next(delays), max(0.0, deadline - time.monotonic()))
+            if halt is None or aborted:
+                await asyncio.sleep(delay)
+            else:
+                await halt.nap(delay)
 
     async def _abort(self, job_id: str) -> None:
         try:
@@ -402,6 +527,18 @@ def _without_failed(job: BulkJobPlan, outcomes: dict[str, Any]) -> BulkJobPlan |
         records=tuple(job.records[i] for i in keep),
         customer_ids=tuple(job.customer_ids[i] for i in keep),
     )
+
+
+def _halted(job: BulkJobPlan, legacy_id: str, halt: LevelHalt) -> RowResult:
+    message = f"not sent: {halt.reason}; the level's other jobs were stopped"
+    return RowResult(legacy_id, False, code=LEVEL_HALTED, message=message)
+
+
+def _aborted_by(row: RowResult, reason: str) -> RowResult:
+    """An unprocessed row of a job aborted because its level was halted: say why."""
+    if row.code != UNPROCESSED:
+        return row
+    return replace(row, message=f"not processed: the job was aborted because {reason}")
 
 
 def _duplicate(row: RowResult, external_id_field: str) -> bool:

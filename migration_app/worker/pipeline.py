@@ -62,7 +62,7 @@ from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.reference_rules import ReferenceData
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import MappingSpec
-from migration_app.migration.v2_state import V2Record, parse_rows, state_queries
+from migration_app.migration.v2_state import V2Record, parse_rows, record_queries, state_queries
 from migration_app.migration.write_plan import (
     AUDIT_FIELDS,
     CustomerWrites,
@@ -72,7 +72,7 @@ from migration_app.migration.write_plan import (
 from migration_app.ops import metrics
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 from migration_app.salesforce.users import user_id_of
-from migration_app.worker.bulk_load import BulkLoad, JobJournal
+from migration_app.worker.bulk_load import BulkLoad, JobJournal, V2State
 from migration_app.worker.files import FileLoader
 
 EXTRACT_IDS_PER_QUERY = 200
@@ -376,10 +376,20 @@ class MigrationPipeline:
             ]
             for obj in self.spec.follow_ups
         }
-        queries = state_queries(self.spec, root_ids, own)
+        return await self._query_v2(state_queries(self.spec, root_ids, own))
+
+    async def _query_v2(self, queries: list[tuple[str, str]]) -> dict[tuple[str, str], V2Record]:
         async with self._load_slots:
             pages = await asyncio.gather(*(self.target.query_all(soql) for _, soql in queries))
         return parse_rows(self.spec, zip((t for t, _ in queries), pages, strict=True))
+
+    async def _reread(self, obj: str, legacy_ids: list[str]) -> V2State:
+        """These records of one object as V2 holds them, for the conflict guard (bulk, after
+        DUPLICATE_VALUE): one query per 200; nothing to compare without the integration user."""
+        user_id = await self._user_id()
+        if user_id is None:
+            return {}, None
+        return await self._query_v2(record_queries(self.spec.by_target(obj), legacy_ids)), user_id
 
     async def _user_id(self) -> str | None:
         """The integration user's V2 Id, read once (None without a username: no guard)."""
@@ -410,6 +420,7 @@ class MigrationPipeline:
             deadline_s=self.options.bulk_deadline_s,
             journal=self.bulk_journal,
             reached=self.fault_reached,
+            reread=self._reread,
         )
         await load.load(writes, outcomes)
 

@@ -19,14 +19,14 @@ from mode import Service
 from migration_app.audit.concurrency_leases import PostgresLeases
 from migration_app.audit.store import AuditStore
 from migration_app.backoff import backoff_delays
-from migration_app.client_config import ORGS, audit_config, registry_config, salesforce_config
+from migration_app.client_config import audit_config, registry_config, salesforce_config
 from migration_app.contracts.schemas import CUSTOMER_SUBJECT, RESULT_SUBJECT, load_schema
 from migration_app.migration.spec import MappingSpec, load_mapping
 from migration_app.ops import metrics
 from migration_app.registry.avro import AvroCodec
 from migration_app.registry.client import RegistryClient
-from migration_app.salesforce.budget import OrgBudget
 from migration_app.salesforce.client import SalesforceClient
+from migration_app.salesforce.org_clients import org_budgets
 from migration_app.settings import Settings
 from migration_app.verify.execution import SampledVerifier
 from migration_app.worker.reference_cache import ReferenceCache
@@ -53,17 +53,7 @@ class Runtime(Service):
         self.audit = AuditStore(audit_config(settings))
         #: each org's concurrency budget shared with the other workers (salesforce/budget.py)
         holder = f"{self.worker_name}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.budgets = {
-            org: OrgBudget(
-                org,
-                limit=settings.org(org).concurrent_requests,
-                local_max=settings.sf_max_workers,
-                holder=holder,
-                leases=PostgresLeases(self.audit),
-            )
-            for org in ORGS
-            if settings.org(org).concurrent_requests > 0
-        }
+        self.budgets = org_budgets(settings, PostgresLeases(self.audit), holder)
         self.sf1 = SalesforceClient(
             salesforce_config(settings, "sf1"),
             on_call=self._count_call,

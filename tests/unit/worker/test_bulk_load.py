@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from migration_app.contracts.customer_status import CustomerStatus
 from migration_app.migration.bulk_plan import parse_sf_error, to_csv
+from migration_app.migration.issues import ERROR, WARNING
 from migration_app.migration.load_options import LoadOptions
 from migration_app.migration.spec import load_mapping
+from migration_app.salesforce.errors import SalesforceTransientError
 from migration_app.worker.bulk_load import BulkLoad
 from migration_app.worker.pipeline import MigrationPipeline, MigrationRequest
 from tests.support.mapping import field_rules_only
@@ -221,3 +224,188 @@ def test_auto_takes_bulk_above_the_threshold() -> None:
     options = LoadOptions(strategy="auto", bulk_threshold=2000)
     assert options.strategy_for(2000) == "graph" and options.strategy_for(2001) == "bulk"
     assert LoadOptions(strategy="collections").strategy_for(10**6) == "collections"
+
+
+def _with_meter(account: dict[str, Any]) -> dict[str, Any]:
+    meter = {
+        "attributes": {"type": "Meter__c"},
+        "Id": "a00" + account["Id"][3:],
+        "Account__c": account["Id"],
+        "Name": "Meter",
+        "MPAN__c": "1200023305967",
+    }
+    return {**account, "Meters__r": {"totalSize": 1, "done": True, "records": [meter]}}
+
+
+class HaltingBulkOrg(FakeBulkOrg):
+    """``Contact`` jobs fail as a whole once a ``Meter_Point__c`` job runs; that one writes its
+    first record and then runs until aborted (the rest then unprocessed)."""
+
+    async def bulk_job(self, job_id: str) -> dict[str, Any]:
+        job = self.jobs[job_id]
+        meters = [j for j in self.jobs.values() if j["object"] == "Meter_Point__c"]
+        if job["object"] == "Contact" and job["state"] == "InProgress" and meters:
+            job["state"] = "Failed"
+        return await super().bulk_job(job_id)
+
+    async def bulk_set_state(self, job_id: str, state: str) -> dict[str, Any]:
+        job = self.jobs[job_id]
+        if state != "UploadComplete" or job["object"] not in ("Contact", "Meter_Point__c"):
+            return await super().bulk_set_state(job_id, state)
+        if job["object"] == "Contact":
+            job["state"] = "InProgress"
+            return {"id": job_id, "state": "InProgress"}
+        first, *rest = csv.DictReader(io.StringIO(job["data"]))
+        v2_id = self.v2.setdefault(("Meter_Point__c", first["Legacy_Id__c"]), {"Id": "V2M"})["Id"]
+        job["results"] = {
+            "successfulResults": [{"sf__Id": v2_id, "sf__Created": "true", **first}],
+            "unprocessedrecords": rest,
+        }
+        job["state"] = "InProgress"
+        return {"id": job_id, "state": "InProgress"}
+
+
+async def test_a_failed_job_aborts_its_running_siblings_and_their_customers_are_undone(
+    spec,
+) -> None:
+    org = HaltingBulkOrg()
+    pipeline = _pipeline(spec, org)
+    pipeline.source = FakeSource([_with_meter(v1_account(ACC1)), _with_meter(v1_account(ACC2))])
+    async with asyncio.timeout(10):  # without the halt the Meter job runs until its deadline
+        outcomes = await pipeline.migrate(_requests(ACC1, ACC2))
+    meter_job = next(i for i, j in org.jobs.items() if j["object"] == "Meter_Point__c")
+    assert org.aborted == [meter_job]
+    assert [o.status for o in outcomes] == [CustomerStatus.FAILED] * 2
+    assert org.v2 == {}  # the Meter written before the abort and both Accounts deleted again
+    assert org.deleted[0] == "V2M"  # children first
+    unprocessed = [i for o in outcomes for i in o.issues if i.code == "UNPROCESSED"]
+    assert len(unprocessed) == 1 and "aborted because bulk job" in unprocessed[0].message
+    assert all(any(i.code == "BULK_COMPENSATED" for i in o.issues) for o in outcomes)
+
+
+class BrokenResultsOrg(HaltingBulkOrg):
+    """The Contact job completes, but its results cannot be read (the call keeps failing)."""
+
+    async def bulk_set_state(self, job_id: str, state: str) -> dict[str, Any]:
+        if state == "UploadComplete" and self.jobs[job_id]["object"] == "Contact":
+            self.jobs[job_id]["state"] = "JobComplete"
+            return {"id": job_id, "state": "JobComplete"}
+        return await super().bulk_set_state(job_id, state)
+
+    async def bulk_results(self, job_id: str, kind: str) -> str:
+        if self.jobs[job_id]["object"] == "Contact":
+            raise SalesforceTransientError("HTTP 503")
+        return await super().bulk_results(job_id, kind)
+
+
+async def test_a_sibling_that_raises_stops_the_level_before_the_batch_is_compensated(
+    spec,
+) -> None:
+    org = BrokenResultsOrg()
+    pipeline = _pipeline(spec, org)
+    pipeline.source = FakeSource([_with_meter(v1_account(ACC1)), _with_meter(v1_account(ACC2))])
+    with pytest.raises(SalesforceTransientError):
+        async with asyncio.timeout(10):
+            await pipeline.migrate(_requests(ACC1, ACC2))
+    meter_job = next(i for i, j in org.jobs.items() if j["object"] == "Meter_Point__c")
+    assert org.aborted == [meter_job] and org.jobs[meter_job]["state"] == "Aborted"
+    assert org.v2 == {}  # its Meter was taken into the ledger, so compensated with the rest
+
+
+INTEGRATION_USER = "005000000000001AAA"
+PERSON = "005000000000009AAA"
+
+
+class GuardedBulkOrg(FakeBulkOrg):
+    """V2 also answers the conflict guard's reads; ``changed`` records were last modified by a
+    person after our write."""
+
+    def __init__(self, taken: set[str], changed: set[str]) -> None:
+        super().__init__(taken=taken)
+        self.changed = changed
+        self.queries: list[str] = []
+
+    async def query_all(self, soql: str) -> list[dict[str, Any]]:
+        self.queries.append(soql)
+        if " FROM User " in soql:
+            return [{"Id": INTEGRATION_USER}]
+        obj = soql.split(" FROM ", 1)[1].split(" ", 1)[0]
+        return [
+            {
+                "Id": rec["Id"],
+                "Legacy_Id__c": legacy,
+                "LastModifiedById": PERSON if legacy in self.changed else INTEGRATION_USER,
+                "LastModifiedDate": "2026-11-30T09:00:00.000+0000",
+                "LastModifiedBy": {"Username": "agent@v2.example"},
+            }
+            for (o, legacy), rec in self.v2.items()
+            if o == obj and f"'{legacy}'" in soql
+        ]
+
+
+def _guarded_pipeline(spec, org: GuardedBulkOrg, policy: str) -> MigrationPipeline:
+    pipeline = MigrationPipeline(
+        replace(spec, on_conflict=policy),
+        FakeSource([v1_account(ACC1), v1_account(ACC2)]),
+        org,  # type: ignore[arg-type]
+        options=LoadOptions(strategy="bulk"),
+        integration_username="integration@v2.example",
+    )
+    return pipeline
+
+
+def _operations(org: FakeBulkOrg) -> list[tuple[str, str]]:
+    return [(j["object"], j["operation"]) for j in org.jobs.values()]
+
+
+async def test_a_duplicate_changed_by_a_person_is_kept_under_keep_v2(spec) -> None:
+    org = GuardedBulkOrg(taken={ACC1}, changed={ACC1})
+    outcomes = await _guarded_pipeline(spec, org, "keep_v2").migrate(_requests(ACC1, ACC2))
+    assert [o.status for o in outcomes] == [CustomerStatus.COMPLETED] * 2
+    # one read of the duplicates (Account by external id), no upsert over the person's change
+    reads = [q for q in org.queries if " FROM Account " in q]
+    assert len(reads) == 1 and f"Legacy_Id__c IN ('{ACC1}')" in reads[0]
+    assert _operations(org) == [("Account", "insert"), ("Contact", "insert")]
+    assert org.v2[("Account", ACC1)] == {"Id": "OLD" + ACC1}
+    conflict = next(i for i in outcomes[0].issues if i.code == "CONFLICT")
+    assert (conflict.severity, conflict.legacy_id) == (WARNING, ACC1)
+    assert "agent@v2.example" in conflict.message and "on_conflict: keep_v2" in conflict.message
+    assert outcomes[0].counts == {"Account": 1, "Contact": 1}
+    assert {(e.object, e.action) for e in outcomes[0].records} == {("Contact", "created")}
+
+
+async def test_a_duplicate_changed_by_a_person_fails_its_customer_under_fail_customer(
+    spec,
+) -> None:
+    org = GuardedBulkOrg(taken={ACC1}, changed={ACC1})
+    outcomes = await _guarded_pipeline(spec, org, "fail_customer").migrate(_requests(ACC1, ACC2))
+    by_id = {o.customer_id: o for o in outcomes}
+    assert by_id[ACC2].status == CustomerStatus.COMPLETED
+    failed = by_id[ACC1]
+    assert failed.status == CustomerStatus.FAILED and failed.error.startswith(f"Account {ACC1}")
+    conflict = next(i for i in failed.issues if i.code == "CONFLICT")
+    assert conflict.severity == ERROR and "on_conflict: fail_customer" in conflict.message
+    assert ("Contact", "003" + ACC1[3:]) not in org.v2  # nothing more of it was sent
+    assert org.v2[("Account", ACC1)] == {"Id": "OLD" + ACC1}
+
+
+async def test_a_duplicate_changed_by_a_person_is_written_over_under_overwrite(spec) -> None:
+    org = GuardedBulkOrg(taken={ACC1}, changed={ACC1})
+    outcomes = await _guarded_pipeline(spec, org, "overwrite").migrate(_requests(ACC1))
+    assert outcomes[0].status == CustomerStatus.COMPLETED
+    assert _operations(org) == [
+        ("Account", "insert"),
+        ("Account", "upsert"),
+        ("Contact", "insert"),
+    ]
+    conflict = next(i for i in outcomes[0].issues if i.code == "CONFLICT")
+    assert conflict.severity == WARNING and "written over it" in conflict.message
+    assert ("Account", "uncertain") in {(e.object, e.action) for e in outcomes[0].records}
+
+
+async def test_a_duplicate_last_written_by_us_is_upserted_without_a_conflict(spec) -> None:
+    org = GuardedBulkOrg(taken={ACC1}, changed=set())
+    outcomes = await _guarded_pipeline(spec, org, "fail_customer").migrate(_requests(ACC1))
+    assert outcomes[0].status == CustomerStatus.COMPLETED
+    assert ("Account", "upsert") in _operations(org)
+    assert not any(i.code == "CONFLICT" for i in outcomes[0].issues)
