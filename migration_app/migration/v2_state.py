@@ -83,8 +83,8 @@ def state_queries(
 
 def record_queries(obj: ObjectSpec, legacy_ids: Iterable[str]) -> list[tuple[str, str]]:
     """(V2 object, SOQL) pairs that read these records of one object by their external ids,
-    ``ROOTS_PER_QUERY`` per query: follow-ups without a lookup to the root, and records a bulk
-    insert met as DUPLICATE_VALUE (``worker/bulk_load.py``)."""
+    ``ROOTS_PER_QUERY`` per query: follow-ups without a lookup to the root, and records a
+    collections create or bulk insert met as DUPLICATE_VALUE (``worker/conflict_guard.py``)."""
     legacy = sorted(set(legacy_ids))
     for record_id in legacy:
         if not is_salesforce_id(record_id):

@@ -113,8 +113,8 @@ def decide(
     integration_user_id: str | None,
 ) -> Decision:
     """What one record becomes given what V2 holds of it (``found``; None: not in V2). Shared
-    by ``plan_writes`` and the bulk load's re-read after DUPLICATE_VALUE, so both apply the
-    same ``on_conflict`` and audit it alike."""
+    by ``plan_writes`` and the collections and bulk loads' re-read after DUPLICATE_VALUE
+    (``worker/conflict_guard.py``), so all apply the same ``on_conflict`` and audit it alike."""
     legacy = str(record[obj.external_id])
     if found is None:
         return Decision(RecordWrite(obj.target, legacy, dict(record), create=True))

@@ -29,10 +29,11 @@ it was.
 An insert met by ``DUPLICATE_VALUE`` on the external id (the record is in V2 after all: a lost
 answer, an interrupted attempt) is decided as the graph path decides it: those records are read
 from V2 (one query per object per 200, ``v2_state``) and put under the conflict guard
-(``write_plan.decide``, the mapping's ``on_conflict``): resent in an upsert job without audit
-fields (ledger: ``uncertain``), kept as V2 has them, or their customer failed, with the same
-``CONFLICT`` issues. An insert refused only for the audit fields (V2 lacks "Set Audit Fields upon
-Record Creation") is resent without them.
+(``write_plan.decide``, the mapping's ``on_conflict``; ``worker/conflict_guard.py``, shared with
+the collections path): resent in an upsert job without audit fields (ledger: ``uncertain``), kept
+as V2 has them, or their customer failed, with the same ``CONFLICT`` issues (a failed customer's
+other duplicates are not resent). An insert refused only for the audit fields (V2 lacks "Set Audit
+Fields upon Record Creation") is resent without them.
 
 A level ends whole or not at all: when one of its jobs fails or is aborted (or a call of one
 raises), the level's other jobs still running are aborted and waited for until they end
@@ -48,7 +49,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -64,14 +65,9 @@ from migration_app.migration.bulk_plan import (
 from migration_app.migration.chunks import chunked
 from migration_app.migration.issues import CREATED_DATE_NOT_SET, ERROR, WARNING, Issue
 from migration_app.migration.spec import MappingSpec
-from migration_app.migration.v2_state import V2Record
-from migration_app.migration.write_plan import (
-    AUDIT_FIELDS,
-    CustomerWrites,
-    decide,
-    without_audit_fields,
-)
+from migration_app.migration.write_plan import AUDIT_FIELDS, CustomerWrites, without_audit_fields
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
+from migration_app.worker.conflict_guard import Reread, guard_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +96,6 @@ class BulkTarget(Protocol):
 
 #: (outcome, V2 object, legacy id, {"id", "created"}): the pipeline's ledger rule
 Ledger = Callable[[Any, str, str, dict[str, Any]], None]
-#: what V2 holds of some records, by (V2 object, legacy id), and the integration user's Id
-#: (None: no conflict guard)
-V2State = tuple[Mapping[tuple[str, str], V2Record], str | None]
-#: (V2 object, legacy ids) -> their V2State: the pipeline's read of V2 (``v2_state``)
-Reread = Callable[[str, list[str]], Awaitable[V2State]]
-#: a record V2 holds (DUPLICATE_VALUE says so) that its re-read did not return (sharing hides
-#: it, or it was deleted since): nothing for the guard to compare, so it is upserted
-UNSEEN = V2Record(id="", last_modified_by_id=None)
 
 
 class JobJournal(Protocol):
@@ -270,7 +258,9 @@ class BulkLoad:
             if legacy not in answered:
                 row = RowResult(legacy, False, code=NO_RESULT, message="no result row for it")
                 self._fail(outcomes[customer_id], job, source, row)
-        as_upsert = await self._guarded(job, duplicates, outcomes) if duplicates else []
+        as_upsert = await guard_duplicates(
+            self.spec, job.object, job.external_id_field, duplicates, outcomes, self._reread
+        )
         again = []
         for pairs, create in ((as_upsert, False), (as_insert, True)):
             if pairs:
@@ -283,35 +273,6 @@ class BulkLoad:
                     )
                 )
         await asyncio.gather(*(self._job(j, outcomes, transient, halt, resends + 1) for j in again))
-
-    async def _guarded(
-        self,
-        job: BulkJobPlan,
-        duplicates: list[tuple[dict[str, Any], str]],
-        outcomes: dict[str, Any],
-    ) -> list[tuple[dict[str, Any], str]]:
-        """Records an insert met as DUPLICATE_VALUE, re-read and decided as the graph path
-        decides them (``write_plan.decide``): the (record, customer) pairs to upsert; the others
-        are kept as V2 has them (``keep_v2``) or fail their customer (``fail_customer``)."""
-        existing: Mapping[tuple[str, str], V2Record] = {}
-        user_id = None
-        if self._reread is not None:
-            legacy = [str(r[job.external_id_field]) for r, _ in duplicates]
-            existing, user_id = await self._reread(job.object, legacy)
-        obj = self.spec.by_target(job.object)
-        upserts = []
-        for record, customer_id in duplicates:
-            outcome = outcomes[customer_id]
-            found = existing.get((job.object, str(record[job.external_id_field])), UNSEEN)
-            decision = decide(self.spec, obj, record, found, user_id)
-            outcome.issues.extend(decision.issues)
-            if decision.failure is not None:
-                outcome.fail(decision.failure)
-            elif decision.write is None:  # kept: counted, as plan_writes counts it
-                outcome.counts[job.object] = outcome.counts.get(job.object, 0) + 1
-            else:
-                upserts.append((decision.write.record, customer_id))
-        return upserts
 
     def _fail(self, outcome: Any, job: BulkJobPlan, source: str, row: RowResult) -> None:
         outcome.fail(

@@ -12,7 +12,9 @@ write follow the mapping's ``on_conflict`` (``migration/write_plan.py``). What V
 read (one query per object per batch, ``migration/v2_state.py``) only for customers this project
 may have written before: a re-migration, a retry, an interrupted attempt. A first attempt creates
 everything; a record there after all (an earlier call whose answer was lost) shows as
-``DUPLICATE_VALUE`` on its external id, and only then is its customer read and re-planned.
+``DUPLICATE_VALUE`` on its external id, and only then is V2 read: the graph path re-plans its
+customer, collections and bulk re-read the records met so and decide them alike
+(``worker/conflict_guard.py``).
 
 Two load strategies (``MIGRATION_LOAD_STRATEGY``):
 
@@ -72,7 +74,8 @@ from migration_app.migration.write_plan import (
 from migration_app.ops import metrics
 from migration_app.salesforce.errors import TRANSIENT_RECORD_ERRORS, SalesforceTransientError
 from migration_app.salesforce.users import user_id_of
-from migration_app.worker.bulk_load import BulkLoad, JobJournal, V2State
+from migration_app.worker.bulk_load import BulkLoad, JobJournal
+from migration_app.worker.conflict_guard import V2State, guard_duplicates
 from migration_app.worker.files import FileLoader
 
 EXTRACT_IDS_PER_QUERY = 200
@@ -384,8 +387,9 @@ class MigrationPipeline:
         return parse_rows(self.spec, zip((t for t, _ in queries), pages, strict=True))
 
     async def _reread(self, obj: str, legacy_ids: list[str]) -> V2State:
-        """These records of one object as V2 holds them, for the conflict guard (bulk, after
-        DUPLICATE_VALUE): one query per 200; nothing to compare without the integration user."""
+        """These records of one object as V2 holds them, for the conflict guard (bulk and
+        collections, after DUPLICATE_VALUE: ``conflict_guard``): one query per 200; nothing to
+        compare without the integration user."""
         user_id = await self._user_id()
         if user_id is None:
             return {}, None
@@ -660,8 +664,10 @@ class MigrationPipeline:
 
     async def _write_chunk(self, chunk: UpsertChunk, outcomes: dict[str, CustomerOutcome]) -> None:
         """One create or upsert collection. A create refused for DUPLICATE_VALUE (the record is
-        in V2 after all) or for audit fields (V2 lacks the permission) is resent as it must be:
-        an upsert without audit fields, or a create without them."""
+        in V2 after all) goes under the conflict guard as in the graph and bulk paths: the
+        chunk's such records are re-read from V2 together and decided (``conflict_guard``):
+        upserted without audit fields, kept as V2 has them, or their customer failed. A create
+        refused for audit fields (V2 lacks the permission) is resent without them."""
         async with self._load_slots:
             if chunk.create:
                 results = await self.target.create_collection(
@@ -677,7 +683,7 @@ class MigrationPipeline:
         source_object = self.spec.by_target(chunk.object).source
         root = self.spec.root.target
         transient = []
-        upsert: list[tuple[dict[str, Any], str]] = []
+        duplicates: list[tuple[dict[str, Any], str]] = []
         create: list[tuple[dict[str, Any], str]] = []
         for record, customer_id, result in zip(
             chunk.records, chunk.customer_ids, results, strict=True
@@ -693,9 +699,7 @@ class MigrationPipeline:
             errors = result.get("errors") or []
             if chunk.create and _is_duplicate_external_id(errors, chunk.external_id_field):
                 outcome.found_after_duplicate = True
-                if AUDIT_FIELDS & record.keys():
-                    outcome.issues.append(_audit_kept(source_object, legacy))
-                upsert.append((without_audit_fields(record), customer_id))
+                duplicates.append((record, customer_id))
                 continue
             if _only_audit_fields_refused(errors) and AUDIT_FIELDS & record.keys():
                 outcome.issues.append(_audit_refused(source_object, legacy))
@@ -717,6 +721,10 @@ class MigrationPipeline:
                         error.get("message", ""),
                     ),
                 )
+        # creates V2 met as DUPLICATE_VALUE: re-read together, under the conflict guard
+        upsert = await guard_duplicates(
+            self.spec, chunk.object, chunk.external_id_field, duplicates, outcomes, self._reread
+        )
         for again, as_create in ((upsert, False), (create, chunk.create)):
             if again:
                 await self._write_chunk(
@@ -863,18 +871,10 @@ def _ledger(outcome: CustomerOutcome, sobject: str, legacy_id: str, result: dict
 
 
 #: why a record's CreatedDate was not set (the CREATED_DATE_NOT_SET warning's message)
-KEPT = (
-    "already in V2 (its create met DUPLICATE_VALUE on the external id): audit fields are set on "
-    "create only, so it was upserted without them and V2 keeps the creation date it has"
-)
 REFUSED = (
     'V2 refused the audit fields on create (the integration user lacks "Set Audit Fields upon '
     "Record Creation\"): created without them, with V2's creation date"
 )
-
-
-def _audit_kept(v1_object: str, legacy_id: str) -> Issue:
-    return Issue(WARNING, v1_object, legacy_id, "CreatedDate", CREATED_DATE_NOT_SET, KEPT)
 
 
 def _audit_refused(v1_object: str, legacy_id: str) -> Issue:

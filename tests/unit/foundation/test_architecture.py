@@ -128,6 +128,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "worker.pipeline",
             "worker.bulk_load",
+            "worker.conflict_guard",
             "worker.reference_cache",
             "worker.files",
             "worker.file_budget",

@@ -409,3 +409,26 @@ async def test_a_duplicate_last_written_by_us_is_upserted_without_a_conflict(spe
     assert outcomes[0].status == CustomerStatus.COMPLETED
     assert ("Account", "upsert") in _operations(org)
     assert not any(i.code == "CONFLICT" for i in outcomes[0].issues)
+
+
+async def test_a_customer_failed_in_the_insert_has_its_duplicates_not_upserted(spec) -> None:
+    """One Contact refused, the other met as DUPLICATE_VALUE: the customer is failed and
+    compensated, so the duplicate is not upserted (an update compensation cannot undo)."""
+    account = v1_account(ACC1)
+    first = account["Contacts"]["records"][0]
+    second = {**first, "Id": "003B" + ACC1[4:], "Is_Primary__c": False}
+    account["Contacts"] = {"totalSize": 2, "done": True, "records": [first, second]}
+    org = GuardedBulkOrg(taken={second["Id"]}, changed=set())
+    org.fail = {first["Id"]: "INVALID_EMAIL_ADDRESS"}
+    pipeline = MigrationPipeline(
+        spec,
+        FakeSource([account]),
+        org,  # type: ignore[arg-type]
+        options=LoadOptions(strategy="bulk"),
+        integration_username="integration@v2.example",
+    )
+    (outcome,) = await pipeline.migrate(_requests(ACC1))
+    assert outcome.status == CustomerStatus.FAILED
+    assert _operations(org) == [("Account", "insert"), ("Contact", "insert")]
+    assert "BULK_UPDATE_KEPT" not in {i.code for i in outcome.issues}
+    assert org.v2[("Contact", second["Id"])] == {"Id": "OLD" + second["Id"]}
