@@ -114,6 +114,17 @@ def export_lines(env: dict[str, str]) -> list[str]:
     return lines
 
 
+def write_env_file(path: Path, env: dict[str, str]) -> Path:
+    """The ``export`` lines in a file only its owner reads, for the CLI in another terminal
+    (``source .devstack/env``); removed when the dev stack stops."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# written by `migration-app dev`: the CLI against its stack\n")
+        out.write("\n".join(line.strip() for line in export_lines(env)) + "\n")
+    return path
+
+
 def print_urls(urls: dict[str, str], out: Callable[[str], None] = print) -> None:
     width = max(len(name) for name in urls)
     for name, url in urls.items():
@@ -184,6 +195,13 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
             }
             print("migration-app dev is running:")
             print_urls(urls)
+            env_file = write_env_file(
+                config.state_dir / "env", {**stack.env(), "MIGRATION_WEB_PORT": str(web_port)}
+            )
+            print(
+                f"\nthe CLI in another terminal: source {env_file}, then migration-app "
+                "status <id> | verify <id> | resync --dry-run | pending | idmap"
+            )
             if config.customers and stack.sf1 is not None:
                 count = enqueue_seeded(stack.env(), stack.sf1.url)
                 print(f"\nenqueued {count} seeded customers; migrating:")
@@ -207,3 +225,4 @@ def run_dev(config: DevStackConfig, *, web_port: int = 6066, monitor_port: int =
         finally:
             worker.stop()
             stack.stop()
+            (config.state_dir / "env").unlink(missing_ok=True)

@@ -173,8 +173,14 @@ def sandbox_process(config: DevStackConfig, org: str) -> ChildProcess:
         ready=lambda: _reported_ready(proc, "SANDBOX READY", "/__admin/ready"),
         log_dir=config.state_dir / "logs",
         port=port or None,
+        # V1 seeds its customers before it is ready: 100,000 take minutes, not the default 60 s
+        start_timeout=60.0 + (config.customers * SEED_SECONDS_PER_CUSTOMER if org == "v1" else 0),
     )
     return proc
+
+
+#: a generous bound on the V1 sandbox's seeding time per customer (its ready wait grows by it)
+SEED_SECONDS_PER_CUSTOMER = 0.005
 
 
 def _seed_file_args(config: DevStackConfig, org: str) -> list[str]:
