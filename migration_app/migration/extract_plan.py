@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from migration_app.migration.chunks import chunked
 from migration_app.migration.files_plan import CONTENT_DOCUMENT_LINK, LinkTarget
-from migration_app.migration.salesforce_ids import is_salesforce_id
+from migration_app.migration.salesforce_ids import checked_ids, is_salesforce_id, soql_in_list
 from migration_app.migration.spec import MappingSpec, ObjectSpec
 
 IDS_PER_QUERY = 200
@@ -99,10 +99,10 @@ def in_filters(
     A small batch takes the plain list (one query for all), a full one the semi-joins. A
     semi-join may select parent records the root rows did not carry (a child the root
     subquery filtered out); their rows find no owner and are dropped by the caller."""
-    by_object = {name: _checked_ids(ids) for name, ids in parent_ids.items()}
+    by_object = {name: checked_ids(ids) for name, ids in parent_ids.items()}
     every_id = sorted({i for ids in by_object.values() for i in ids})
-    plain = [f"{field} IN ({_in_list(chunk)})" for chunk in chunked(every_id, IDS_PER_QUERY)]
-    roots = _checked_ids(root_ids)
+    plain = [f"{field} IN ({soql_in_list(chunk)})" for chunk in chunked(every_id, IDS_PER_QUERY)]
+    roots = checked_ids(root_ids)
     through: list[str] = []
     for name, ids in by_object.items():
         parent = spec.object(name)
@@ -110,18 +110,16 @@ def in_filters(
         if not ids:
             continue
         if reference is None:
-            through += [f"{field} IN ({_in_list(chunk)})" for chunk in chunked(ids, IDS_PER_QUERY)]
+            through += [
+                f"{field} IN ({soql_in_list(chunk)})" for chunk in chunked(ids, IDS_PER_QUERY)
+            ]
             continue
         through += [
             f"{field} IN (SELECT Id FROM {parent.source} WHERE {reference.source} IN "
-            f"({_in_list(chunk)}))"
+            f"({soql_in_list(chunk)}))"
             for chunk in chunked(roots, IDS_PER_QUERY)
         ]
     return through if len(through) < len(plain) else plain
-
-
-def _in_list(ids: Iterable[str]) -> str:
-    return ",".join(f"'{i}'" for i in ids)
 
 
 def follow_up_queries(
@@ -192,16 +190,6 @@ def file_link_queries(
         by_object.setdefault(source_of[target.object], []).append(legacy)
     select = f"SELECT ContentDocumentId, LinkedEntityId FROM {CONTENT_DOCUMENT_LINK} WHERE "
     return [select + clause for clause in in_filters(spec, "LinkedEntityId", by_object, root_ids)]
-
-
-def _checked_ids(values: Iterable[str]) -> list[str]:
-    """Sorted unique Salesforce ids; anything else raises ValueError (no text reaches SOQL
-    unchecked)."""
-    ids = sorted(set(values))
-    for record_id in ids:
-        if not is_salesforce_id(record_id):
-            raise ValueError(f"not a Salesforce id: {record_id!r}")
-    return ids
 
 
 def attach(

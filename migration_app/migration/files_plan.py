@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migration_app.migration.chunks import chunked
-from migration_app.migration.salesforce_ids import is_salesforce_id
+from migration_app.migration.salesforce_ids import checked_ids, soql_in_list
 
 CONTENT_VERSION = "ContentVersion"
 CONTENT_DOCUMENT = "ContentDocument"
@@ -179,13 +179,9 @@ def v2_id_queries(target: str, external_id: str, legacy_ids: Iterable[str]) -> l
 
 
 def _in_queries(template: str, ids: Iterable[str]) -> list[str]:
-    unique = sorted(set(ids))
-    for value in unique:
-        if not is_salesforce_id(value):
-            raise ValueError(f"not a Salesforce id: {value!r}")
     return [
-        template.format(ids=",".join(f"'{i}'" for i in chunk))
-        for chunk in chunked(unique, IDS_PER_QUERY)
+        template.format(ids=soql_in_list(chunk))
+        for chunk in chunked(checked_ids(ids), IDS_PER_QUERY)
     ]
 
 

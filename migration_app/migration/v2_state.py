@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migration_app.migration.chunks import chunked
-from migration_app.migration.salesforce_ids import is_salesforce_id
+from migration_app.migration.salesforce_ids import checked_ids, is_salesforce_id
 from migration_app.migration.spec import MappingSpec, ObjectSpec
 
 #: customers per query (their ids travel in a GET URL, which Salesforce bounds at ~16 KB)
@@ -85,10 +85,7 @@ def record_queries(obj: ObjectSpec, legacy_ids: Iterable[str]) -> list[tuple[str
     """(V2 object, SOQL) pairs that read these records of one object by their external ids,
     ``ROOTS_PER_QUERY`` per query: follow-ups without a lookup to the root, and records a
     collections create or bulk insert met as DUPLICATE_VALUE (``worker/conflict_guard.py``)."""
-    legacy = sorted(set(legacy_ids))
-    for record_id in legacy:
-        if not is_salesforce_id(record_id):
-            raise ValueError(f"not a Salesforce id: {record_id!r}")
+    legacy = checked_ids(legacy_ids)
     select = ", ".join((*STATE_FIELDS, obj.external_id, "LastModifiedBy.Username"))
     queries = []
     for part in chunked(legacy, ROOTS_PER_QUERY):

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migration_app.migration.chunks import chunked
-from migration_app.migration.salesforce_ids import is_salesforce_id
+from migration_app.migration.salesforce_ids import checked_ids, is_salesforce_id, soql_in_list
 from migration_app.migration.spec import MappingSpec, ObjectSpec
 from migration_app.migration.v2_state import V2Record
 
@@ -249,9 +249,10 @@ def owner_queries(
         lookup = root_lookup(spec, spec.object(parent))
         if lookup is None:
             continue
-        for chunk in chunked(_checked_ids(ids), IDS_PER_QUERY):
-            in_list = ",".join(f"'{i}'" for i in chunk)
-            queries.append((lookup, f"SELECT Id, {lookup} FROM {parent} WHERE Id IN ({in_list})"))
+        for chunk in chunked(checked_ids(ids), IDS_PER_QUERY):
+            queries.append(
+                (lookup, f"SELECT Id, {lookup} FROM {parent} WHERE Id IN ({soql_in_list(chunk)})")
+            )
     return queries
 
 
@@ -265,14 +266,6 @@ def owners_of(answers: Iterable[tuple[str, Iterable[Mapping[str, Any]]]]) -> dic
             if isinstance(customer, str) and customer and isinstance(parent_id, str):
                 out[parent_id[:15]] = customer
     return out
-
-
-def _checked_ids(ids: Iterable[str]) -> list[str]:
-    unique = sorted(set(ids))
-    for value in unique:
-        if not is_salesforce_id(value):
-            raise ValueError(f"not a Salesforce id: {value!r}")
-    return unique
 
 
 def changed_records(

@@ -431,47 +431,38 @@ class BulkLoad:
             if whole_batch:
                 continue
             outcome.counts.clear()
-            outcome.issues.append(
-                Issue(
-                    WARNING,
-                    self.spec.root.source,
-                    outcome.customer_id,
-                    None,
-                    COMPENSATED,
-                    f"bulk: {len(mine)} record(s) this attempt created deleted again, children "
-                    "first (the customer is all or nothing)",
+
+            def say(severity: str, code: str, message: str, outcome: Any = outcome) -> None:
+                """An issue about the whole customer (on its root record)."""
+                outcome.issues.append(
+                    Issue(severity, self.spec.root.source, outcome.customer_id, None, code, message)
                 )
+
+            say(
+                WARNING,
+                COMPENSATED,
+                f"bulk: {len(mine)} record(s) this attempt created deleted again, children "
+                "first (the customer is all or nothing)",
             )
             kept = [e for e in outcome.records if e.action in ("updated", "uncertain")]
             if kept:
-                outcome.issues.append(
-                    Issue(
-                        WARNING,
-                        self.spec.root.source,
-                        outcome.customer_id,
-                        None,
-                        UPDATE_KEPT,
-                        f"bulk: {len(kept)} record(s) already in V2 were updated by this attempt "
-                        "and keep the new values (an update cannot be undone): "
-                        + ", ".join(f"{e.object} {e.legacy_id}" for e in kept[:10]),
-                    )
+                say(
+                    WARNING,
+                    UPDATE_KEPT,
+                    f"bulk: {len(kept)} record(s) already in V2 were updated by this attempt "
+                    "and keep the new values (an update cannot be undone): "
+                    + ", ".join(f"{e.object} {e.legacy_id}" for e in kept[:10]),
                 )
             left = [e for e in outcome.records if e.action == "created"]
             if left:
-                outcome.issues.append(
-                    Issue(
-                        ERROR,
-                        self.spec.root.source,
-                        outcome.customer_id,
-                        None,
-                        COMPENSATION_INCOMPLETE,
-                        f"bulk: {len(left)} created record(s) could not be deleted and stay in "
-                        "V2 (ledger: created; rollback deletes them): "
-                        + ", ".join(
-                            f"{e.object} {e.legacy_id} ({refused.get(e.v2_id, '?')})"
-                            for e in left[:10]
-                        ),
-                    )
+                say(
+                    ERROR,
+                    COMPENSATION_INCOMPLETE,
+                    f"bulk: {len(left)} created record(s) could not be deleted and stay in "
+                    "V2 (ledger: created; rollback deletes them): "
+                    + ", ".join(
+                        f"{e.object} {e.legacy_id} ({refused.get(e.v2_id, '?')})" for e in left[:10]
+                    ),
                 )
 
 
