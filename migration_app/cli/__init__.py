@@ -11,6 +11,10 @@ The worker and Faust's built-ins (`worker`, `agents`, `tables`, ...) load the ap
 ``migration_app.main`` only when they run, so `--help`, `--version` and `<command> --help` work
 with an empty environment. `sandbox` and `registry` are standalone dev servers (argparse, no
 settings) dispatched before Faust's CLI; they live in the ``devstack`` package.
+
+The commands: ``dev`` (the embedded stack and a worker), ``dev_services`` (`sandbox`,
+`registry`: the devstack servers), ``enqueue``, ``status``, ``preflight``, ``verify``,
+``rollback``, ``resync``, ``pending``, ``idmap``; ``base``: what they share.
 """
 
 from __future__ import annotations

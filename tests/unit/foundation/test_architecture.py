@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -273,3 +274,54 @@ def test_a_command_that_needs_configuration_names_the_missing_variables() -> Non
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "MIGRATION_SF1_CLIENT_ID" in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr, (args, result.stderr)
+
+
+def _package_maps() -> dict[Path, str]:
+    """Each package directory and its docstring (the map of its modules)."""
+    out = {}
+    for init in sorted(PACKAGE_DIR.rglob("__init__.py")):
+        out[init.parent] = ast.get_docstring(ast.parse(init.read_text())) or ""
+    return out
+
+
+def _members(package: Path) -> list[str]:
+    """What a package holds that a reader should find on its map: modules and subpackages."""
+    out = []
+    for child in sorted(package.iterdir()):
+        if child.name.startswith("__") and child.name != "__main__.py":
+            continue
+        if child.suffix == ".py":
+            out.append(child.stem)
+        elif (child / "__init__.py").exists():
+            out.append(child.name)
+    return out
+
+
+def test_every_module_is_on_its_package_map() -> None:
+    missing = [
+        f"{package.relative_to(PACKAGE_DIR.parent)}/: {name}"
+        for package, doc in _package_maps().items()
+        for name in _members(package)
+        if f"``{name}``" not in doc and f"``{name}/``" not in doc
+    ]
+    assert not missing, "modules missing from their package's docstring:\n" + "\n".join(missing)
+
+
+def _readme_layout() -> str:
+    readme = (PACKAGE_DIR.parent / "README.md").read_text()
+    return readme.split("## Project layout", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_layout_names_every_package_and_only_files_that_exist() -> None:
+    layout = _readme_layout()
+    packages = [p.relative_to(PACKAGE_DIR) for p in _package_maps() if p != PACKAGE_DIR]
+    unnamed = [str(p) for p in packages if f"{p.name}/" not in layout]
+    assert not unnamed, f"packages the README's layout does not name: {unnamed}"
+    tree = {
+        p.name
+        for root in ("migration_app", "devstack", "benchmarks", "tests")
+        for p in (PACKAGE_DIR.parent / root).rglob("*.py")
+    }
+    named = set(re.findall(r"\b([a-z_]+\.py)\b", layout))
+    stale = sorted(named - tree - {"setup.py"})
+    assert not stale, f"the README's layout names files that do not exist: {stale}"
