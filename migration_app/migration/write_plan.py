@@ -111,10 +111,14 @@ def decide(
     record: Mapping[str, Any],
     found: V2Record | None,
     integration_user_id: str | None,
+    earlier_levels_stay: bool = False,
 ) -> Decision:
     """What one record becomes given what V2 holds of it (``found``; None: not in V2). Shared
     by ``plan_writes`` and the collections and bulk loads' re-read after DUPLICATE_VALUE
-    (``worker/conflict_guard.py``), so all apply the same ``on_conflict`` and audit it alike."""
+    (``worker/conflict_guard.py``), so all apply the same ``on_conflict`` and audit it alike.
+    ``earlier_levels_stay``: the customer's records of earlier levels are in V2 already and a
+    failure leaves them there (sObject Collections past its first level), so ``fail_customer``
+    must not claim that nothing was written."""
     legacy = str(record[obj.external_id])
     if found is None:
         return Decision(RecordWrite(obj.target, legacy, dict(record), create=True))
@@ -124,7 +128,8 @@ def decide(
         if policy == KEEP_V2:
             return Decision(None, (_conflict(obj.source, legacy, found, policy),))
         if policy != OVERWRITE:
-            issue = _conflict(obj.source, legacy, found, policy, ERROR)
+            outcome = FAIL_CUSTOMER_PARTIAL if earlier_levels_stay else None
+            issue = _conflict(obj.source, legacy, found, policy, ERROR, outcome)
             return Decision(None, (issue,), f"{obj.target} {legacy}: {issue.message}")
         issues.append(_conflict(obj.source, legacy, found, policy))
     if AUDIT_FIELDS & record.keys():
@@ -143,10 +148,20 @@ OUTCOMES = {
     OVERWRITE: "written over it",
     FAIL_CUSTOMER: "nothing of the customer written",
 }
+#: fail_customer where the load is not atomic and earlier levels were written
+FAIL_CUSTOMER_PARTIAL = (
+    "the customer failed here; what earlier levels of this attempt wrote stays in V2 "
+    "(sObject Collections is not atomic)"
+)
 
 
 def _conflict(
-    v1_object: str, legacy: str, found: V2Record, policy: str, severity: Any = WARNING
+    v1_object: str,
+    legacy: str,
+    found: V2Record,
+    policy: str,
+    severity: Any = WARNING,
+    outcome: str | None = None,
 ) -> Issue:
     who = found.last_modified_by_name or found.last_modified_by_id or "unknown user"
     when = found.last_modified_date or found.system_modstamp or "an unknown time"
@@ -157,5 +172,5 @@ def _conflict(
         None,
         CONFLICT,
         f"changed in V2 by {who} at {when}, after this project's last write: "
-        f"{OUTCOMES[policy]} (on_conflict: {policy})",
+        f"{outcome or OUTCOMES[policy]} (on_conflict: {policy})",
     )

@@ -38,13 +38,16 @@ async def guard_duplicates(
     duplicates: Sequence[tuple[dict[str, Any], str]],
     outcomes: Mapping[str, Any],
     reread: Reread | None,
+    earlier_levels_stay: bool = False,
 ) -> list[tuple[dict[str, Any], str]]:
     """Records of one V2 object whose create met DUPLICATE_VALUE, as (record, customer id):
     re-read in one call (``reread``; None: nothing to compare, every one is upserted) and
     decided. Returns the (record without audit fields, customer id) pairs to upsert, leaving
     out those of customers failed by now (a failed customer has nothing more of it sent); the
     customers' outcomes get the issues, the kept records' counts and the failures. The caller
-    marks them ``found_after_duplicate`` (the ledger's ``uncertain``)."""
+    marks them ``found_after_duplicate`` (the ledger's ``uncertain``). ``earlier_levels_stay``:
+    a failed customer keeps what earlier levels wrote (collections past level 0; bulk
+    compensates, so it passes False)."""
     if not duplicates:
         return []
     existing: Mapping[tuple[str, str], V2Record] = {}
@@ -57,7 +60,7 @@ async def guard_duplicates(
     for record, customer_id in duplicates:
         outcome = outcomes[customer_id]
         found = existing.get((v2_object, str(record[external_id_field])), UNSEEN)
-        decision = decide(spec, obj, record, found, user_id)
+        decision = decide(spec, obj, record, found, user_id, earlier_levels_stay)
         outcome.issues.extend(decision.issues)
         if decision.failure is not None:
             outcome.fail(decision.failure)

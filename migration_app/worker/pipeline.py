@@ -723,7 +723,13 @@ class MigrationPipeline:
                 )
         # creates V2 met as DUPLICATE_VALUE: re-read together, under the conflict guard
         upsert = await guard_duplicates(
-            self.spec, chunk.object, chunk.external_id_field, duplicates, outcomes, self._reread
+            self.spec,
+            chunk.object,
+            chunk.external_id_field,
+            duplicates,
+            outcomes,
+            self._reread,
+            earlier_levels_stay=chunk.level > 0,
         )
         for again, as_create in ((upsert, False), (create, chunk.create)):
             if again:

@@ -167,6 +167,7 @@ async def test_a_duplicate_changed_by_an_agent_fails_its_customer_under_fail_cus
     assert (failed.error or "").startswith(f"Account {ACC1}")
     (conflict,) = [i for i in failed.issues if i.code == "CONFLICT"]
     assert conflict.severity == ERROR and "on_conflict: fail_customer" in conflict.message
+    assert "nothing of the customer written" in conflict.message  # the root: true
     assert target.v2[("Account", ACC1)]["Name"] == "Edited in V2"
     assert ("Contact", "003" + ACC1[3:]) not in target.v2  # nothing more of it was sent
     assert target.calls == [("Account", 2), ("Contact", 1)]
@@ -227,6 +228,10 @@ async def test_a_customer_failed_by_the_guard_has_none_of_its_other_duplicates_s
     (outcome,) = await pipeline.migrate(_requests(ACC1))
     assert outcome.status == CustomerStatus.FAILED
     assert (outcome.error or "").startswith(f"Contact {first['Id']}")
+    # the Account (level 0) stays in V2: the CONFLICT must not say that nothing was written
+    (conflict,) = [i for i in outcome.issues if i.code == "CONFLICT"]
+    assert "nothing of the customer" not in conflict.message
+    assert "what earlier levels of this attempt wrote stays in V2" in conflict.message
     # Account: create, upsert (ours); Contacts: the create only, the second not upserted
     assert target.calls == [("Account", 1), ("Account", 1), ("Contact", 2)]
     assert target.v2[("Contact", second["Id"])] == {"LastName": "Edited in V2"}
