@@ -25,7 +25,9 @@ def redact_dsn(dsn: str) -> str:
 
 
 def has_password(dsn: str) -> bool:
-    return "://" in dsn and urlsplit(dsn).password is not None
+    """A non-empty password in the URL (``user:@host``, the embedded dev database's form,
+    carries none)."""
+    return "://" in dsn and bool(urlsplit(dsn).password)
 
 
 # --- credentials in error text -----------------------------------------------------------------

@@ -50,6 +50,8 @@ def test_dsn_passwords() -> None:
     assert has_password("postgresql://app:pw@db:5432/audit")
     assert not has_password("postgresql://app@db:5432/audit")
     assert not has_password("postgresql:///audit?host=/tmp/x")
+    # the embedded dev database's URL: an empty password is none (the dev env file exports it)
+    assert not has_password("postgresql://postgres:@/postgres?host=/work/.devstack/pgdata")
     assert redact_dsn("postgresql://app:pw@db:5432/audit") == "postgresql://app:****@db:5432/audit"
 
 
