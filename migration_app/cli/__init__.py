@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migration-app: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:
+        if isinstance(exc.code, str):  # a command's refusal: SystemExit("enqueue: ...")
+            print(exc.code, file=sys.stderr)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 

@@ -115,6 +115,21 @@ def test_enqueue_then_status_shows_state_and_audit(devstack, start_worker) -> No
     assert report["last_run"]["status"] == report["state"]["status"]
 
 
+def test_enqueue_refuses_bad_input_clearly_and_publishes_nothing(devstack, tmp_path) -> None:
+    wave = tmp_path / "wave.txt"
+    wave.write_text("customer_id\n0011S0000000005QAA\n")  # a header line left in the file
+    for args, says in (
+        (("0011S0000000005QAA", "not-an-id"), "1 of 2 id(s) are not V1 Account Ids"),
+        (("--file", str(wave)), "'customer_id'; nothing enqueued"),
+        (("--file", str(tmp_path / "missing.txt")), "cannot read --file"),
+        ((), "give customer ids, --file or --all-seeded"),
+    ):
+        result = _cli(devstack, "enqueue", *args)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert says in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+        assert "enqueued" not in result.stdout
+
+
 def test_settings_errors_are_clear_and_exit_non_zero() -> None:
     env = {**os.environ, "MIGRATION_DEV_MODE": "false", "MIGRATION_BROKER_URL": "nope"}
     result = subprocess.run(
