@@ -68,12 +68,13 @@ async def run_verify(
         }
         return ok, json.dumps(doc, indent=2, default=str)
     totals = Counter(v.verdict for v in verdicts)
-    lines = [f"{'customer':<20}{'verdict':<12}details"]
+    width = max(len(name) for name in SEVERITY) + 2  # EDITED_IN_V2 is 12 characters
+    lines = [f"{'customer':<20}{'verdict':<{width}}details"]
     for verdict in sorted(verdicts, key=lambda v: (SEVERITY.index(v.verdict), v.customer_id)):
         details = verdict.details()
         shown = "; ".join(_detail(d) for d in details[:SHOWN_DETAILS])
         more = f" (+{len(details) - SHOWN_DETAILS} more)" if len(details) > SHOWN_DETAILS else ""
-        lines.append(f"{verdict.customer_id:<20}{verdict.verdict:<12}{shown}{more}")
+        lines.append(f"{verdict.customer_id:<20}{verdict.verdict:<{width}}{shown}{more}")
     lines.append(
         "summary: "
         + ", ".join(f"{name} {totals.get(name, 0)}" for name in SEVERITY)

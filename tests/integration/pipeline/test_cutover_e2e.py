@@ -95,3 +95,4 @@ def test_first_load_keeps_v1_created_dates_and_an_agents_edit_survives_a_re_migr
     assert ok, text
     line = next(x for x in text.splitlines() if x.startswith(customer))
     assert "EDITED_IN_V2" in line and "LastName" in line, text
+    assert line.split()[1] == "EDITED_IN_V2", line  # its own column (was 'EDITED_IN_V2Contact')
