@@ -20,10 +20,10 @@ class status(SettingsCommand):
     ]
 
     async def run(self, customer_ids: tuple[str, ...], as_json: bool) -> None:  # type: ignore[override]
-        from migration_app.web.state_client import customer_status
+        from migration_app.web.state_client import status_report
 
         for customer_id in customer_ids:
-            report = await customer_status(self.settings, customer_id)
+            report = await status_report(self.settings, customer_id)
             self.say(
                 json.dumps(report, indent=2, default=str) if as_json else render_status(report)
             )

@@ -20,11 +20,11 @@ from migration_app.migration.spec import load_mapping
 from migration_app.resync.execution import (
     Found,
     apply_deletions,
-    customer_status,
     decide_deletions,
     deletion_text,
     find_changes,
     record,
+    resync_outcome,
 )
 from migration_app.resync.plan import (
     DELETE,
@@ -132,7 +132,7 @@ class Report:
         self.find_calls, self.calls = find_calls, calls
 
     def status(self, customer: Any) -> str:
-        return customer_status(
+        return resync_outcome(
             customer, enqueued=customer.customer_id in self.enqueued, dry_run=self.dry_run
         )
 

@@ -190,7 +190,7 @@ async def record(
         handled = customer.customer_id in queued or customer.root_deleted
         if customer.queued_at is not None or not handled:
             continue
-        outcome = "enqueued" if customer.customer_id in queued else customer_status(customer)
+        outcome = "enqueued" if customer.customer_id in queued else resync_outcome(customer)
         rows.append(
             {
                 "action": RESYNC_ACTION,
@@ -214,7 +214,7 @@ async def record(
     return written
 
 
-def customer_status(
+def resync_outcome(
     customer: CustomerResync, *, enqueued: bool = False, dry_run: bool = False
 ) -> str:
     """What the resync does with the customer, in words."""

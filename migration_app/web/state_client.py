@@ -15,7 +15,7 @@ from migration_app.client_config import audit_config
 from migration_app.settings import Settings
 
 
-async def customer_status(settings: Settings, customer_id: str) -> dict[str, Any]:
+async def status_report(settings: Settings, customer_id: str) -> dict[str, Any]:
     """The owning worker's table entry (through the web view) and the last audit run."""
     report: dict[str, Any] = {
         "customer_id": customer_id,
