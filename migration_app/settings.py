@@ -337,7 +337,12 @@ class Settings:
     health_check_timeout: float = setting(2.0, "Timeout of each dependency health check (s)")
     health_cache_ttl: float = setting(5.0, "Seconds a health result is reused")
     watchdog_interval: float = setting(10.0, "Leak watchdog sampling interval (s)")
-    watchdog_window: int = setting(6, "Samples of steady growth before a leak is suspected")
+    watchdog_window: int = setting(6, "Samples in one window of the leak watchdog")
+    watchdog_windows: int = setting(
+        2,
+        "Consecutive windows of steady growth before a leak is suspected (a warm-up grows "
+        "for about one, then plateaus)",
+    )
     # Mode
     dev_mode: bool = setting(False, "Dev mode: sandbox defaults for missing credentials")
     log_level: str = setting("info", "Log level of the worker")
@@ -441,9 +446,12 @@ class Settings:
             "sf_max_workers",
             "file_bytes_in_flight",
             "file_concurrency",
+            "watchdog_windows",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{_env(name)}: must be at least 1")
+        if self.watchdog_window < 2:
+            problems.append(f"{_env('watchdog_window')}: must be at least 2 (samples)")
         if self.load_concurrency > self.sf_max_workers:
             problems.append(
                 f"{_env('load_concurrency')} ({self.load_concurrency}) is more than "

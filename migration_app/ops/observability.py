@@ -159,7 +159,7 @@ def build(
     )
     lag = LoopLagMonitor()
     watchdog = Watchdog(
-        LeakDetector(settings.watchdog_window),
+        LeakDetector(settings.watchdog_window, windows=settings.watchdog_windows),
         interval=settings.watchdog_interval,
         on_change=lambda suspect: metrics.LEAK_SUSPECT.set(1 if suspect else 0),
     )

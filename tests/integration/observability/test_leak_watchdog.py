@@ -106,7 +106,10 @@ async def test_watchdog_names_the_leaking_stack(tmp_path: Path, silent: SilentSe
                     await asyncio.sleep(0.02)
 
             prober = asyncio.create_task(probe_forever())
-            window_seconds = settings.watchdog_interval * settings.watchdog_window
+            # growth must persist over watchdog_windows consecutive windows
+            window_seconds = (
+                settings.watchdog_interval * settings.watchdog_window * settings.watchdog_windows
+            )
             try:
 
                 def tasks_leak() -> Any:

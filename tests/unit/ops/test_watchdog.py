@@ -32,7 +32,7 @@ def test_steady_growth_rules() -> None:
 
 
 def test_growing_group_is_named_after_a_full_window() -> None:
-    detector = LeakDetector(window=5)
+    detector = LeakDetector(window=5, windows=1)
     verdicts = [detector.feed(sample(i, leak=3 * i, churn=i % 3)) for i in range(5)]
     assert [v.suspect for v in verdicts] == [False, False, False, False, True]
     verdict = verdicts[-1]
@@ -47,14 +47,14 @@ def test_growing_group_is_named_after_a_full_window() -> None:
 
 
 def test_churn_and_plateau_are_not_leaks() -> None:
-    detector = LeakDetector(window=5)
+    detector = LeakDetector(window=5, windows=1)
     for i in range(20):
         verdict = detector.feed(sample(i, leak=40, churn=(i * 7) % 11))
     assert not verdict.suspect
 
 
 def test_fd_growth_without_task_growth_is_reported() -> None:
-    detector = LeakDetector(window=4)
+    detector = LeakDetector(window=4, windows=1)
     for i in range(4):
         verdict = detector.feed(sample(i, leak=1, fds=20 + 4 * i))
     assert verdict.suspect
@@ -73,7 +73,10 @@ def test_watchdog_warns_once_and_clears(caplog: pytest.LogCaptureFixture) -> Non
     )
     changes: list[bool] = []
     dog = Watchdog(
-        LeakDetector(window=4), interval=1, sample=lambda: next(samples), on_change=changes.append
+        LeakDetector(window=4, windows=1),
+        interval=1,
+        sample=lambda: next(samples),
+        on_change=changes.append,
     )
     with caplog.at_level(logging.INFO, logger="migration_app.ops.debug.watchdog"):
         for _ in range(12):
@@ -83,3 +86,20 @@ def test_watchdog_warns_once_and_clears(caplog: pytest.LogCaptureFixture) -> Non
     assert "aiohttp.client_proto.ResponseHandler.read" in warnings[0].getMessage()
     assert changes == [True, False]
     assert dog.suspect() is None
+
+
+def test_a_warm_up_that_plateaus_is_not_a_leak_but_growth_over_two_windows_is() -> None:
+    """Default: growth must persist over two consecutive windows. A first wave fills bounded
+    pools (threads, fds, batch tasks) for about one window, then they stay."""
+    warm_up = [sample(i, leak=0, fds=20 + 4 * min(i, 4)) for i in range(12)]
+    detector = LeakDetector(window=5)
+    assert not any(detector.feed(s).suspect for s in warm_up)
+    # a leak keeps growing: suspected once two windows (9 samples, shared boundary) show it
+    detector = LeakDetector(window=5)
+    verdicts = [detector.feed(sample(i, leak=3 * i)) for i in range(9)]
+    assert [v.suspect for v in verdicts] == [False] * 8 + [True]
+    assert [(g.name, g.first, g.last) for g in verdicts[-1].grew] == [("tasks", 10, 34)]
+    # and one window of the same growth alone is not enough
+    detector = LeakDetector(window=5)
+    ramp = [sample(i, leak=3 * min(i, 4)) for i in range(9)]
+    assert not any(detector.feed(s).suspect for s in ramp)
