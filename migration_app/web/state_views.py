@@ -13,6 +13,7 @@ from typing import Any
 from faust.web import Blueprint, Request, Response
 
 from migration_app.audit.errors import AuditError
+from migration_app.ops.faust_introspection import app_state
 from migration_app.web.console.base import ConsoleView
 from migration_app.web.table_routing import ROUTING_UNAVAILABLE, at_owner
 from migration_app.worker.runtime import Runtime
@@ -25,10 +26,20 @@ blueprint = Blueprint("state")
 @blueprint.route("/summary", name="summary")
 class SummaryView(ConsoleView):
     """Counts by status of the customers this worker owns (JSON, for scripts and `dev`):
-    kept at each write (``state_counts``), so a call costs the same at any table size."""
+    kept at each write (``state_counts``), so a call costs the same at any table size.
+
+    ``rebalancing`` / ``recovering`` say why the counts may cover fewer partitions than usual
+    (none at all during a rebalance: a script polling the total saw it drop to 0 and back)."""
 
     async def get(self, request: Request) -> Response:
-        return self.json(self.console.counts.summary(time.time()))
+        state = app_state(self.console.app)
+        return self.json(
+            {
+                **self.console.counts.summary(time.time()),
+                "rebalancing": state.rebalancing,
+                "recovering": state.recovering,
+            }
+        )
 
 
 @blueprint.route("/{customer_id}", name="customer")

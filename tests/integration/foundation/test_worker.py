@@ -52,6 +52,7 @@ def test_event_updates_table_and_web_views_answer(devstack, start_worker) -> Non
     assert published_at <= body["started_at"] <= body["finished_at"], body
     status, summary = _get_json(f"{worker.url}/migrations/summary")
     assert status == 200 and summary["by_status"].get(body["status"], 0) >= 1, summary
+    assert (summary["rebalancing"], summary["recovering"]) == (False, False), summary
     assert _get_json(f"{worker.url}/migrations/{unknown}") == (
         404,
         {"customer_id": unknown, "error": "unknown customer"},
