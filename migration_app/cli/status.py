@@ -22,6 +22,8 @@ class status(SettingsCommand):
     async def run(self, customer_ids: tuple[str, ...], as_json: bool) -> None:  # type: ignore[override]
         from migration_app.web.state_client import status_report
 
+        if not customer_ids:
+            raise SystemExit("status: give customer ids")
         for customer_id in customer_ids:
             report = await status_report(self.settings, customer_id)
             self.say(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from datetime import datetime
 
 from migration_app.audit.store import AuditStore
 from migration_app.client_config import audit_config
 from migration_app.migration.salesforce_ids import is_salesforce_id
 from migration_app.migration.spec import load_mapping
+from migration_app.resync.plan import parse_datetime
 from migration_app.salesforce.org_clients import org_clients
 from migration_app.settings import Settings
 from migration_app.verify.execution import audit_rows, verify_customers
@@ -34,13 +34,18 @@ async def run_verify(
     def count(org: str, endpoint: str, status: int) -> None:
         calls[org] += 1
 
+    if sample is not None and sample < 1:
+        return False, f"verify: --sample must be at least 1, got {sample}"
+    try:
+        after = parse_datetime(since) if since else None
+    except ValueError:
+        return False, f"verify: --since must be an ISO-8601 date and time, got {since!r}"
     spec = load_mapping(settings.mapping_file or None)
     store = AuditStore(audit_config(settings, pool_max=1))
     await store.start()
     try:
         ids = list(customer_ids)
         if all_completed or sample:
-            after = datetime.fromisoformat(since) if since else None
             ids += await store.completed_customers(after)
         ids = list(dict.fromkeys(ids))
         invalid = [i for i in ids if not is_salesforce_id(i)]

@@ -115,18 +115,25 @@ def test_enqueue_then_status_shows_state_and_audit(devstack, start_worker) -> No
     assert report["last_run"]["status"] == report["state"]["status"]
 
 
-def test_enqueue_refuses_bad_input_clearly_and_publishes_nothing(devstack, tmp_path) -> None:
+def test_bad_input_gets_one_clear_line_and_exit_1(devstack, tmp_path) -> None:
+    """Operators' slips, as tried by hand: each refused before any work, no traceback; enqueue
+    publishes nothing."""
     wave = tmp_path / "wave.txt"
     wave.write_text("customer_id\n0011S0000000005QAA\n")  # a header line left in the file
     for args, says in (
-        (("0011S0000000005QAA", "not-an-id"), "1 of 2 id(s) are not V1 Account Ids"),
-        (("--file", str(wave)), "'customer_id'; nothing enqueued"),
-        (("--file", str(tmp_path / "missing.txt")), "cannot read --file"),
-        ((), "give customer ids, --file or --all-seeded"),
+        (("enqueue", "0011S0000000005QAA", "not-an-id"), "1 of 2 id(s) are not V1 Account Ids"),
+        (("enqueue", "--file", str(wave)), "'customer_id'; nothing enqueued"),
+        (("enqueue", "--file", str(tmp_path / "missing.txt")), "cannot read --file"),
+        (("enqueue",), "give customer ids, --file or --all-seeded"),
+        (("status",), "status: give customer ids"),
+        (("verify", "--sample", "-3"), "--sample must be at least 1"),
+        (("verify", "--all", "--since", "tomorrow"), "--since must be an ISO-8601 date"),
+        (("idmap", "--object", "Nope"), "'Nope' is no V2 object the ledger holds (Account,"),
     ):
-        result = _cli(devstack, "enqueue", *args)
-        assert result.returncode == 1, (args, result.stdout, result.stderr)
-        assert says in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+        result = _cli(devstack, *args)
+        out = result.stdout + result.stderr
+        assert result.returncode == 1, (args, out)
+        assert says in out and "Traceback" not in out, (args, out)
         assert "enqueued" not in result.stdout
 
 
