@@ -9,7 +9,8 @@ same at a million customers as at a thousand.
 A partition's counts are rebuilt from the table once when it is assigned or recovered (the only
 walk, by ``state_counts_keeper``). Writes may go on while it is being rebuilt: the rebuild reads a
 point-in-time snapshot taken when it begins, and the writes after that point are kept aside as a
-delta and added when it ends, so none is counted twice or lost.
+delta and added when it ends, so none is counted twice or lost. A write to a partition whose
+rebuild has not begun is not counted here: the rebuild will read it from the table.
 """
 
 from __future__ import annotations
@@ -83,10 +84,17 @@ class StateCounts:
 
     # writes -----------------------------------------------------------------------------------
     def record(self, partition: int, old: Counted | None, new: Counted) -> None:
-        """One table write on ``partition``: ``old`` is the value it replaced (None: new key)."""
+        """One table write on ``partition``: ``old`` is the value it replaced (None: new key).
+
+        A write to a partition that is neither counted nor being rebuilt is left to its rebuild,
+        which reads it from the table: a batch still in flight when a rebalance revoked the
+        partition used to start a tally of just its own writes here, the partition then looked
+        counted, its rebuild was skipped, and the summary stayed wrong (seen after a kill -9)."""
         tally = self._rebuilding.get(partition)
         if tally is None:
-            tally = self._partitions.setdefault(partition, Tally())
+            tally = self._partitions.get(partition)
+        if tally is None:
+            return
         if old is not None:
             tally.add(old, -1)
         tally.add(new)
